@@ -1,0 +1,142 @@
+"""Expand a campaign into work items: families × targets × seeds, per strategy, with resolved hyperparameters.
+
+Pure: a validated configuration in, a tuple of `Work` out (or the problems that stop it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from tkplan.errors import Problem, did_you_mean
+from tkplan.planner._merge import Provenance
+
+__all__ = ["RESERVED_FAMILY_KEYS", "Work", "expand_campaign", "family_key"]
+
+RESERVED_FAMILY_KEYS = ("runtime", "entrypoint")
+
+
+@attrs.frozen
+class Work:
+    """One step before the planner sizes it: what to train, on what, with which seed and parameters."""
+
+    id: str
+    family: str
+    targets: tuple[str, ...]
+    task: str
+    seed: int
+    params: Mapping[str, Any]
+    entrypoint: str | None
+    traits: Mapping[str, Any]
+    depends_on: tuple[str, ...] = ()
+
+
+def family_key(name: str, families: Mapping[str, Any]) -> str | None:
+    """Resolve a family name written as its key or its display name (any case) to its key."""
+    if name in families:
+        return name
+    for key, section in families.items():
+        display = section.get("runtime", {}).get("display_name", "")
+        if name.lower() in (key.lower(), str(display).lower()):
+            return key
+    return None
+
+
+def expand_campaign(config: Mapping[str, Any], provenance: Provenance) -> tuple[tuple[Work, ...], tuple[str, ...], list[Problem]]:
+    """Turn ``config['campaign']`` into work items.
+
+    Returns:
+        (work items, pairs skipped because ``campaign.skip_unsupported`` allows it, problems).
+    """
+    campaign, families, tasks = config["campaign"], config["families"], config["data"]["tasks"]
+    problems: list[Problem] = []
+
+    def where(key: str) -> str:
+        chain = provenance.get(key)
+        return chain[-1].where if chain else ""
+
+    chosen: list[str] = []
+    for name in campaign["families"]:
+        key = family_key(name, families)
+        if key is None:
+            problems.append(Problem(f"unknown family {name!r}", "campaign.families", where("campaign.families"),
+                                    did_you_mean(name, families) or f"known: {', '.join(sorted(families))}"))
+        else:
+            chosen.append(key)
+    for name in campaign["targets"]:
+        if name not in tasks:
+            problems.append(Problem(f"target {name!r} is not in data.tasks", "campaign.targets", where("campaign.targets"),
+                                    did_you_mean(name, tasks) or "add it to data.tasks with its kind"))
+    for name in config["isolation"]["process_for"]:
+        if family_key(name, families) is None:
+            problems.append(Problem(f"unknown family {name!r}", "isolation.process_for", where("isolation.process_for"),
+                                    did_you_mean(name, families)))
+    if problems:
+        return (), (), problems
+
+    stages = _stages(campaign, chosen, families, where, problems)
+    work: list[Work] = []
+    skipped: list[str] = []
+    previous_stage: list[str] = []
+    for stage in stages:
+        this_stage: list[str] = []
+        for seed in campaign["seeds"]:
+            for key in stage:
+                section = families[key]
+                traits = section["runtime"]
+                params = {k: v for k, v in section.items() if k not in RESERVED_FAMILY_KEYS}
+                for targets in _target_groups(campaign, traits, key):
+                    kinds = {tasks[t] for t in targets}
+                    task = kinds.pop() if len(targets) == 1 else "multi"
+                    unsupported = sorted({tasks[t] for t in targets} - set(traits["tasks"]))
+                    if unsupported and campaign["skip_unsupported"]:
+                        skipped.append(f"{key} × {'+'.join(targets)}: {key} cannot train {'/'.join(unsupported)} targets")
+                        continue
+                    if unsupported:
+                        problems.append(Problem(
+                            f"family {key!r} cannot train {'/'.join(unsupported)} target(s) {', '.join(targets)}",
+                            "campaign.targets", where("campaign.targets"),
+                            f"{key} supports {', '.join(traits['tasks'])}; drop it or the target"))
+                        continue
+                    step_id = f"{key}.{'+'.join(targets)}.s{seed}"
+                    work.append(Work(step_id, key, targets, task, seed, params, section.get("entrypoint"), traits,
+                                     tuple(s for s in previous_stage if _same_run(s, targets, seed))))
+                    this_stage.append(step_id)
+        previous_stage = this_stage
+    return tuple(work), tuple(skipped), problems
+
+
+def _stages(campaign: Mapping[str, Any], chosen: list[str], families: Mapping[str, Any], where: Any,
+            problems: list[Problem]) -> list[list[str]]:
+    """The families of each stage: one stage unless the strategy is ``cascade``."""
+    if campaign["strategy"] != "cascade":
+        return [chosen]
+    if not campaign["cascade"]:
+        problems.append(Problem("strategy cascade needs campaign.cascade stages", "campaign.cascade",
+                                where("campaign.strategy"), "e.g. cascade: [{families: [lightgbm]}, {families: [ridge]}]"))
+        return []
+    stages = []
+    for i, stage in enumerate(campaign["cascade"]):
+        keys = [family_key(name, families) for name in stage["families"]]
+        for name, key in zip(stage["families"], keys):
+            if key is None:
+                problems.append(Problem(f"unknown family {name!r}", f"campaign.cascade", where("campaign.cascade"),
+                                        did_you_mean(name, families)))
+        stages.append([k for k in keys if k is not None])
+    return stages
+
+
+def _target_groups(campaign: Mapping[str, Any], traits: Mapping[str, Any], key: str) -> list[tuple[str, ...]]:
+    """One group per target, or all targets together for a multi-target family under ``multi_task``."""
+    targets = tuple(campaign["targets"])
+    if traits["multi_target"] and (campaign["strategy"] == "multi_task" or key == "multi_task") and len(targets) > 1:
+        return [targets]
+    return [(t,) for t in targets]
+
+
+def _same_run(step_id: str, targets: tuple[str, ...], seed: int) -> bool:
+    """Whether an earlier-stage step feeds this one: same seed, and it trains one of these targets."""
+    _family, step_targets, step_seed = step_id.rsplit(".", 2)
+    return step_seed == f"s{seed}" and bool(set(step_targets.split("+")) & set(targets))

@@ -1,0 +1,138 @@
+"""``tkplan compile`` as a library call: layers + overrides → resolved config → plan.
+
+`resolve` stops at the validated configuration (``tkplan validate``, ``tkplan explain``); `compile_plan`
+goes on to the hashed plan. Every problem of one compile is reported together.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from tkplan.errors import ConfigError, HardwareError, Problem
+from tkplan.planner._campaign import Work, expand_campaign
+from tkplan.planner._convert import converter, first_error, thaw
+from tkplan.planner._hardware import HardwareSpec
+from tkplan.planner._merge import Provenance, Setting, merge_layers
+from tkplan.planner._overrides import apply_overrides, env_overrides, split_words
+from tkplan.planner._plan import FORMAT, Inputs, LayerInput, Plan, compute_hash
+from tkplan.planner._rules import plan_steps
+from tkplan.planner._schemas import HARDWARE_SCHEMA, validator
+from tkplan.planner._sources import Layer, SearchPath, load_layers
+from tkplan.planner._validate import validate_config
+from tkplan.planner._yaml import load_path
+
+__all__ = ["CompileRequest", "Resolved", "compile_plan", "load_hardware", "resolve"]
+
+
+@attrs.frozen
+class CompileRequest:
+    """Everything a compile reads: command-line words, ``--set`` values, environment, working directory.
+
+    Attributes:
+        words: positional words: profile names, profile files and ``key=value`` overrides.
+        sets: values of ``--set key=value``.
+        env: the environment (ignored but for nothing when ``hermetic``).
+        cwd: the working directory: project ``profiles/`` and ``tkplan.yaml`` are found here.
+        hermetic: ignore the environment entirely.
+    """
+
+    words: tuple[str, ...] = ()
+    sets: tuple[str, ...] = ()
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    cwd: Path = attrs.field(factory=Path.cwd)
+    hermetic: bool = False
+
+    @property
+    def effective_env(self) -> Mapping[str, str]:
+        """The environment the compile may read: empty when hermetic."""
+        return {} if self.hermetic else self.env
+
+
+@attrs.frozen
+class Resolved:
+    """A validated configuration, the provenance of every leaf, the layers and the work it expands to."""
+
+    config: dict[str, Any]
+    provenance: Provenance
+    layers: tuple[Layer, ...]
+    env_used: dict[str, str]
+    work: tuple[Work, ...]
+    skipped: tuple[str, ...]
+
+
+def resolve(request: CompileRequest) -> Resolved:
+    """Load, merge, override and validate; expand the campaign.
+
+    Raises:
+        ConfigError: every problem found, each with its origin.
+    """
+    env = request.effective_env
+    profiles, cli_overrides, problems = split_words(request.words, request.sets)
+    layers = load_layers(profiles, SearchPath.from_env(request.cwd, env))
+    config, provenance = merge_layers(layers)
+    env_over, env_used, env_problems = env_overrides(env)
+    problems += env_problems
+    problems += apply_overrides(config, provenance, [*env_over, *cli_overrides])
+    schema_problems = validate_config(config, provenance)
+    problems += schema_problems
+    work: tuple[Work, ...] = ()
+    skipped: tuple[str, ...] = ()
+    if not schema_problems:
+        work, skipped, campaign_problems = expand_campaign(config, provenance)
+        problems += campaign_problems
+    if problems:
+        raise ConfigError(problems)
+    return Resolved(config, provenance, layers, env_used, work, skipped)
+
+
+def compile_plan(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str) -> Plan:
+    """Compile the plan for ``hardware``.
+
+    Args:
+        request: what to compile.
+        hardware: the machine to plan for (probed, or loaded from a spec file).
+        hardware_source: ``probe`` or the spec file's display path, recorded in the plan's inputs.
+        version: the tkplan version, recorded in the plan's inputs.
+
+    Raises:
+        ConfigError: the inputs are invalid.
+        PlanningError: the configuration cannot be honoured on ``hardware``.
+    """
+    resolved = resolve(request)
+    steps, schedule = plan_steps(resolved.config, hardware, resolved.work, resolved.provenance)
+    schedule = attrs.evolve(schedule, skipped=resolved.skipped)
+    inputs = Inputs(
+        tkplan_version=version,
+        layers=tuple(LayerInput(l.name, l.kind, l.file, l.sha256) for l in resolved.layers),
+        env=resolved.env_used,
+        cli=(*request.words, *(f"--set={s}" for s in request.sets)),
+        hardware_source=hardware_source,
+    )
+    provenance = {key: [thaw(converter.unstructure(s)) for s in chain] for key, chain in sorted(resolved.provenance.items())}
+    draft = Plan(FORMAT, "", inputs, hardware, resolved.config, provenance, steps, schedule)
+    return attrs.evolve(draft, plan_hash=compute_hash(converter.unstructure(draft)))
+
+
+def load_hardware(path: str | os.PathLike[str]) -> HardwareSpec:
+    """Load a hardware spec saved by ``tkplan probe``.
+
+    Raises:
+        HardwareError: unreadable, malformed, or not matching ``hardware.schema.json``.
+    """
+    try:
+        document = load_path(path)
+    except ConfigError as exc:
+        raise HardwareError(f"hardware spec {exc}") from None
+    errors = sorted(validator(HARDWARE_SCHEMA).iter_errors(document.data), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{document.where(tuple(e.absolute_path))}: {e.message}" for e in errors]
+        raise HardwareError("invalid hardware spec:\n  " + "\n  ".join(lines))
+    try:
+        return converter.structure(document.data, HardwareSpec)
+    except Exception as exc:  # cattrs wraps attrs validator errors in exception groups
+        raise HardwareError(f"invalid hardware spec {os.fspath(path)}: {first_error(exc)}") from None

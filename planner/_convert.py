@@ -1,0 +1,51 @@
+"""The one cattrs converter that turns plan and hardware objects into JSON-ready data and back."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping
+from typing import Any
+
+import cattrs
+
+__all__ = ["JsonMap", "converter", "first_error", "freeze", "make_converter", "thaw"]
+
+JsonMap = Mapping[str, Any]
+"""A read-only mapping of JSON-ready data (config, params, env): frozen in objects, plain in files."""
+
+
+def freeze(value: Any) -> Any:
+    """Return ``value`` with every dict made a read-only mapping and every list a tuple."""
+    if isinstance(value, Mapping):
+        return types.MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Return ``value`` as plain JSON-ready data: mappings become dicts, sequences lists."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
+
+
+def make_converter() -> cattrs.Converter:
+    """Build the converter: unknown keys are errors, frozen JSON payloads round-trip as plain data."""
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    is_json_map = lambda t: t == JsonMap or t is types.MappingProxyType  # noqa: E731
+    conv.register_unstructure_hook_func(is_json_map, thaw)
+    conv.register_structure_hook_func(is_json_map, lambda value, _: freeze(value))
+    return conv
+
+
+converter = make_converter()
+
+
+def first_error(exc: BaseException) -> str:
+    """The message of the innermost first error of a cattrs exception group: what a user should read."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return str(exc)

@@ -1,0 +1,101 @@
+"""Merge layers and overrides into one configuration, keeping the provenance of every leaf.
+
+Mappings merge deeply; lists and scalars replace; ``null`` is a value like any other. Every leaf keeps
+the chain of settings that wrote it, lowest first, so the last entry is the one in force.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from tkplan.planner._sources import Layer
+
+__all__ = ["Setting", "dotted", "merge_layers", "set_path"]
+
+
+@attrs.frozen
+class Setting:
+    """One write of a value to a key: what was written and where it came from.
+
+    Attributes:
+        value: the value written.
+        source: the layer name, ``env:NAME`` or ``cli:arg N``.
+        file: display path of the layer's file, for layers.
+        line: 1-based line in ``file``.
+        col: 1-based column in ``file``.
+    """
+
+    value: Any
+    source: str
+    file: str | None = None
+    line: int | None = None
+    col: int | None = None
+
+    @property
+    def where(self) -> str:
+        """``file:line:col`` for layers, the source itself for env and CLI."""
+        if self.file is None:
+            return self.source
+        return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+
+
+Provenance = dict[str, list[Setting]]
+
+
+def dotted(path: Iterable[str | int]) -> str:
+    """Join a key path with dots: ``("families", "lightgbm", "num_leaves")`` → ``families.lightgbm.num_leaves``."""
+    return ".".join(str(p) for p in path)
+
+
+def merge_layers(layers: Iterable[Layer]) -> tuple[dict[str, Any], Provenance]:
+    """Merge ``layers`` (lowest first) into a configuration and its provenance."""
+    config: dict[str, Any] = {}
+    provenance: Provenance = {}
+    for layer in layers:
+        doc = layer.document
+
+        def setting(path: tuple[str, ...], value: Any, layer: Layer = layer, doc: Any = doc) -> Setting:
+            line, col = doc.positions.get(path, (None, None))
+            return Setting(value, layer.name, layer.file, line, col)
+
+        _merge_into(config, doc.data, (), setting, provenance)
+    return config, provenance
+
+
+def set_path(config: dict[str, Any], path: tuple[str, ...], value: Any, setting: Setting, provenance: Provenance) -> None:
+    """Write ``value`` at ``path`` (deep-merging a mapping), recording ``setting`` as its origin."""
+    parent = config
+    for key in path[:-1]:
+        if not isinstance(parent.get(key), dict):
+            parent[key] = {}
+        parent = parent[key]
+    _merge_into(parent, {path[-1]: value}, path[:-1], lambda p, v: attrs.evolve(setting, value=v), provenance)
+
+
+def _merge_into(target: dict[str, Any], data: Mapping[str, Any], path: tuple[str, ...], setting: Any,
+                provenance: Provenance) -> None:
+    for key, value in data.items():
+        here = (*path, key)
+        if isinstance(value, dict) and value:
+            if not isinstance(target.get(key), dict):
+                provenance.pop(dotted(here), None)
+                target[key] = {}
+            _merge_into(target[key], value, here, setting, provenance)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            continue  # an empty mapping merged into a mapping changes nothing
+        else:
+            if isinstance(target.get(key), dict):
+                _forget(provenance, here)
+            target[key] = copy.deepcopy(value)
+            provenance.setdefault(dotted(here), []).append(setting(here, copy.deepcopy(value)))
+
+
+def _forget(provenance: Provenance, path: tuple[str, ...]) -> None:
+    """Drop the provenance under ``path``: a later layer replaced that whole subtree."""
+    prefix = dotted(path) + "."
+    for key in [k for k in provenance if k.startswith(prefix)]:
+        del provenance[key]

@@ -1,0 +1,339 @@
+"""The planner's rules: size every work item for the hardware and record why each value is what it is.
+
+Pure: (configuration, hardware, work) in; steps and schedule out, or a `PlanningError` naming what to
+change. Every derived value is written into the step as a `Derivation` with its rule and reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tkplan.errors import PlanningError, Problem
+from tkplan.planner._campaign import Work
+from tkplan.planner._hardware import Gpu, HardwareSpec
+from tkplan.planner._merge import Provenance
+from tkplan.planner._plan import Derivation, Isolation, Limits, Resources, Schedule, Step
+
+__all__ = ["BLAS_VARS", "plan_steps", "thread_budget"]
+
+BLAS_VARS = ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+_BUILTIN_FEATURES = {"builtin:breast_cancer": 30, "builtin:diabetes": 10}
+
+
+def _where(provenance: Provenance, key: str) -> str:
+    chain = provenance.get(key)
+    return chain[-1].where if chain else ""
+
+
+def thread_budget(config: Mapping[str, Any], hardware: HardwareSpec, provenance: Provenance) -> tuple[int, Derivation]:
+    """The run's total thread budget: usable CPUs, or the profile's cap when lower.
+
+    Raises:
+        PlanningError: the profile asks for more threads than the machine has.
+    """
+    asked = config["run"]["threads"]
+    usable = hardware.cpus_usable
+    if asked == "auto":
+        return usable, Derivation("thread_budget", usable, "usable_cpus",
+                                  f"affinity ∩ cgroup quota = {usable} of {hardware.cpus_logical} logical CPUs")
+    if asked > usable:
+        raise PlanningError([Problem(f"run.threads = {asked} exceeds the {usable} usable CPUs of this machine",
+                                     "run.threads", _where(provenance, "run.threads"),
+                                     f"set run.threads to at most {usable}, or auto")])
+    return asked, Derivation("thread_budget", asked, "profile_cap", f"run.threads = {asked} ≤ {usable} usable CPUs")
+
+
+def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence[Work],
+               provenance: Provenance) -> tuple[tuple[Step, ...], Schedule]:
+    """Size every work item for ``hardware``: device, threads, env, isolation, limits, precision, batch.
+
+    Raises:
+        PlanningError: the plan cannot be honoured here (every such problem together).
+    """
+    budget, budget_why = thread_budget(config, hardware, provenance)
+    problems: list[Problem] = []
+    gpus = _usable_gpus(config, hardware, provenance, problems)
+    devices = {w.id: _device(config, hardware, gpus, w, provenance, problems) for w in work}
+    threads = _allocate_threads(config, budget, work, devices)
+    steps = []
+    gpu_cursor = 0
+    for w in work:
+        device, device_why = devices[w.id]
+        derivations = [device_why, *threads[w.id][1]]
+        assigned: tuple[Gpu, ...] = ()
+        if device == "cuda":
+            assigned = (gpus[gpu_cursor % len(gpus)],)
+            gpu_cursor += 1
+            derivations.append(Derivation("gpus", [g.uuid for g in assigned], "gpu_round_robin",
+                                          f"GPU {assigned[0].index} ({assigned[0].name}), round-robin by UUID"))
+        precision, why = _precision(config, device, assigned, w, provenance, problems)
+        derivations.append(why)
+        limits, limit_whys = _limits(config, hardware, device, assigned, w, provenance, problems)
+        derivations += limit_whys
+        params, param_whys = _scale_batch(config, w)
+        derivations += param_whys
+        seed, seed_why = _derived_seed(config["run"]["base_seed"], w)
+        derivations.append(seed_why)
+        isolation = _isolation(config, w, device, provenance)
+        t = threads[w.id][0]
+        env, env_why = _child_env(config, w, t, device, assigned, seed)
+        derivations.append(env_why)
+        steps.append(Step(
+            id=w.id, family=w.family, target="+".join(w.targets), targets=w.targets, task=w.task, seed=seed,
+            params=params, entrypoint=w.entrypoint,
+            resources=Resources(threads=t, device=device, gpus=tuple(g.uuid for g in assigned), precision=precision),
+            env=env, isolation=isolation, limits=limits, derivations=tuple(derivations), depends_on=w.depends_on))
+    if problems:
+        raise PlanningError(problems)
+    schedule = _schedule(config, budget, budget_why, steps)
+    return tuple(steps), schedule
+
+
+def _usable_gpus(config: Mapping[str, Any], hardware: HardwareSpec, provenance: Provenance,
+                 problems: list[Problem]) -> tuple[Gpu, ...]:
+    """GPUs the run may use, ordered by UUID so ``CUDA_VISIBLE_DEVICES`` is stable across reboots."""
+    wanted = config["gpu"]["devices"]
+    by_index = {g.index: g for g in hardware.gpus}
+    if wanted == "auto":
+        chosen = list(hardware.gpus)
+    else:
+        missing = [i for i in wanted if i not in by_index]
+        if missing:
+            problems.append(Problem(f"GPU index(es) {missing} not on this machine (it has {sorted(by_index) or 'none'})",
+                                    "gpu.devices", _where(provenance, "gpu.devices"), "list only GPUs this machine has"))
+        chosen = [by_index[i] for i in wanted if i in by_index]
+    require = config["gpu"]["require"]
+    if require == "cuda" and not chosen:
+        problems.append(Problem("this profile requires a CUDA GPU and none is available", "gpu.require",
+                                _where(provenance, "gpu.require"),
+                                "compile on (or --hardware for) a machine with an NVIDIA GPU, or pick another profile"))
+    if require == "mps" and not hardware.mps:
+        problems.append(Problem("this profile requires Apple's MPS device and this machine has none", "gpu.require",
+                                _where(provenance, "gpu.require"), "run it on an Apple-silicon Mac, or pick another profile"))
+    return tuple(sorted(chosen, key=lambda g: g.uuid))
+
+
+def _device(config: Mapping[str, Any], hardware: HardwareSpec, gpus: tuple[Gpu, ...], w: Work,
+            provenance: Provenance, problems: list[Problem]) -> tuple[str, Derivation]:
+    use = w.traits["gpu"]
+    if use == "none":
+        return "cpu", Derivation("device", "cpu", "family_cpu_only", f"{w.family} runs on the CPU (runtime.gpu: none)")
+    if gpus:
+        return "cuda", Derivation("device", "cuda", "gpu_available", f"{w.family} uses a GPU ({use}) and {len(gpus)} is/are available")
+    if hardware.mps and config["campaign"]["nn_backend"] == "torch":
+        return "mps", Derivation("device", "mps", "mps_available", f"{w.family} uses a GPU ({use}); Apple MPS found")
+    if use == "required" and not config["gpu"]["fallback_to_cpu"]:
+        problems.append(Problem(f"family {w.family} requires a GPU and none is available", f"families.{w.family}.runtime.gpu",
+                                _where(provenance, f"families.{w.family}.runtime.gpu"),
+                                "drop the family, or set gpu.fallback_to_cpu: true to run it on the CPU"))
+    rule = "gpu_fallback_to_cpu" if use == "required" else "no_gpu_found"
+    return "cpu", Derivation("device", "cpu", rule, f"{w.family} would use a GPU ({use}) but none is available")
+
+
+def _cost(w: Work) -> float:
+    return float(w.traits.get("cost", 1.0))
+
+
+def _clamp(value: int, w: Work, budget: int) -> int:
+    rule = w.traits["threads"]
+    value -= rule["reserve"]
+    if rule["max"] is not None:
+        value = min(value, rule["max"])
+    return max(rule["min"], min(value, budget))
+
+
+def _allocate_threads(config: Mapping[str, Any], budget: int, work: Sequence[Work],
+                      devices: Mapping[str, tuple[str, Derivation]]) -> dict[str, tuple[int, list[Derivation]]]:
+    """Threads per step: long CPU steps get more lanes of the budget, short ones one; GPU steps few.
+
+    Each CPU step's share is its cost over the cost per lane (total cost / budget), rounded up, so a step
+    that alone needs more than one lane's worth of time gets the threads to finish with the others.
+    """
+    cpu = [w for w in work if devices[w.id][0] == "cpu"]
+    total = sum(_cost(w) for w in cpu) or 1.0
+    lane = total / budget
+    result: dict[str, tuple[int, list[Derivation]]] = {}
+    for w in work:
+        if devices[w.id][0] != "cpu":
+            t = min(config["threading"]["gpu_step_threads"], budget)
+            result[w.id] = (t, [Derivation("threads", t, "gpu_bound", f"GPU step: {t} CPU threads feed the device")])
+            continue
+        share = max(1, math.ceil(_cost(w) / lane - 1e-9))
+        t = _clamp(share, w, budget)
+        why = f"cost {_cost(w):g} of {total:g} over {budget} threads = {_cost(w) / lane:.2f} lanes → {share}"
+        if t != share:
+            rule = w.traits["threads"]
+            why += f", clamped to [{rule['min']}, {rule['max'] or budget}] minus reserve {rule['reserve']} → {t}"
+        result[w.id] = (t, [Derivation("threads", t, "cost_share", why)])
+    return result
+
+
+def _precision(config: Mapping[str, Any], device: str, assigned: tuple[Gpu, ...], w: Work,
+               provenance: Provenance, problems: list[Problem]) -> tuple[str, Derivation]:
+    asked = config["gpu"]["precision"]
+    if device != "cuda":
+        return "fp32", Derivation("precision", "fp32", "cpu_fp32" if device == "cpu" else "mps_fp32",
+                                  f"{device} step: full precision")
+    floor = config["gpu"]["bf16_min_compute_capability"]
+    cc = min((g.compute_capability for g in assigned), key=_cc)
+    bf16_ok = _cc(cc) >= _cc(floor)
+    if asked == "auto":
+        chosen = "bf16" if bf16_ok else "fp16"
+        return chosen, Derivation("precision", chosen, "compute_capability",
+                                  f"compute capability {cc} {'≥' if bf16_ok else '<'} {floor}")
+    if asked == "bf16" and not bf16_ok:
+        problems.append(Problem(f"bf16 needs compute capability ≥ {floor}; the GPU has {cc}", "gpu.precision",
+                                _where(provenance, "gpu.precision"), "set gpu.precision to fp16 or auto"))
+    return asked, Derivation("precision", asked, "profile", f"gpu.precision = {asked} (compute capability {cc})")
+
+
+def _cc(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
+def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assigned: tuple[Gpu, ...], w: Work,
+            provenance: Provenance, problems: list[Problem]) -> tuple[Limits, list[Derivation]]:
+    limits = config["limits"]
+    whys = []
+    timeout = limits["timeout_s"]
+    budget_h = limits["total_time_budget_h"]
+    if budget_h is not None and timeout > budget_h * 3600:
+        timeout = int(budget_h * 3600)
+        whys.append(Derivation("timeout_s", timeout, "time_budget", f"limits.timeout_s capped by the {budget_h:g} h run budget"))
+    cap_gb = limits["memory_cap_gb"]
+    if cap_gb is None:
+        memory = int(hardware.memory_mb * limits["memory_threshold"])
+        whys.append(Derivation("memory_cap_mb", memory, "memory_threshold",
+                               f"{limits['memory_threshold']:g} × {hardware.memory_mb} MB usable memory"))
+    else:
+        memory = int(cap_gb * 1024)
+        if memory > hardware.memory_mb:
+            problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} exceeds the machine's {hardware.memory_mb / 1024:.1f} GB",
+                                    "limits.memory_cap_gb", _where(provenance, "limits.memory_cap_gb"),
+                                    f"set it to at most {hardware.memory_mb // 1024}"))
+    vram = None
+    if device == "cuda":
+        vram = w.traits["vram_cap_mb"]
+        gpu_mb = min(g.memory_mb for g in assigned)
+        profile_cap = config["gpu"]["vram_budget_mb"]
+        if vram is None:
+            vram = profile_cap or gpu_mb
+            whys.append(Derivation("vram_cap_mb", vram, "whole_gpu", "the family sets no VRAM cap"))
+        if profile_cap is not None and vram > profile_cap:
+            whys.append(Derivation("vram_cap_mb", profile_cap, "profile_vram_budget",
+                                   f"family cap {vram} MB > gpu.vram_budget_mb {profile_cap} MB"))
+            vram = profile_cap
+        if vram > gpu_mb:
+            problems.append(Problem(f"VRAM cap {vram} MB of {w.family} exceeds the GPU's {gpu_mb} MB",
+                                    f"families.{w.family}.runtime.vram_cap_mb",
+                                    _where(provenance, f"families.{w.family}.runtime.vram_cap_mb"),
+                                    f"set it to at most {gpu_mb}"))
+    return Limits(timeout_s=timeout, memory_cap_mb=memory, vram_cap_mb=vram), whys
+
+
+def _feature_count(config: Mapping[str, Any]) -> int | None:
+    data = config["data"]
+    if data["source"] == "builtin:synthetic_panel":
+        return data["synthetic"]["features"]
+    if data["source"] in _BUILTIN_FEATURES:
+        return _BUILTIN_FEATURES[data["source"]]
+    features = data["columns"]["features"]
+    return len(features) if features else None
+
+
+def _scale_batch(config: Mapping[str, Any], w: Work) -> tuple[dict[str, Any], list[Derivation]]:
+    """Transformer batch scaling: sequence length above the threshold → max(floor, base × threshold / length)."""
+    params = dict(w.params)
+    if "seq_batch_threshold" not in params:
+        return params, []
+    length = _feature_count(config)
+    threshold, floor, base = params["seq_batch_threshold"], params["seq_batch_floor"], params["batch_size"]
+    if length is None:
+        return params, [Derivation("batch_size", base, "seq_batch_scaling",
+                                   "feature count unknown until the data is read; list data.columns.features to plan it")]
+    if length <= threshold:
+        return params, [Derivation("batch_size", base, "seq_batch_scaling", f"seq_len {length} ≤ {threshold}: unchanged")]
+    scaled = max(floor, int(base * threshold / length))
+    params["batch_size"] = scaled
+    return params, [Derivation("batch_size", scaled, "seq_batch_scaling",
+                               f"seq_len {length} > {threshold}: max({floor}, {base}·{threshold}/{length})")]
+
+
+def _derived_seed(base_seed: int, w: Work) -> tuple[int, Derivation]:
+    text = f"{base_seed}:{w.seed}:{w.family}:{'+'.join(w.targets)}"
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") % 2**31
+    return seed, Derivation("seed", seed, "derived_seed", f"sha256(base {base_seed}, replicate {w.seed}, {w.family}, "
+                                                          f"{'+'.join(w.targets)}) mod 2^31")
+
+
+def _isolation(config: Mapping[str, Any], w: Work, device: str, provenance: Provenance) -> Isolation:
+    forced = config["isolation"]["force"]
+    if forced is not None:
+        return Isolation(forced, f"isolation.force = {forced} (set at {_where(provenance, 'isolation.force')})")
+    listed = config["isolation"]["process_for"]
+    names = {w.family, str(w.traits.get("display_name", "")).lower()}
+    if any(n.lower() in names for n in listed):
+        return Isolation("process", f"listed in isolation.process_for ({_where(provenance, 'isolation.process_for')})")
+    if device != "cpu":
+        return Isolation("process", f"{device} step: its own process gets its own device context and VRAM cap")
+    default = w.traits["isolation"]
+    return Isolation(default["mode"], default["reason"])
+
+
+def _child_env(config: Mapping[str, Any], w: Work, threads: int, device: str, assigned: tuple[Gpu, ...],
+               seed: int) -> tuple[dict[str, str], Derivation]:
+    """The exact variables the step's process gets, set before any library loads."""
+    policy = w.traits["thread_policy"]
+    th = config["threading"]
+    omp, blas = {
+        "openmp": (threads, 1), "blas": (1, threads), "joblib": (1, 1),
+        "torch": (threads, threads), "tf": (threads, threads), "gpu": (threads, threads),
+    }[policy]
+    env = {
+        "OMP_NUM_THREADS": str(omp),
+        **{name: str(blas) for name in BLAS_VARS},
+        "NUMEXPR_NUM_THREADS": str(min(th["numexpr_threads"], threads)),
+        "OMP_DYNAMIC": th["omp_dynamic"],
+        "OMP_PROC_BIND": th["omp_proc_bind"],
+        "KMP_BLOCKTIME": th["kmp_blocktime"],
+        "MKL_THREADING_LAYER": th["mkl_threading_layer"],
+        "PYTHONHASHSEED": str(config["determinism"]["python_hash_seed"]),
+        "TKPLAN_SEED": str(seed),
+        "CUDA_VISIBLE_DEVICES": ",".join(g.uuid for g in assigned) if device == "cuda" else "-1",
+    }
+    if "tf" in w.traits["backends"] and (config["campaign"]["nn_backend"] == "tf" or w.traits["backends"] == ["tf"]):
+        env.update({
+            "TF_NUM_INTRAOP_THREADS": str(threads),
+            "TF_NUM_INTEROP_THREADS": str(th["inter_op_threads"]),
+            "TF_CPP_MIN_LOG_LEVEL": config["logging"]["tf_log_level"],
+            "TF_DETERMINISTIC_OPS": "1" if config["determinism"]["tf_deterministic_ops"] else "0",
+        })
+        if device == "cuda":
+            env["TF_GPU_ALLOCATOR"] = config["gpu"]["tf_allocator"]
+            env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true" if config["gpu"]["tf_allow_growth"] else "false"
+    if device == "cuda":
+        env["PYTORCH_CUDA_ALLOC_CONF"] = config["gpu"]["torch_alloc_conf"]
+    env.update(config["env"])
+    env.update(w.traits["env"])
+    return env, Derivation("env", f"OMP={omp} BLAS={blas}", f"thread_policy_{policy}",
+                           f"{w.family} thread policy {policy} with {threads} thread(s)")
+
+
+def _schedule(config: Mapping[str, Any], budget: int, budget_why: Derivation, steps: Sequence[Step]) -> Schedule:
+    """Start order (longest first within dependency order) and the most steps at once."""
+    asked = config["run"]["max_parallel"]
+    fits = max(1, budget // max(1, min((s.resources.threads for s in steps), default=1)))
+    parallel = min(fits, len(steps) or 1) if asked == "auto" else asked
+    why = Derivation("max_parallel", parallel, "thread_budget" if asked == "auto" else "profile",
+                     f"{budget} threads / smallest step's threads, at most {len(steps)} steps"
+                     if asked == "auto" else f"run.max_parallel = {asked}")
+    depth: dict[str, int] = {}
+    for s in steps:
+        depth[s.id] = 1 + max((depth[d] for d in s.depends_on), default=-1)
+    order = sorted(steps, key=lambda s: (depth[s.id], -s.resources.threads, s.id))
+    return Schedule(thread_budget=budget, max_parallel=parallel, order=tuple(s.id for s in order),
+                    derivations=(budget_why, why))

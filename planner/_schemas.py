@@ -1,0 +1,61 @@
+"""The shipped JSON Schemas (draft 2020-12): loading, a registry for relative ``$ref``, export for editors."""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CONFIG_SCHEMA", "HARDWARE_SCHEMA", "PLAN_SCHEMA", "export_schemas", "registry", "schema", "schema_dir", "validator"]
+
+CONFIG_SCHEMA = "config.schema.json"
+HARDWARE_SCHEMA = "hardware.schema.json"
+PLAN_SCHEMA = "plan.schema.json"
+
+
+def schema_dir() -> Path:
+    """The directory of the shipped schema files."""
+    return Path(str(importlib.resources.files("tkplan.schema")))
+
+
+@functools.cache
+def _files() -> dict[str, dict[str, Any]]:
+    root = schema_dir()
+    return {p.relative_to(root).as_posix(): json.loads(p.read_text("utf-8")) for p in sorted(root.rglob("*.json"))}
+
+
+def schema(name: str) -> dict[str, Any]:
+    """The schema stored at ``name`` relative to the schema directory (``families/lightgbm.json``)."""
+    return _files()[name]
+
+
+@functools.cache
+def registry() -> Any:
+    """A ``referencing.Registry`` holding every shipped schema under its relative path."""
+    import referencing
+    from referencing.jsonschema import DRAFT202012
+
+    return referencing.Registry().with_resources(
+        (name, DRAFT202012.create_resource(contents)) for name, contents in _files().items()
+    )
+
+
+def validator(name: str) -> Any:
+    """A draft 2020-12 validator for the schema ``name``, resolving relative references."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator({"$ref": name}, registry=registry())
+
+
+def export_schemas(directory: Path) -> list[Path]:
+    """Copy every schema into ``directory`` (same layout, so relative ``$ref`` keep working); return the files."""
+    written = []
+    for name in _files():
+        target = directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(schema_dir() / name, target)
+        written.append(target)
+    return written

@@ -1,0 +1,134 @@
+"""Validate a merged configuration against the JSON Schema; every problem names its key, value and origin.
+
+Two passes, all problems reported together: the schema itself (types, ranges, enums, unknown keys with
+"did you mean"), and completeness — the resolved configuration must hold every key the schema declares
+without a ``default``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from tkplan.errors import Problem, did_you_mean
+from tkplan.planner._merge import Provenance, dotted
+from tkplan.planner._schemas import CONFIG_SCHEMA, registry, schema, validator
+
+__all__ = ["validate_config"]
+
+_JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+               float: "a number", type(None): "null"}
+
+
+def validate_config(config: Mapping[str, Any], provenance: Provenance) -> list[Problem]:
+    """Return every problem of ``config``, each located through ``provenance``, sorted by key path."""
+    problems = [p for error in validator(CONFIG_SCHEMA).iter_errors(config) for p in _explain(error, provenance)]
+    problems += _missing(config, schema(CONFIG_SCHEMA), (), provenance)
+    unique = {(p.path, p.message): p for p in problems}
+    return sorted(unique.values(), key=lambda p: (p.path, p.message))
+
+
+def _origin(provenance: Provenance, path: tuple[Any, ...]) -> str:
+    """Where the value at ``path`` came from: its own setting, a parent's, or else the file of a child's."""
+    for cut in range(len(path), 0, -1):
+        chain = provenance.get(dotted(path[:cut]))
+        if chain:
+            return chain[-1].where
+    prefix = dotted(path) + "." if path else ""
+    child = next((chain[-1] for key, chain in sorted(provenance.items()) if key.startswith(prefix)), None)
+    return (child.file or child.source) if child else ""
+
+
+def _describe(value: Any) -> str:
+    kind = _JSON_TYPES.get(type(value), type(value).__name__)
+    if isinstance(value, (dict, list)):
+        return kind
+    return f"{kind} {value!r}"
+
+
+def _expected_type(expected: Any) -> str:
+    names = [expected] if isinstance(expected, str) else list(expected)
+    words = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
+             "number": "a number", "boolean": "a boolean (true/false)", "null": "null"}
+    return " or ".join(words.get(n, n) for n in names)
+
+
+def _explain(error: Any, provenance: Provenance) -> Iterator[Problem]:
+    path = tuple(error.absolute_path)
+    key = dotted(path)
+    kind, value, expected = error.validator, error.instance, error.validator_value
+    origin = _origin(provenance, path)
+    if kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        for extra in sorted(set(value) - set(allowed)):
+            yield Problem(f"unknown key {extra!r}", dotted((*path, extra)), _origin(provenance, (*path, extra)),
+                          did_you_mean(extra, allowed) or f"allowed here: {', '.join(allowed)}")
+        return
+    messages = {
+        "type": lambda: f"expected {_expected_type(expected)}, got {_describe(value)}",
+        "enum": lambda: f"must be one of {', '.join(repr(v) for v in expected)}; got {_describe(value)}",
+        "const": lambda: f"must be {expected!r}; got {_describe(value)}",
+        "minimum": lambda: f"must be ≥ {expected}; got {value!r}",
+        "maximum": lambda: f"must be ≤ {expected}; got {value!r}",
+        "exclusiveMinimum": lambda: f"must be > {expected}; got {value!r}",
+        "exclusiveMaximum": lambda: f"must be < {expected}; got {value!r}",
+        "minItems": lambda: f"needs at least {expected} item(s); got {len(value)}",
+        "maxItems": lambda: f"takes at most {expected} item(s); got {len(value)}",
+        "uniqueItems": lambda: f"items must be unique; got {value!r}",
+        "minLength": lambda: f"must not be shorter than {expected}; got {value!r}",
+        "pattern": lambda: f"must match {expected}; got {value!r}",
+        "propertyNames": lambda: f"bad key name in {key or 'the top level'}: {error.message}",
+    }
+    hint = ""
+    if kind == "enum" and isinstance(value, str):
+        hint = did_you_mean(value, [v for v in expected if isinstance(v, str)])
+    if kind in ("anyOf", "oneOf"):
+        description = error.schema.get("description", "")
+        options = "; ".join(_summary(sub) for sub in error.schema[kind])
+        yield Problem(f"got {_describe(value)}; expected {options}", key, origin, description)
+        return
+    message = messages.get(kind, lambda: error.message)()
+    yield Problem(message, key, origin, hint)
+
+
+def _summary(sub: Mapping[str, Any]) -> str:
+    if "const" in sub:
+        return repr(sub["const"])
+    text = _expected_type(sub.get("type", "any"))
+    if "minimum" in sub:
+        text += f" ≥ {sub['minimum']}"
+    return text
+
+
+def _resolve(node: Mapping[str, Any], resolver: Any) -> tuple[Mapping[str, Any], Any]:
+    while "$ref" in node:
+        resolved = resolver.lookup(node["$ref"])
+        node, resolver = resolved.contents, resolved.resolver
+    return node, resolver
+
+
+def _missing(config: Any, node: Mapping[str, Any], path: tuple[str, ...], provenance: Provenance,
+             resolver: Any = None) -> list[Problem]:
+    """Keys the schema declares (without a ``default``) that no layer sets; unknown families named."""
+    node, resolver = _resolve(node, resolver or registry().resolver())
+    if not isinstance(config, dict):
+        return []
+    problems: list[Problem] = []
+    properties = node.get("properties", {})
+    for name, sub in properties.items():
+        if name in config:
+            problems += _missing(config[name], sub, (*path, name), provenance, resolver)
+        elif "default" not in sub:
+            problems.append(Problem("missing: no layer sets this key", dotted((*path, name)), _origin(provenance, path),
+                                    "set it in a profile or with an override"))
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        for name in sorted(set(config) - set(properties)):
+            if path == ("families",) and isinstance(config[name], dict) and "entrypoint" not in config[name]:
+                problems.append(Problem(f"unknown family {name!r}", dotted((*path, name)),
+                                        _origin(provenance, (*path, name)),
+                                        did_you_mean(name, properties) or
+                                        "a family of your own needs `entrypoint` and `runtime`"))
+                continue
+            problems += _missing(config[name], extra, (*path, name), provenance, resolver)
+    return problems

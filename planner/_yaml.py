@@ -1,0 +1,204 @@
+"""Load YAML safely into plain data, keeping the line and column of every key and value.
+
+Only the YAML 1.2 core types are accepted (mappings, sequences, strings, numbers, booleans, null);
+any other tag (``!!python/object``, ``!custom``) is refused, alias expansion is bounded (no "billion
+laughs"), documents are bounded in size, and duplicate keys are errors. Positions are 1-based.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from tkplan.errors import ConfigError, Problem
+
+__all__ = ["Document", "load_bytes", "load_document", "load_path", "parse_value"]
+
+MAX_BYTES = 4 * 2**20  # tkplan: ignore[constant]  a profile larger than this is not a profile
+MAX_NODES = 200_000  # tkplan: ignore[constant]  bound on nodes after alias expansion
+
+_CORE = "tag:yaml.org,2002:"
+_SCALARS = {"null", "bool", "int", "float", "str", "timestamp"}
+
+Path_ = tuple[str | int, ...]
+
+
+@attrs.frozen
+class Document:
+    """A loaded YAML document: its data and where each key path sits in the source.
+
+    Attributes:
+        data: plain data (dict, list, str, int, float, bool, None).
+        positions: key path → (line, column), 1-based, for every mapping key and sequence item.
+        source: the name used in messages (a display path, ``env:NAME`` or ``cli:arg N``).
+    """
+
+    data: Any
+    positions: Mapping[Path_, tuple[int, int]]
+    source: str
+
+    def where(self, path: Path_) -> str:
+        """Return ``source:line:col`` for ``path`` (or its nearest located parent)."""
+        while path and path not in self.positions:
+            path = path[:-1]
+        if path in self.positions:
+            line, col = self.positions[path]
+            return f"{self.source}:{line}:{col}"
+        return self.source
+
+
+def load_path(path: str | os.PathLike[str], source: str | None = None) -> Document:
+    """Read and load the YAML file at ``path``; ``source`` names it in messages.
+
+    Raises:
+        ConfigError: the file is unreadable, too large, not UTF-8, malformed or unsafe.
+    """
+    source = source or os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError([Problem(f"cannot read file: {exc.strerror or exc}", origin=source)]) from None
+    return load_bytes(raw, source)
+
+
+def load_bytes(raw: bytes, source: str) -> Document:
+    """Load a YAML mapping from the bytes of a file.
+
+    Raises:
+        ConfigError: too large, not UTF-8, malformed or unsafe.
+    """
+    if len(raw) > MAX_BYTES:
+        raise ConfigError([Problem(f"file larger than {MAX_BYTES // 2**20} MiB; not a profile", origin=source)])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(f"not UTF-8 text (byte {exc.start})", origin=source)]) from None
+    return load_document(text, source)
+
+
+def load_document(text: str, source: str, *, mapping: bool = True) -> Document:
+    """Load one YAML document from ``text``.
+
+    Args:
+        text: the YAML source.
+        source: the name used in messages and positions.
+        mapping: require the top level to be a non-empty mapping (profiles, spec files).
+
+    Raises:
+        ConfigError: malformed YAML, a refused tag, a duplicate key, too many nodes, or an empty
+            or non-mapping document where a mapping is required.
+    """
+    yaml, node = _compose(text, source)
+    if node is None:
+        if mapping:
+            raise ConfigError([Problem("empty document; a profile must be a YAML mapping", origin=source,
+                                       hint="write at least one key, or remove the file")])
+        return Document(None, {}, source)
+    builder = _Builder(source, yaml.constructor)
+    data = builder.build(node, ())
+    if mapping and not isinstance(data, dict):
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        raise ConfigError([Problem(f"top level must be a mapping of keys, got {_kind(data)}",
+                                   origin=f"{source}:{line}:{col}")])
+    return Document(data, builder.positions, source)
+
+
+def parse_value(text: str, source: str) -> Any:
+    """Parse an override value as a YAML scalar or flow collection (``64``, ``[1, 2]``, ``{a: 1}``)."""
+    if text.strip() == "":
+        return ""
+    return load_document(text, source, mapping=False).data
+
+
+def _compose(text: str, source: str) -> tuple[Any, Any]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="safe", pure=True)
+    try:
+        return yaml, yaml.compose(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        what = " ".join(filter(None, [exc.context, exc.problem]))
+        raise ConfigError([Problem(f"malformed YAML: {what}", origin=where)]) from None
+    except YAMLError as exc:
+        raise ConfigError([Problem(f"malformed YAML: {exc}", origin=source)]) from None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+class _Builder:
+    """Turns a composed node graph into plain data, recording positions and refusing unsafe input."""
+
+    def __init__(self, source: str, constructor: Any) -> None:
+        self.source = source
+        self.positions: dict[Path_, tuple[int, int]] = {}
+        self.nodes = 0
+        self.stack: set[int] = set()
+        self.constructor = constructor
+
+    def where(self, node: Any) -> str:
+        return f"{self.source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+    def build(self, node: Any, path: Path_) -> Any:
+        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise ConfigError([Problem(f"document expands to more than {MAX_NODES} nodes (alias bomb?)",
+                                       origin=self.where(node), hint="remove the repeated aliases")])
+        tag = node.tag or ""
+        short = tag[len(_CORE):] if tag.startswith(_CORE) else None
+        if isinstance(node, ScalarNode):
+            if short not in _SCALARS:
+                raise self.refuse(node)
+            if short == "timestamp":
+                return node.value
+            return self.constructor.construct_object(node, deep=True)
+        if id(node) in self.stack:
+            raise ConfigError([Problem("recursive alias", origin=self.where(node))])
+        self.stack.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                if short != "seq":
+                    raise self.refuse(node)
+                items = []
+                for i, child in enumerate(node.value):
+                    self.positions[(*path, i)] = (child.start_mark.line + 1, child.start_mark.column + 1)
+                    items.append(self.build(child, (*path, i)))
+                return items
+            if isinstance(node, MappingNode):
+                if short != "map":
+                    raise self.refuse(node)
+                return self.build_mapping(node, path)
+        finally:
+            self.stack.discard(id(node))
+        raise self.refuse(node)
+
+    def build_mapping(self, node: Any, path: Path_) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _CORE + "merge":
+                raise ConfigError([Problem("merge keys (<<) are not supported; use `extends`",
+                                           origin=self.where(key_node))])
+            key = self.build(key_node, path)
+            if not isinstance(key, str):
+                raise ConfigError([Problem(f"keys must be strings, got {_kind(key)} {key!r}",
+                                           origin=self.where(key_node), hint="quote the key")])
+            if key in result:
+                raise ConfigError([Problem(f"duplicate key {key!r}", origin=self.where(key_node),
+                                           hint="each key may appear once per mapping")])
+            self.positions[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[key] = self.build(value_node, (*path, key))
+        return result
+
+    def refuse(self, node: Any) -> ConfigError:
+        return ConfigError([Problem(f"tag {node.tag!r} is not allowed; profiles hold plain data only",
+                                    origin=self.where(node), hint="remove the tag")])

@@ -1,0 +1,1 @@
+"""Shipped YAML profiles (package data): base.yaml, families/*.yaml, machines/*.yaml."""

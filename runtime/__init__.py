@@ -1,0 +1,3 @@
+"""The executor: runs a compiled plan exactly, step by step, and records what happened."""
+
+__all__: list[str] = []

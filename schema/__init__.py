@@ -1,0 +1,1 @@
+"""Shipped JSON Schemas (package data), draft 2020-12."""

@@ -1,0 +1,72 @@
+"""Text renderings of plans, provenance chains and hardware specs for the terminal."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = ["render_chain", "render_plan_summary", "render_yaml", "table"]
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A plain aligned text table."""
+    rows = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def render_plan_summary(plan: Any) -> str:
+    """What a reader checks first: the machine, the budget, then one row per step."""
+    hw, sched = plan.hardware, plan.schedule
+    gpus = ", ".join(f"{g.name} ({g.memory_mb} MB, cc {g.compute_capability})" for g in hw.gpus) or "none"
+    head = [
+        f"plan {plan.plan_hash[:12]}  ({len(plan.steps)} steps, format {plan.format})",
+        f"hardware: {hw.cpus_usable} usable CPUs of {hw.cpus_logical}, {hw.memory_mb} MB memory, GPUs: {gpus}"
+        + (", MPS" if hw.mps else ""),
+        f"layers: {' → '.join(l.name for l in plan.inputs.layers if l.kind != 'family')} (+{sum(l.kind == 'family' for l in plan.inputs.layers)} family profiles)",
+        f"thread budget {sched.thread_budget}, up to {sched.max_parallel} steps at once",
+        "",
+    ]
+    rows = []
+    for step_id in sched.order:
+        s = plan.step(step_id)
+        limits = s.limits
+        rows.append([
+            s.id, s.task, s.resources.threads, s.resources.device + (f":{len(s.resources.gpus)}" if s.resources.gpus else ""),
+            s.resources.precision, s.isolation.mode, f"{limits.timeout_s}s",
+            f"{limits.memory_cap_mb}" if limits.memory_cap_mb else "-", f"{limits.vram_cap_mb}" if limits.vram_cap_mb else "-",
+            s.seed, ",".join(s.depends_on) or "-",
+        ])
+    headers = ["step", "task", "threads", "device", "prec", "isolation", "timeout", "mem MB", "vram MB", "seed", "after"]
+    return "\n".join(head) + table(headers, rows)
+
+
+def render_chain(key: str, chain: Sequence[Any]) -> str:
+    """Every setting of ``key``, lowest first, the one in force marked with ``*``."""
+    lines = [f"{key} = {_short(chain[-1].value)}"] if chain else [f"{key}: not set"]
+    for i, setting in enumerate(chain):
+        mark = "*" if i == len(chain) - 1 else " "
+        state = "" if i == len(chain) - 1 else "  (overridden)"
+        lines.append(f"  {mark} {setting.where:<60} {setting.source:<22} {_short(setting.value)}{state}")
+    return "\n".join(lines)
+
+
+def render_yaml(data: Any) -> str:
+    """Plain data as block YAML."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def _short(value: Any) -> str:
+    import json
+
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."

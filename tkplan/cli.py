@@ -1,0 +1,197 @@
+"""The ``tkplan`` command line: click wiring only; every command calls one library function and renders it.
+
+Exit codes: 0 success; 1 a run or check finished with failures; 2 bad invocation; 3 invalid configuration;
+4 a plan that cannot be honoured on the hardware (or a bad hardware spec); 5 a plan refused (edited, other
+format, hardware drift, locked run directory); 6 bad data; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+import tkplan
+from tkplan import errors
+
+EXIT_CODES: dict[type[errors.TkplanError], int] = {
+    errors.ConfigError: 3,
+    errors.PlanningError: 4,
+    errors.HardwareError: 4,
+    errors.PlanError: 5,
+    errors.DriftError: 5,
+    errors.RunDirError: 5,
+    errors.DataError: 6,
+    errors.AuditError: 2,
+}
+
+
+class TkplanFailure(click.ClickException):
+    """A `TkplanError` shown to the user with its documented exit code."""
+
+    def __init__(self, error: errors.TkplanError) -> None:
+        super().__init__(str(error))
+        self.exit_code = next((code for cls, code in EXIT_CODES.items() if isinstance(error, cls)), 1)
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class TkplanGroup(click.Group):
+    """Turns library errors into messages and exit codes; no traceback reaches the user."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except errors.TkplanError as exc:
+            raise TkplanFailure(exc) from None
+
+
+@click.group(cls=TkplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(tkplan.__version__, prog_name="tkplan")
+def main() -> None:
+    """Compile an ML training campaign into one validated, hashed plan, and run it exactly.
+
+    \b
+    tkplan compile [PROFILES...] [key=value...] -o plan.json   see and save a plan
+    tkplan explain KEY                                       where a value came from
+    tkplan validate [PROFILES...]                            check profiles and overrides
+    tkplan probe                                             this machine's hardware spec
+    """
+
+
+def _request(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) -> Any:
+    from tkplan.planner import CompileRequest
+
+    return CompileRequest(words=words, sets=sets, env=dict(os.environ), cwd=Path.cwd(), hermetic=hermetic)
+
+
+def _hardware(spec: str | None) -> tuple[Any, str]:
+    from tkplan.planner import load_hardware, probe
+
+    if spec is None:
+        return probe(), "probe"
+    return load_hardware(spec), Path(spec).name
+
+
+compile_options = [
+    click.argument("words", nargs=-1),
+    click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one key (repeatable)."),
+    click.option("--hermetic", is_flag=True, help="Ignore the environment: no TKPLAN__* or legacy variables."),
+]
+
+
+def _with_compile_options(func: Any) -> Any:
+    for option in reversed(compile_options):
+        func = option(func)
+    return func
+
+
+@main.command("compile")
+@_with_compile_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the plan here.")
+@click.option("--hardware", "hardware_spec", type=click.Path(exists=True, dir_okay=False),
+              help="Plan for the machine in this spec (from `tkplan probe`) instead of this one.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, output: str | None,
+                hardware_spec: str | None, fmt: str) -> None:
+    """Compile profiles and overrides into a plan; print a summary, save it with -o.
+
+    WORDS are profile names (kaggle_safe), profile files (my/profile.yaml) and overrides
+    (families.lightgbm.num_leaves=64; +key=value adds a key).
+    """
+    from tkplan._io import write_text_atomic
+    from tkplan.planner import compile_plan, plan_to_json
+
+    hardware, source = _hardware(hardware_spec)
+    plan = compile_plan(_request(words, sets, hermetic), hardware, source, tkplan.__version__)
+    text = plan_to_json(plan)
+    if output:
+        write_text_atomic(Path(output), text)
+    if fmt == "json":
+        click.echo(text, nl=False)
+    else:
+        from tkplan._render import render_plan_summary
+
+        click.echo(render_plan_summary(plan))
+        if output:
+            click.echo(f"\nplan written to {output} (plan_hash {plan.plan_hash})")
+
+
+@main.command("validate")
+@_with_compile_options
+def validate_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) -> None:
+    """Check profiles and overrides against the schema; report every problem at once."""
+    from tkplan.planner import resolve
+
+    resolved = resolve(_request(words, sets, hermetic))
+    layers = " → ".join(l.name for l in resolved.layers if l.kind != "family")
+    click.echo(f"valid: {layers}; {len(resolved.work)} steps")
+
+
+@main.command("explain")
+@click.argument("key")
+@_with_compile_options
+@click.option("--hardware", "hardware_spec", type=click.Path(exists=True, dir_okay=False),
+              help="Explain the plan for the machine in this spec.")
+def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool,
+                hardware_spec: str | None) -> None:
+    """Show where KEY's value came from: every layer that set it (file:line:col), the winner marked.
+
+    KEY is a config path (families.lightgbm.num_leaves) or a prefix of several, or the name of a value the
+    planner derives per step (threads, batch_size, precision, vram_cap_mb, ...).
+    """
+    from tkplan._render import render_chain
+    from tkplan.planner import compile_plan, resolve
+
+    request = _request(words, sets, hermetic)
+    resolved = resolve(request)
+    keys = [k for k in sorted(resolved.provenance) if k == key or k.startswith(key + ".")]
+    for k in keys:
+        click.echo(render_chain(k, resolved.provenance[k]))
+    hardware, source = _hardware(hardware_spec)
+    plan = compile_plan(request, hardware, source, tkplan.__version__)
+    derived = [(s.id, d) for s in plan.steps for d in s.derivations if d.key == key]
+    derived += [("schedule", d) for d in plan.schedule.derivations if d.key == key]
+    if derived:
+        click.echo(f"{key}: derived by the planner")
+        for step_id, d in derived:
+            click.echo(f"  {step_id:<40} {d.value!s:<12} {d.rule:<22} {d.why}")
+    if not keys and not derived:
+        from tkplan.errors import ConfigError, Problem, did_you_mean
+
+        raise ConfigError([Problem(f"no such key: {key}", hint=did_you_mean(key, resolved.provenance) or
+                                   "try a prefix such as families.lightgbm")])
+
+
+@main.command("probe")
+def probe_cmd() -> None:
+    """Print this machine's hardware spec as YAML (save it to compile for this machine elsewhere)."""
+    from tkplan._render import render_yaml
+    from tkplan.planner import converter, probe
+
+    click.echo(render_yaml(converter.unstructure(probe())), nl=False)
+
+
+@main.command("schema")
+@click.option("--export", "directory", type=click.Path(file_okay=False), required=True,
+              help="Write every JSON Schema into this directory (for editors).")
+def schema_cmd(directory: str) -> None:
+    """Export the JSON Schemas for editors (yaml-language-server, VS Code, JetBrains)."""
+    from tkplan.planner import export_schemas
+
+    for path in export_schemas(Path(directory)):
+        click.echo(path)
+
+
+def run() -> NoReturn:
+    """Entry point that never shows a traceback for Ctrl-C."""
+    try:
+        main(standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)

@@ -1,0 +1,160 @@
+"""Exceptions raised by tkplan, one root for all of them.
+
+The tree::
+
+    TkplanError                    root: anything tkplan refuses to do
+    ├── ConfigError                a profile, override or campaign is wrong (one or more problems)
+    │   └── ProfileNotFoundError   a profile name resolved to no file on the search path
+    ├── HardwareError              a hardware spec file is unreadable or invalid
+    ├── PlanningError              a valid config cannot be honoured on this hardware
+    ├── PlanError                  a plan file is unreadable, edited (hash mismatch) or of another format
+    ├── DriftError                 the machine differs from the one a plan was compiled for
+    ├── RunDirError                a run directory is locked or unusable
+    ├── DataError                  a data source is missing, malformed or empty
+    └── AuditError                 a path given to ``tkplan audit`` is unusable
+
+Library code raises these; only ``tkplan.cli`` turns them into messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+__all__ = [
+    "AuditError",
+    "ConfigError",
+    "DataError",
+    "DriftError",
+    "HardwareError",
+    "PlanError",
+    "PlanningError",
+    "Problem",
+    "ProfileNotFoundError",
+    "RunDirError",
+    "TkplanError",
+    "did_you_mean",
+]
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with the inputs: what, at which key, and where it came from.
+
+    Attributes:
+        message: what is wrong and what was expected.
+        path: the dotted key path (``families.lightgbm.num_leaves``), or ``""``.
+        origin: where the offending value came from (``file:line:col``, ``env:NAME``, ``cli:arg N``).
+        hint: what to do about it, e.g. a "did you mean" suggestion.
+    """
+
+    message: str
+    path: str = ""
+    origin: str = ""
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.origin}: " if self.origin else ""
+        at = f" @ {self.path}" if self.path else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}{self.message}{at}{hint}"
+
+
+class TkplanError(Exception):
+    """Raised when tkplan refuses an input or cannot do what was asked."""
+
+
+class ConfigError(TkplanError, ValueError):
+    """Raised when profiles, overrides or the campaign are invalid; carries every problem found."""
+
+    def __init__(self, problems: Iterable[Problem] | str) -> None:
+        self.problems: tuple[Problem, ...] = (
+            (Problem(problems),) if isinstance(problems, str) else tuple(problems)
+        )
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:
+            return str(self.problems[0])
+        lines = [f"{len(self.problems)} problems in the configuration:"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class ProfileNotFoundError(ConfigError):
+    """Raised when a profile name is not found in any directory of the search path."""
+
+    def __init__(self, name: str, searched: Sequence[str], origin: str = "") -> None:
+        self.name = name
+        self.searched = tuple(searched)
+        looked = ", ".join(self.searched) or "(empty search path)"
+        super().__init__(
+            [
+                Problem(
+                    f"profile {name!r} not found; looked in: {looked}",
+                    origin=origin,
+                    hint="check the name, or add its directory to TKPLAN_PROFILE_PATH",
+                )
+            ]
+        )
+
+
+class HardwareError(TkplanError, ValueError):
+    """Raised when a hardware spec file cannot be read or does not match the spec schema."""
+
+
+class PlanningError(TkplanError):
+    """Raised when a valid configuration cannot be honoured on the target hardware."""
+
+    def __init__(self, problems: Iterable[Problem] | str) -> None:
+        self.problems: tuple[Problem, ...] = (
+            (Problem(problems),) if isinstance(problems, str) else tuple(problems)
+        )
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        lines = ["the plan cannot be honoured on this hardware:"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class PlanError(TkplanError, ValueError):
+    """Raised when a plan file is unreadable, of an unknown format, or was edited after compiling."""
+
+
+class DriftError(TkplanError):
+    """Raised when the current machine differs from the hardware a plan was compiled for."""
+
+    def __init__(self, differences: Sequence[str]) -> None:
+        self.differences = tuple(differences)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        lines = ["this machine differs from the one the plan was compiled for:"]
+        lines += [f"  {d}" for d in self.differences]
+        lines.append("recompile the plan here, or pass --allow-drift to run it anyway")
+        return "\n".join(lines)
+
+
+class RunDirError(TkplanError):
+    """Raised when a run directory is locked by another run or cannot be used."""
+
+
+class DataError(TkplanError, ValueError):
+    """Raised when a data source is missing, malformed, or leaves a split empty."""
+
+
+class AuditError(TkplanError):
+    """Raised when ``tkplan audit`` is given a path or baseline it cannot use."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ``"did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    if word.lower() in lowered:
+        return f"did you mean {lowered[word.lower()]!r}?"
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""

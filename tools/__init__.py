@@ -1,0 +1,1 @@
+"""Tools around the plan: the `audit` scanner and developer benchmarks."""
