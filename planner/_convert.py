@@ -16,19 +16,25 @@ JsonMap = Mapping[str, Any]
 
 def freeze(value: Any) -> Any:
     """Return ``value`` with every dict made a read-only mapping and every list a tuple."""
+    kind = type(value)
+    if kind is dict or kind is types.MappingProxyType:
+        return types.MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if kind is list or kind is tuple:
+        return tuple(freeze(v) for v in value)
     if isinstance(value, Mapping):
         return types.MappingProxyType({k: freeze(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze(v) for v in value)
     return value
 
 
 def thaw(value: Any) -> Any:
     """Return ``value`` as plain JSON-ready data: mappings become dicts, sequences lists."""
+    kind = type(value)
+    if kind is dict or kind is types.MappingProxyType:
+        return {k: thaw(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [thaw(v) for v in value]
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [thaw(v) for v in value]
     return value
 
 

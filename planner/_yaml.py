@@ -7,6 +7,7 @@ laughs"), documents are bounded in size, and duplicate keys are errors. Position
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -92,13 +93,13 @@ def load_document(text: str, source: str, *, mapping: bool = True) -> Document:
         ConfigError: malformed YAML, a refused tag, a duplicate key, too many nodes, or an empty
             or non-mapping document where a mapping is required.
     """
-    yaml, node = _compose(text, source)
+    constructor, node = _compose(text, source)
     if node is None:
         if mapping:
             raise ConfigError([Problem("empty document; a profile must be a YAML mapping", origin=source,
                                        hint="write at least one key, or remove the file")])
         return Document(None, {}, source)
-    builder = _Builder(source, yaml.constructor)
+    builder = _Builder(source, constructor)
     data = builder.build(node, ())
     if mapping and not isinstance(data, dict):
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
@@ -115,12 +116,11 @@ def parse_value(text: str, source: str) -> Any:
 
 
 def _compose(text: str, source: str) -> tuple[Any, Any]:
-    from ruamel.yaml import YAML
+    """Compose ``text`` into a node graph (libyaml's C parser when available) and a YAML 1.2 constructor."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    yaml = YAML(typ="safe", pure=True)
     try:
-        return yaml, yaml.compose(text)
+        return _constructor(), _parse(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -128,6 +128,34 @@ def _compose(text: str, source: str) -> tuple[Any, Any]:
         raise ConfigError([Problem(f"malformed YAML: {what}", origin=where)]) from None
     except YAMLError as exc:
         raise ConfigError([Problem(f"malformed YAML: {exc}", origin=source)]) from None
+
+
+def _parse(text: str) -> Any:
+    try:
+        from ruamel.yaml.cyaml import CParser
+    except ImportError:  # no ruamel.yaml.clib: the pure-Python composer, same results, slower
+        from ruamel.yaml import YAML
+
+        return YAML(typ="safe", pure=True).compose(text)
+    from ruamel.yaml.resolver import VersionedResolver
+
+    class _Composer(CParser, VersionedResolver):  # type: ignore[misc]
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            VersionedResolver.__init__(self, version=(1, 2), loader=self)
+
+    parser = _Composer(text)
+    try:
+        return parser.get_single_node()
+    finally:
+        parser.dispose()
+
+
+@functools.cache
+def _constructor() -> Any:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).constructor
 
 
 def _kind(value: Any) -> str:
