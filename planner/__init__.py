@@ -1,52 +1,51 @@
 """The compile pipeline: profiles + overrides + hardware → a frozen, hashed plan. Imports no ML library.
 
+Names are re-exported lazily, so that importing one planner module does not load the whole pipeline
+(``tkplan compile`` with unchanged inputs must answer from its cache without loading jsonschema or cattrs).
+
 .. versionadded:: 0.1
 """
 
-from tkplan.planner._compile import CompileRequest as CompileRequest
-from tkplan.planner._compile import Resolved as Resolved
-from tkplan.planner._compile import compile_plan as compile_plan
-from tkplan.planner._compile import load_hardware as load_hardware
-from tkplan.planner._compile import resolve as resolve
-from tkplan.planner._convert import converter as converter
-from tkplan.planner._hardware import Gpu as Gpu
-from tkplan.planner._hardware import HardwareSpec as HardwareSpec
-from tkplan.planner._merge import Setting as Setting
-from tkplan.planner._plan import FORMAT as FORMAT
-from tkplan.planner._plan import Derivation as Derivation
-from tkplan.planner._plan import Isolation as Isolation
-from tkplan.planner._plan import Limits as Limits
-from tkplan.planner._plan import Plan as Plan
-from tkplan.planner._plan import Resources as Resources
-from tkplan.planner._plan import Schedule as Schedule
-from tkplan.planner._plan import Step as Step
-from tkplan.planner._plan import plan_from_json as plan_from_json
-from tkplan.planner._plan import plan_to_json as plan_to_json
-from tkplan.planner._probe import probe as probe
-from tkplan.planner._probe import probe_fingerprint as probe_fingerprint
-from tkplan.planner._schemas import export_schemas as export_schemas
+from __future__ import annotations
 
-__all__ = [
-    "FORMAT",
-    "CompileRequest",
-    "Derivation",
-    "Gpu",
-    "HardwareSpec",
-    "Isolation",
-    "Limits",
-    "Plan",
-    "Resolved",
-    "Resources",
-    "Schedule",
-    "Setting",
-    "Step",
-    "compile_plan",
-    "converter",
-    "export_schemas",
-    "load_hardware",
-    "plan_from_json",
-    "plan_to_json",
-    "probe",
-    "probe_fingerprint",
-    "resolve",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "CompileRequest": "tkplan.planner._compile",
+    "Resolved": "tkplan.planner._compile",
+    "compile_plan": "tkplan.planner._compile",
+    "load_hardware": "tkplan.planner._compile",
+    "resolve": "tkplan.planner._compile",
+    "converter": "tkplan.planner._convert",
+    "Gpu": "tkplan.planner._hardware",
+    "HardwareSpec": "tkplan.planner._hardware",
+    "Setting": "tkplan.planner._merge",
+    "FORMAT": "tkplan.planner._plan",
+    "Derivation": "tkplan.planner._plan",
+    "Isolation": "tkplan.planner._plan",
+    "Limits": "tkplan.planner._plan",
+    "Plan": "tkplan.planner._plan",
+    "Resources": "tkplan.planner._plan",
+    "Schedule": "tkplan.planner._plan",
+    "Step": "tkplan.planner._plan",
+    "plan_from_json": "tkplan.planner._plan",
+    "plan_to_json": "tkplan.planner._plan",
+    "probe": "tkplan.planner._probe",
+    "probe_fingerprint": "tkplan.planner._probe",
+    "export_schemas": "tkplan.planner._schemas",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'tkplan.planner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

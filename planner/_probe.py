@@ -198,7 +198,7 @@ def probe_fingerprint(root: str | os.PathLike[str] = "/") -> str:
     if sys.platform.startswith("linux"):
         add("proc_cgroup", _read(root, "/proc/self/cgroup"))
         for mount in _cgroup_mounts(root):
-            add("mount", mount)
+            add("mount", (mount.root, mount.point, mount.fstype, sorted(mount.options)))  # sets print in hash order
         for hierarchy in _hierarchies(root):
             for directory in hierarchy.dirs:
                 for name in hierarchy.files:

@@ -96,29 +96,52 @@ def _with_compile_options(func: Any) -> Any:
 @click.option("--hardware", "hardware_spec", type=click.Path(exists=True, dir_okay=False),
               help="Plan for the machine in this spec (from `tkplan probe`) instead of this one.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--no-cache", is_flag=True, help="Compile from scratch, ignoring the compile cache.")
 def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, output: str | None,
-                hardware_spec: str | None, fmt: str) -> None:
+                hardware_spec: str | None, fmt: str, no_cache: bool) -> None:
     """Compile profiles and overrides into a plan; print a summary, save it with -o.
 
     WORDS are profile names (kaggle_safe), profile files (my/profile.yaml) and overrides
     (families.lightgbm.num_leaves=64; +key=value adds a key).
     """
+    from tkplan import _compile_cache as cache
     from tkplan._io import write_text_atomic
-    from tkplan.planner import compile_plan, plan_to_json
+    from tkplan.planner._sources import SearchPath
 
-    hardware, source = _hardware(hardware_spec)
-    plan = compile_plan(_request(words, sets, hermetic), hardware, source, tkplan.__version__)
-    text = plan_to_json(plan)
+    env, cwd = dict(os.environ), Path.cwd()
+    search = SearchPath.from_env(cwd, {} if hermetic else env)
+    directory = cache.cache_dir(env)
+    key = cache.cache_key(tkplan.__version__, [*words, *(f"--set={s}" for s in sets)], env, cwd, hermetic,
+                          hardware_spec)
+    entry = None if no_cache else cache.lookup(directory, key, search.dirs)
+    if entry is None:
+        entry = _compile_fresh(words, sets, hermetic, hardware_spec, search)
+        cache.store(directory, key, entry)
+    text, summary, plan_hash = str(entry["plan"]), str(entry["summary"]), str(entry["plan_hash"])
     if output:
         write_text_atomic(Path(output), text)
     if fmt == "json":
         click.echo(text, nl=False)
     else:
-        from tkplan._render import render_plan_summary
-
-        click.echo(render_plan_summary(plan))
+        click.echo(summary)
         if output:
-            click.echo(f"\nplan written to {output} (plan_hash {plan.plan_hash})")
+            click.echo(f"\nplan written to {output} (plan_hash {plan_hash})")
+
+
+def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, hardware_spec: str | None,
+                   search: Any) -> dict[str, Any]:
+    from tkplan import _compile_cache as cache
+    from tkplan._render import render_plan_summary
+    from tkplan.planner import compile_plan, plan_to_json
+    from tkplan.planner._sources import shipped_dir
+
+    hardware, source = _hardware(hardware_spec)
+    plan = compile_plan(_request(words, sets, hermetic), hardware, source, tkplan.__version__)
+    prefix = "tkplan:profiles/"
+    layer_files = [shipped_dir() / l.file[len(prefix):] if l.file.startswith(prefix) else search.cwd / l.file
+                   for l in plan.inputs.layers]
+    return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
+            "files": cache.watched_files(search.dirs, layer_files)}
 
 
 @main.command("validate")

@@ -1,0 +1,89 @@
+"""A content-addressed cache of compiled plans, so that ``tkplan compile`` with unchanged inputs is instant.
+
+The key covers everything a compile reads: the tkplan version, the command-line words, the environment
+variables tkplan reads, the working directory, and the hardware (a cheap fingerprint of the probe's
+sources, or the content of a ``--hardware`` spec). An entry also records the content of every file
+that could take part — each layer loaded, and every profile file on the search path, present or
+absent — and is used only while all of them are unchanged. Any change misses; nothing is ever stale.
+
+Entries live in ``$TKPLAN_CACHE_DIR`` (default ``$XDG_CACHE_HOME/tkplan`` or ``~/.cache/tkplan``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from tkplan._io import write_text_atomic
+
+__all__ = ["cache_dir", "cache_key", "lookup", "store", "watched_files"]
+
+_PATTERNS = ("*.yaml", "*.yml", "machines/*.yaml", "machines/*.yml", "families/*.yaml", "families/*.yml")
+
+
+def cache_dir(env: Mapping[str, str]) -> Path:
+    """Where entries live: ``TKPLAN_CACHE_DIR``, else the XDG cache directory."""
+    if env.get("TKPLAN_CACHE_DIR"):
+        return Path(env["TKPLAN_CACHE_DIR"])
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tkplan" / "compile"
+
+
+def cache_key(version: str, args: Sequence[str], env: Mapping[str, str], cwd: Path, hermetic: bool,
+              hardware_spec: str | None) -> str:
+    """The key of one compile: every input except the profile files' content (checked per entry)."""
+    from tkplan.planner._overrides import ENV_PREFIX, LEGACY_ENV
+
+    read = {} if hermetic else {k: v for k, v in sorted(env.items())
+                                if k in LEGACY_ENV or k.startswith(ENV_PREFIX) or k == "TKPLAN_PROFILE_PATH"}
+    if hardware_spec is None:
+        from tkplan.planner._probe import probe_fingerprint
+
+        hardware = "probe:" + probe_fingerprint()
+    else:
+        hardware = "spec:" + _digest(Path(hardware_spec))
+    payload = json.dumps([version, list(args), read, str(cwd), hermetic, hardware], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def watched_files(search_dirs: Iterable[Path], layer_files: Iterable[Path]) -> dict[str, str]:
+    """Digest of every file that can take part in a compile: profiles on the search path and the layers."""
+    paths = {p for d in search_dirs for pattern in _PATTERNS for p in d.glob(pattern)}
+    paths.update(layer_files)
+    return {str(p): _digest(p) for p in sorted(paths)}
+
+
+def lookup(directory: Path, key: str, search_dirs: Iterable[Path]) -> dict[str, object] | None:
+    """The entry for ``key`` if it exists and every file it watched is unchanged; else ``None``.
+
+    An entry holds ``plan`` (the plan.json text), ``summary`` (the rendered table) and ``files``
+    (path → sha256, or ``absent``).
+    """
+    try:
+        entry = json.loads((directory / f"{key}.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    listed = {str(p) for d in search_dirs for pattern in _PATTERNS for p in d.glob(pattern)}
+    if not listed <= set(entry["files"]):
+        return None  # a new profile appeared on the search path: it may shadow one that was used
+    if any(_digest(Path(path)) != digest for path, digest in entry["files"].items()):
+        return None
+    return entry
+
+
+def store(directory: Path, key: str, entry: Mapping[str, object]) -> None:
+    """Save an entry; a cache that cannot be written is skipped silently (it is only a cache)."""
+    try:
+        write_text_atomic(directory / f"{key}.json", json.dumps(entry, sort_keys=True))
+    except OSError:
+        pass
+
+
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "absent"
