@@ -12,6 +12,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "Difference": "tkplan.planner._diff",
+    "diff_plans": "tkplan.planner._diff",
     "CompileRequest": "tkplan.planner._compile",
     "Resolved": "tkplan.planner._compile",
     "compile_plan": "tkplan.planner._compile",

@@ -105,7 +105,7 @@ def expand_campaign(config: Mapping[str, Any], provenance: Provenance) -> tuple[
                                      tuple(s for s in previous_stage if _same_run(s, targets, seed))))
                     this_stage.append(step_id)
         previous_stage = this_stage
-    return tuple(work), tuple(skipped), problems
+    return tuple(work), tuple(dict.fromkeys(skipped)), problems
 
 
 def _stages(campaign: Mapping[str, Any], chosen: list[str], families: Mapping[str, Any], where: Any,

@@ -142,6 +142,7 @@ class Schedule:
     order: tuple[str, ...]
     derivations: tuple[Derivation, ...] = ()
     skipped: tuple[str, ...] = ()
+    deadline_s: int | None = None
 
 
 @attrs.frozen

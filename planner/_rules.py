@@ -58,6 +58,7 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
     gpus = _usable_gpus(config, hardware, provenance, problems)
     devices = {w.id: _device(config, hardware, gpus, w, provenance, problems) for w in work}
     threads = _allocate_threads(config, budget, work, devices)
+    parallel, parallel_why = _parallel(config, budget, [t for t, _ in threads.values()])
     steps = []
     gpu_cursor = 0
     for w in work:
@@ -71,7 +72,7 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
                                           f"GPU {assigned[0].index} ({assigned[0].name}), round-robin by UUID"))
         precision, why = _precision(config, device, assigned, w, provenance, problems)
         derivations.append(why)
-        limits, limit_whys = _limits(config, hardware, device, assigned, w, provenance, problems)
+        limits, limit_whys = _limits(config, hardware, device, assigned, w, parallel, provenance, problems)
         derivations += limit_whys
         params, param_whys = _scale_batch(config, w)
         derivations += param_whys
@@ -88,7 +89,8 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
             env=env, isolation=isolation, limits=limits, derivations=tuple(derivations), depends_on=w.depends_on))
     if problems:
         raise PlanningError(problems)
-    schedule = _schedule(config, budget, budget_why, steps)
+    runtime = {w.id: _cost(w) / threads[w.id][0] for w in work}
+    schedule = _schedule(config, budget, (budget_why, parallel_why), parallel, steps, runtime)
     return tuple(steps), schedule
 
 
@@ -196,7 +198,7 @@ def _cc(text: str) -> tuple[int, int]:
 
 
 def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assigned: tuple[Gpu, ...], w: Work,
-            provenance: Provenance, problems: list[Problem]) -> tuple[Limits, list[Derivation]]:
+            parallel: int, provenance: Provenance, problems: list[Problem]) -> tuple[Limits, list[Derivation]]:
     limits = config["limits"]
     whys = []
     timeout = limits["timeout_s"]
@@ -206,9 +208,9 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
         whys.append(Derivation("timeout_s", timeout, "time_budget", f"limits.timeout_s capped by the {budget_h:g} h run budget"))
     cap_gb = limits["memory_cap_gb"]
     if cap_gb is None:
-        memory = int(hardware.memory_mb * limits["memory_threshold"])
-        whys.append(Derivation("memory_cap_mb", memory, "memory_threshold",
-                               f"{limits['memory_threshold']:g} × {hardware.memory_mb} MB usable memory"))
+        memory = int(hardware.memory_mb * limits["memory_threshold"] / parallel)
+        whys.append(Derivation("memory_cap_mb", memory, "memory_share",
+                               f"{limits['memory_threshold']:g} × {hardware.memory_mb} MB usable memory / {parallel} steps at once"))
     else:
         memory = int(cap_gb * 1024)
         if memory > hardware.memory_mb:
@@ -323,17 +325,30 @@ def _child_env(config: Mapping[str, Any], w: Work, threads: int, device: str, as
                            f"{w.family} thread policy {policy} with {threads} thread(s)")
 
 
-def _schedule(config: Mapping[str, Any], budget: int, budget_why: Derivation, steps: Sequence[Step]) -> Schedule:
-    """Start order (longest first within dependency order) and the most steps at once."""
+def _parallel(config: Mapping[str, Any], budget: int, threads: Sequence[int]) -> tuple[int, Derivation]:
+    """The most steps at once: as many as the thread budget holds at the smallest step's threads."""
     asked = config["run"]["max_parallel"]
-    fits = max(1, budget // max(1, min((s.resources.threads for s in steps), default=1)))
-    parallel = min(fits, len(steps) or 1) if asked == "auto" else asked
-    why = Derivation("max_parallel", parallel, "thread_budget" if asked == "auto" else "profile",
-                     f"{budget} threads / smallest step's threads, at most {len(steps)} steps"
-                     if asked == "auto" else f"run.max_parallel = {asked}")
+    if asked != "auto":
+        return asked, Derivation("max_parallel", asked, "profile", f"run.max_parallel = {asked}")
+    fits = max(1, budget // max(1, min(threads, default=1)))
+    parallel = max(1, min(fits, len(threads)))
+    return parallel, Derivation("max_parallel", parallel, "thread_budget",
+                                f"{budget} threads / {min(threads, default=1)} thread(s) of the smallest step, "
+                                f"at most {len(threads)} steps")
+
+
+def _schedule(config: Mapping[str, Any], budget: int, whys: Sequence[Derivation], parallel: int,
+              steps: Sequence[Step], runtime: Mapping[str, float]) -> Schedule:
+    """Start order (dependencies first, then the longest expected run first) and the run's deadline."""
     depth: dict[str, int] = {}
     for s in steps:
         depth[s.id] = 1 + max((depth[d] for d in s.depends_on), default=-1)
-    order = sorted(steps, key=lambda s: (depth[s.id], -s.resources.threads, s.id))
+    order = sorted(steps, key=lambda s: (depth[s.id], -runtime[s.id], s.id))
+    budget_h = config["limits"]["total_time_budget_h"]
+    deadline = None if budget_h is None else int(budget_h * 3600)
+    derivations = list(whys)
+    if deadline is not None:
+        derivations.append(Derivation("deadline_s", deadline, "time_budget",
+                                      f"limits.total_time_budget_h = {budget_h:g}: no step starts or runs past it"))
     return Schedule(thread_budget=budget, max_parallel=parallel, order=tuple(s.id for s in order),
-                    derivations=(budget_why, why))
+                    derivations=tuple(derivations), deadline_s=deadline)

@@ -29,12 +29,18 @@ def render_plan_summary(plan: Any) -> str:
         f"thread budget {sched.thread_budget}, up to {sched.max_parallel} steps at once",
         "",
     ]
+    gpu_index = {g.uuid: g.index for g in hw.gpus}
+    if sched.deadline_s is not None:
+        head.insert(-1, f"deadline: {sched.deadline_s / 3600:g} h for the whole run")
+    if sched.skipped:
+        head.insert(-1, f"skipped (campaign.skip_unsupported): {'; '.join(sched.skipped)}")
     rows = []
     for step_id in sched.order:
         s = plan.step(step_id)
         limits = s.limits
         rows.append([
-            s.id, s.task, s.resources.threads, s.resources.device + (f":{len(s.resources.gpus)}" if s.resources.gpus else ""),
+            s.id, s.task, s.resources.threads,
+            s.resources.device + "".join(f":{gpu_index[u]}" for u in s.resources.gpus),
             s.resources.precision, s.isolation.mode, f"{limits.timeout_s}s",
             f"{limits.memory_cap_mb}" if limits.memory_cap_mb else "-", f"{limits.vram_cap_mb}" if limits.vram_cap_mb else "-",
             s.seed, ",".join(s.depends_on) or "-",

@@ -190,6 +190,41 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
                                    "try a prefix such as families.lightgbm")])
 
 
+@main.command("diff")
+@click.argument("old", type=click.Path(exists=True, dir_okay=False))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def diff_cmd(old: str, new: str, fmt: str) -> None:
+    """Show what differs between two plans, key by key, with where each value came from.
+
+    Exits 0 when the plans are the same, 1 when they differ.
+    """
+    import json
+
+    from tkplan.planner import converter, diff_plans, plan_from_json
+
+    a = plan_from_json(Path(old).read_text("utf-8"), old)
+    b = plan_from_json(Path(new).read_text("utf-8"), new)
+    diffs = diff_plans(a, b)
+    if fmt == "json":
+        click.echo(json.dumps([converter.unstructure(d) for d in diffs], indent=1, sort_keys=True))
+    elif not diffs:
+        click.echo(f"same plan ({a.plan_hash[:12]})" if a.plan_hash == b.plan_hash else "no semantic difference")
+    else:
+        click.echo(f"{len(diffs)} difference(s): {old} ({a.plan_hash[:12]}) → {new} ({b.plan_hash[:12]})")
+        section = None
+        for d in diffs:
+            if d.section != section:
+                section = d.section
+                click.echo(f"\n[{section}]")
+            click.echo(f"  {d.key}: {json.dumps(d.old)} → {json.dumps(d.new)}")
+            for label, origin in (("was", d.old_origin), ("now", d.new_origin)):
+                if origin:
+                    click.echo(f"      {label}: {origin}")
+    if diffs:
+        sys.exit(1)
+
+
 @main.command("probe")
 def probe_cmd() -> None:
     """Print this machine's hardware spec as YAML (save it to compile for this machine elsewhere)."""

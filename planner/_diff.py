@@ -1,0 +1,84 @@
+"""What differs between two plans, key by key, with where each side's value came from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from tkplan.planner._convert import converter
+from tkplan.planner._plan import Plan
+
+__all__ = ["Difference", "diff_plans", "flatten"]
+
+_MISSING = "<absent>"
+
+
+@attrs.frozen
+class Difference:
+    """One key whose value differs: ``section`` is hardware, config, step <id>, schedule or steps."""
+
+    section: str
+    key: str
+    old: Any
+    new: Any
+    old_origin: str = ""
+    new_origin: str = ""
+
+
+def flatten(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield ``(dotted key, leaf)`` for nested mappings; lists are leaves."""
+    if isinstance(data, Mapping) and data:
+        for key in sorted(data):
+            yield from flatten(data[key], f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix, data
+
+
+def _origin(plan: Plan, key: str) -> str:
+    chain = plan.provenance.get(key)
+    return f"{chain[-1]['source']} {_where(chain[-1])}".strip() if chain else ""
+
+
+def _where(setting: Mapping[str, Any]) -> str:
+    if setting.get("file") is None:
+        return ""
+    return f"({setting['file']}:{setting['line']}:{setting['col']})" if setting.get("line") else f"({setting['file']})"
+
+
+def _rule(step: Any, key: str) -> str:
+    """The planner rule behind a step's value, when it derived it."""
+    name = key.rsplit(".", 1)[-1]
+    found = [d for d in step.derivations if d.key == name]
+    return f"{found[-1].rule}: {found[-1].why}" if found else ""
+
+
+def _compare(section: str, old: Any, new: Any) -> Iterator[Difference]:
+    a, b = dict(flatten(old)), dict(flatten(new))
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, _MISSING) != b.get(key, _MISSING):
+            yield Difference(section, key, a.get(key, _MISSING), b.get(key, _MISSING))
+
+
+def diff_plans(old: Plan, new: Plan) -> list[Difference]:
+    """Every difference between ``old`` and ``new``: hardware, config (with provenance), steps, schedule."""
+    diffs: list[Difference] = list(_compare("hardware", converter.unstructure(old.hardware), converter.unstructure(new.hardware)))
+    for d in _compare("config", converter.unstructure(old.config), converter.unstructure(new.config)):
+        diffs.append(attrs.evolve(d, old_origin=_origin(old, d.key), new_origin=_origin(new, d.key)))
+    old_steps = {s.id: s for s in old.steps}
+    new_steps = {s.id: s for s in new.steps}
+    for step_id in sorted(set(old_steps) - set(new_steps)):
+        diffs.append(Difference("steps", step_id, "present", _MISSING))
+    for step_id in sorted(set(new_steps) - set(old_steps)):
+        diffs.append(Difference("steps", step_id, _MISSING, "present"))
+    for step_id in sorted(set(old_steps) & set(new_steps)):
+        a = converter.unstructure(old_steps[step_id])
+        b = converter.unstructure(new_steps[step_id])
+        a.pop("derivations"), b.pop("derivations")
+        for d in _compare(f"step {step_id}", a, b):
+            diffs.append(attrs.evolve(d, old_origin=_rule(old_steps[step_id], d.key), new_origin=_rule(new_steps[step_id], d.key)))
+    a, b = converter.unstructure(old.schedule), converter.unstructure(new.schedule)
+    a.pop("derivations"), b.pop("derivations")
+    diffs.extend(_compare("schedule", a, b))
+    return diffs

@@ -1,0 +1,204 @@
+"""The planner's rules: budgets hold on any machine, every value is explained, plans read as intended."""
+
+from __future__ import annotations
+
+import heapq
+import os
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tkplan
+from tkplan.errors import PlanningError
+from tkplan.planner import CompileRequest, Gpu, HardwareSpec, compile_plan, load_hardware
+from tkplan.planner._admission import can_start, fits_alone
+
+SPECS = Path(__file__).parent.parent / "specs"
+GOLDEN = Path(__file__).parent.parent / "golden"
+FAMILIES = ["lightgbm", "quantile_lightgbm", "xgboost", "ngboost", "ensemble", "gmm_regime", "change_point",
+            "ftrl_proximal", "reward_based", "mlp", "cnn1d", "lstm", "transformer", "tab_cnn", "tab_lstm",
+            "tab_transformer", "vae", "gan", "meta_learning", "multi_task"]
+
+
+def compile_for(hardware: HardwareSpec, *words: str, tmp: Path | None = None):
+    request = CompileRequest(words=words, env={}, cwd=tmp or Path("/nonexistent-project"), hermetic=True)
+    return compile_plan(request, hardware, "spec", "test")
+
+
+def spec(cpus: int, memory_mb: int, gpus: list[tuple[int, str]]) -> HardwareSpec:
+    return HardwareSpec(
+        cpus_usable=cpus, cpus_logical=cpus, cores_physical=cpus, memory_mb=memory_mb, memory_total_mb=memory_mb,
+        gpus=tuple(Gpu(i, f"GPU-{i:04d}-test", f"Test GPU {i}", mem, cc) for i, (mem, cc) in enumerate(gpus)),
+        gpu_driver="550.0" if gpus else None, mps=False, platform="linux", machine="x86_64", cgroup=None)
+
+
+def simulate(plan, rng: random.Random) -> list[tuple[float, list]]:
+    """Run the plan's admission rule over random step durations; return every set of steps running at once."""
+    pending = list(plan.schedule.order)
+    running: list = []
+    finished: set[str] = set()
+    clock, events, snapshots = 0.0, [], []
+    while pending or running:
+        for step_id in list(pending):
+            step = plan.step(step_id)
+            if all(d in finished for d in step.depends_on) and can_start(step, running, plan.schedule, plan.hardware):
+                running.append(step)
+                pending.remove(step_id)
+                heapq.heappush(events, (clock + rng.uniform(0.1, 10.0), step_id))
+                snapshots.append((clock, list(running)))
+        assert events, "a step can never start"
+        clock, done = heapq.heappop(events)
+        running = [s for s in running if s.id != done]
+        finished.add(done)
+    return snapshots
+
+
+gpu_strategy = st.tuples(st.sampled_from([8192, 16384, 24576, 40960, 81559]),
+                         st.sampled_from(["7.0", "7.5", "8.0", "8.6", "9.0"]))
+
+
+class TestBudgetsHoldOnAnyMachine:
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(cpus=st.integers(1, 64), memory=st.integers(2048, 262144), gpus=st.lists(gpu_strategy, max_size=3),
+           families=st.lists(st.sampled_from(FAMILIES), min_size=1, max_size=8, unique=True),
+           targets=st.sampled_from(["[fwd_ret_5m]", "[fwd_ret_5m, will_peak_5m]", "[will_peak_5m, fwd_ret_15m]"]),
+           seeds=st.lists(st.integers(0, 10_000), min_size=1, max_size=3, unique=True),
+           profile=st.sampled_from(["laptop", "ci_fast", "kaggle_safe"]), seed=st.integers(0, 2**32 - 1))
+    def test_concurrent_threads_and_vram_never_exceed_the_machine(self, cpus, memory, gpus, families, targets,
+                                                                  seeds, profile, seed):
+        """Whatever the machine and campaign, steps running at once fit the CPUs and each GPU's memory."""
+        hardware = spec(cpus, memory, gpus)
+        plan = compile_for(hardware, profile, f"campaign.families=[{', '.join(families)}]",
+                           f"campaign.targets={targets}", f"campaign.seeds={seeds}")
+        assert plan.schedule.thread_budget <= cpus
+        for step in plan.steps:
+            assert fits_alone(step, plan.schedule, plan.hardware)
+            assert step.isolation.reason.strip()
+            assert step.resources.threads >= 1
+            assert step.env["OMP_NUM_THREADS"].isdigit()
+        for _clock, running in simulate(plan, random.Random(seed)):
+            assert sum(s.resources.threads for s in running) <= cpus
+            for gpu in hardware.gpus:
+                assert sum(s.limits.vram_cap_mb for s in running if gpu.uuid in s.resources.gpus) <= gpu.memory_mb
+        again = compile_for(hardware, profile, f"campaign.families=[{', '.join(families)}]",
+                            f"campaign.targets={targets}", f"campaign.seeds={seeds}")
+        assert again.plan_hash == plan.plan_hash
+
+
+class TestRules:
+    def test_quantile_lightgbm_threads_are_clamped_to_8(self):
+        """The seed's clamp max(1, min(8, t)) holds: 16 CPUs and a long step still give 8 threads."""
+        plan = compile_for(spec(16, 65536, []), "campaign.families=[quantile_lightgbm]", "campaign.targets=[fwd_ret_5m]")
+        (step,) = plan.steps
+        assert step.resources.threads == 8
+        assert step.env["OMP_NUM_THREADS"] == "8" and step.env["MKL_NUM_THREADS"] == "1"
+        why = next(d for d in step.derivations if d.key == "threads")
+        assert why.rule == "cost_share" and "clamped to [1, 8]" in why.why
+
+    def test_change_point_blas_rule_never_exceeds_the_machine(self):
+        """ChangePoint's max(12, n-2) became n-2 within [1, budget]: 2 CPUs give 1 BLAS thread, never 12."""
+        plan = compile_for(spec(2, 8192, []), "campaign.families=[change_point]", "campaign.targets=[fwd_ret_5m]")
+        (step,) = plan.steps
+        assert step.resources.threads == 1
+        assert step.env["OPENBLAS_NUM_THREADS"] == "1" and step.env["OMP_NUM_THREADS"] == "1"
+        assert step.env["MKL_THREADING_LAYER"] == "SEQUENTIAL"
+
+    def test_long_steps_get_the_threads(self):
+        """A costly step among cheap ones gets more lanes of the budget; the cheap ones one each."""
+        plan = compile_for(spec(8, 32768, []), "campaign.families=[ensemble, ftrl_proximal, reward_based, gmm_regime]",
+                           "campaign.targets=[fwd_ret_5m]")
+        threads = {s.family: s.resources.threads for s in plan.steps}
+        assert threads["ensemble"] > 1
+        assert threads["ftrl_proximal"] == threads["reward_based"] == 1
+        assert plan.schedule.order[0] == "ensemble.fwd_ret_5m.s42"
+
+    def test_thread_override_above_the_machine_is_a_compile_error(self):
+        with pytest.raises(PlanningError, match=r"run.threads = 32 exceeds the 4 usable CPUs.*at most 4, or auto"):
+            compile_for(spec(4, 8192, []), "run.threads=32")
+
+    def test_memory_cap_above_the_machine_is_a_compile_error(self):
+        with pytest.raises(PlanningError, match=r"memory_cap_gb = 64 exceeds the machine's 8.0 GB"):
+            compile_for(spec(4, 8192, []), "limits.memory_cap_gb=64")
+
+    def test_h100_full_without_a_gpu_fails_and_says_what_to_change(self):
+        with pytest.raises(PlanningError, match=r"h100_full.yaml:\d+:\d+: this profile requires a CUDA GPU"):
+            compile_for(spec(16, 65536, []), "h100_full")
+
+    def test_bf16_only_where_compute_capability_allows(self):
+        """auto picks bf16 on an H100 (9.0) and fp16 on a T4 (7.5); asking bf16 on a T4 is an error."""
+        h100 = compile_for(spec(16, 65536, [(81559, "9.0")]), "campaign.families=[mlp]", "campaign.targets=[fwd_ret_5m]")
+        t4 = compile_for(spec(4, 16384, [(15360, "7.5")]), "campaign.families=[mlp]", "campaign.targets=[fwd_ret_5m]")
+        assert h100.steps[0].resources.precision == "bf16"
+        assert t4.steps[0].resources.precision == "fp16"
+        with pytest.raises(PlanningError, match="bf16 needs compute capability ≥ 8.0; the GPU has 7.5"):
+            compile_for(spec(4, 16384, [(15360, "7.5")]), "campaign.families=[mlp]", "gpu.precision=bf16")
+
+    def test_gpu_step_gets_a_gpu_by_uuid_its_vram_cap_and_few_cpu_threads(self):
+        plan = compile_for(spec(16, 65536, [(81559, "9.0")]), "campaign.families=[mlp]", "campaign.targets=[fwd_ret_5m]")
+        (step,) = plan.steps
+        assert step.resources.device == "cuda"
+        assert step.env["CUDA_VISIBLE_DEVICES"] == "GPU-0000-test" == step.resources.gpus[0]
+        assert step.limits.vram_cap_mb == 4096
+        assert step.resources.threads == 2
+        assert step.isolation.mode == "process"
+
+    def test_cpu_steps_hide_the_gpus(self):
+        plan = compile_for(spec(16, 65536, [(81559, "9.0")]), "campaign.families=[lightgbm]", "campaign.targets=[fwd_ret_5m]")
+        assert plan.steps[0].env["CUDA_VISIBLE_DEVICES"] == "-1"
+
+    def test_kaggle_safe_caps_vram_and_time(self):
+        """kaggle_safe: ≤ 16 GB of GPU memory per step and a 9 h deadline for the whole run."""
+        plan = compile_for(spec(4, 32768, [(24576, "8.6")]), "kaggle_safe", "families.mlp.runtime.vram_cap_mb=20000",
+                           "campaign.families=[mlp]", "campaign.targets=[fwd_ret_5m]")
+        (step,) = plan.steps
+        assert step.limits.vram_cap_mb == 16384
+        why = [d for d in step.derivations if d.key == "vram_cap_mb"][-1]
+        assert why.rule == "profile_vram_budget"
+        assert plan.schedule.deadline_s == 9 * 3600
+
+    def test_vram_cap_above_the_gpu_is_a_compile_error(self):
+        with pytest.raises(PlanningError, match=r"VRAM cap 20000 MB of mlp exceeds the GPU's 15360 MB"):
+            compile_for(spec(4, 16384, [(15360, "7.5")]), "campaign.families=[mlp]", "families.mlp.runtime.vram_cap_mb=20000")
+
+    def test_transformer_batch_scales_with_long_sequences(self):
+        """seq_len 300 > 200 → max(32, 128·200/300) = 85, recorded with its rule."""
+        plan = compile_for(spec(4, 16384, []), "campaign.families=[transformer]", "campaign.targets=[fwd_ret_5m]",
+                           "data.synthetic.features=300")
+        (step,) = plan.steps
+        assert step.params["batch_size"] == 85
+        why = next(d for d in step.derivations if d.key == "batch_size")
+        assert (why.rule, why.why) == ("seq_batch_scaling", "seq_len 300 > 200: max(32, 128·200/300)")
+
+    def test_every_step_has_env_seed_and_isolation_reason(self):
+        plan = compile_for(spec(4, 16384, []))
+        for step in plan.steps:
+            assert step.env["PYTHONHASHSEED"] == "42"
+            assert step.env["TKPLAN_SEED"] == str(step.seed)
+            assert step.isolation.reason
+            assert {d.key for d in step.derivations} >= {"device", "threads", "seed", "env", "precision"}
+
+    def test_isolation_forced_by_the_legacy_variable_is_explained(self):
+        request = CompileRequest(words=("campaign.families=[lightgbm]",), env={"TRAINER_NO_ISOLATION": "1"},
+                                 cwd=Path("/nonexistent-project"))
+        plan = compile_plan(request, spec(4, 16384, []), "spec", "test")
+        assert plan.steps[0].isolation.mode == "inproc"
+        assert "env:TRAINER_NO_ISOLATION" in plan.steps[0].isolation.reason
+
+
+@pytest.mark.parametrize("name, profile", [("laptop_2core", "laptop"), ("kaggle_t4", "kaggle_safe"),
+                                           ("h100_16core", "h100_full")])
+def test_golden_plan_summaries(name, profile):
+    """Plans for three machines, checked in and reviewed by eye (TKPLAN_UPDATE_GOLDEN=1 rewrites them)."""
+    from tkplan._render import render_plan_summary
+
+    plan = compile_for(load_hardware(SPECS / f"{name}.yaml"), profile)
+    text = render_plan_summary(plan) + "\n"
+    golden = GOLDEN / f"{name}.{profile}.txt"
+    if os.environ.get("TKPLAN_UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text()
+    assert tkplan.__version__
