@@ -1,0 +1,106 @@
+"""The hardware-aware commands: probe, compile --hardware, explain of derived values, diff."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tkplan.cli import main
+from tkplan.planner import load_hardware, probe
+
+SPECS = Path(__file__).parent / "specs"
+
+
+@pytest.fixture()
+def cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, str] | None = None):
+        return runner.invoke(main, list(args), env={"TKPLAN_CACHE_DIR": str(tmp_path / "cache"), **(env or {})},
+                             catch_exceptions=False)
+
+    return invoke
+
+
+def test_probe_prints_a_spec_that_compiles_elsewhere(cli, tmp_path):
+    """`tkplan probe > box.yaml` then `tkplan compile --hardware box.yaml` plans for that machine."""
+    result = cli("probe")
+    assert result.exit_code == 0
+    (tmp_path / "box.yaml").write_text(result.output)
+    assert load_hardware(tmp_path / "box.yaml") == probe()
+    compiled = cli("compile", "--hermetic", "--hardware", "box.yaml", "--format", "json")
+    assert json.loads(compiled.output)["hardware"]["cpus_usable"] == probe().cpus_usable
+
+
+def test_cross_compiling_for_an_h100_from_a_laptop(cli):
+    """The plan records the spec it was compiled for; its hash is the same from any machine."""
+    first = cli("compile", "--hermetic", "--hardware", str(SPECS / "h100_16core.yaml"), "h100_full", "-o", "a.json")
+    second = cli("compile", "--hermetic", "--no-cache", "--hardware", str(SPECS / "h100_16core.yaml"), "h100_full",
+                 "-o", "b.json")
+    assert first.exit_code == second.exit_code == 0
+    a, b = Path("a.json").read_text(), Path("b.json").read_text()
+    assert a == b
+    plan = json.loads(a)
+    assert plan["hardware"]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
+    mlp = next(s for s in plan["steps"] if s["family"] == "mlp")
+    assert (mlp["resources"]["device"], mlp["resources"]["precision"], mlp["limits"]["vram_cap_mb"]) == ("cuda", "bf16", 4096)
+    assert plan["config"]["training"]["compile"] is True
+
+
+def test_mac_test_plans_for_the_mps_device(cli, tmp_path):
+    """An Apple-silicon spec reports MPS; mac_test requires it and puts the networks on it."""
+    spec = load_hardware(SPECS / "laptop_2core.yaml")
+    text = (SPECS / "laptop_2core.yaml").read_text().replace("mps: false", "mps: true").replace(
+        "platform: linux", "platform: darwin").replace("machine: x86_64", "machine: arm64")
+    (tmp_path / "mac.yaml").write_text(text)
+    assert spec.mps is False
+    result = cli("compile", "--hermetic", "--hardware", "mac.yaml", "mac_test", "--format", "json")
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.output)["steps"]
+    assert {s["resources"]["device"] for s in steps if s["family"] == "lstm"} == {"mps"}
+    assert {s["resources"]["device"] for s in steps if s["family"] == "lightgbm"} == {"cpu"}
+    refused = cli("compile", "--hermetic", "--hardware", str(SPECS / "laptop_2core.yaml"), "mac_test")
+    assert refused.exit_code == 4
+    assert "requires Apple's MPS device" in refused.output
+
+
+def test_explain_shows_the_planners_derivations(cli):
+    result = cli("explain", "threads", "--hermetic", "--hardware", str(SPECS / "laptop_2core.yaml"),
+                 "campaign.families=[quantile_lightgbm]", "campaign.targets=[fwd_ret_5m]", "run.threads=2")
+    assert result.exit_code == 0, result.output
+    assert "threads: derived by the planner" in result.output
+    assert "quantile_lightgbm.fwd_ret_5m.s42" in result.output and "cost_share" in result.output
+
+
+def test_explain_prints_the_chain_with_the_winner_marked(cli):
+    result = cli("explain", "families.lightgbm.num_leaves", "--hermetic", "families.lightgbm.num_leaves=80")
+    lines = result.output.splitlines()
+    assert lines[0] == "families.lightgbm.num_leaves = 80"
+    assert "tkplan:profiles/families/lightgbm.yaml:" in lines[1] and "(overridden)" in lines[1]
+    assert lines[2].startswith("  * cli:arg 1")
+
+
+def test_diff_names_each_changed_key_with_its_origin(cli):
+    cli("compile", "--hermetic", "-o", "a.json", "--hardware", str(SPECS / "laptop_2core.yaml"))
+    cli("compile", "--hermetic", "-o", "b.json", "--hardware", str(SPECS / "laptop_2core.yaml"),
+        "families.lightgbm.num_leaves=64")
+    result = cli("diff", "a.json", "b.json")
+    assert result.exit_code == 1
+    assert "families.lightgbm.num_leaves: 96 → 64" in result.output
+    assert "now: cli:arg 1" in result.output
+    assert "[step lightgbm.fwd_ret_5m.s42]" in result.output
+    same = cli("diff", "a.json", "a.json")
+    assert (same.exit_code, same.output.split(" (")[0]) == (0, "same plan")
+
+
+def test_diff_refuses_an_edited_plan(cli):
+    cli("compile", "--hermetic", "-o", "a.json", "--hardware", str(SPECS / "laptop_2core.yaml"))
+    text = Path("a.json").read_text().replace('"num_leaves": 96', '"num_leaves": 97', 1)
+    Path("b.json").write_text(text)
+    result = cli("diff", "a.json", "b.json")
+    assert result.exit_code == 5
+    assert "edited after compiling" in result.output
