@@ -1,0 +1,154 @@
+"""`run_step`: the built-in trainer of a step — data, cascade inputs, fit, held-out metrics, saved files.
+
+The executor calls it in the step's process (``tkplan.families:run_step``, the default entrypoint) after
+applying the step's environment. It prepares or loads the run's data (`prepare`), looks up the adapter
+registered for ``step.family``, fits on the train split (early stopping on validation), predicts every row
+of the validation and test splits, scores them, and writes into ``ctx.out_dir``:
+
+- the model, in the library's own format (the adapter's ``model_file``);
+- ``predictions.val.npy`` and ``predictions.test.npy``: one float64 per row of the split, in the order of
+  the prepared data's ``split.<name>.npy`` row indices (P(y = 1) for a binary target); under the
+  ``cascade`` strategy also ``predictions.train.npy``.
+
+Cascade: a step with ``depends_on`` gets, as extra feature columns named ``pred:<step id>``, the predictions
+that each earlier step saved in ``run_dir/steps/<step id>/`` for the same split rows. The earlier steps'
+train-split predictions are in-sample (fitted on those rows), so a later stage sees them more accurate on
+train than on validation and test.
+
+Every file is written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tkplan.errors import DataError
+from tkplan.families._adapter import TrainingData, adapter_for
+from tkplan.families._data import Dataset, Part, prepare
+from tkplan.families._metrics import evaluate
+from tkplan.families._splits import SPLIT_NAMES
+
+if TYPE_CHECKING:
+    from tkplan.runtime._context import StepContext
+
+__all__ = ["predictions_file", "run_step"]
+
+_HELD_OUT = ("val", "test")
+
+
+def predictions_file(split: str) -> str:
+    """The file name a step's predictions for ``split`` are saved under."""
+    return f"predictions.{split}.npy"
+
+
+def run_step(ctx: StepContext) -> dict[str, Any]:
+    """Train and evaluate the step in ``ctx`` with its family's built-in adapter.
+
+    Returns:
+        JSON-ready results: ``metrics`` (``val`` and ``test``: see `tkplan.families._metrics`), ``artifacts``
+        (file names in ``ctx.out_dir``), ``threads`` (what the library reports it was told, to compare
+        with ``step.resources.threads``), ``fit`` (facts of the fit, e.g. the best iteration), ``data``
+        (digest, rows per split, feature names added by a cascade), ``params_unused`` (planned
+        hyperparameters the adapter did not pass on; empty for the built-in adapters).
+
+    Raises:
+        DataError: the data is unusable, or a cascade input is missing — before any training.
+        LookupError: no built-in adapter for the family.
+        ValueError: the step asks for what the adapter cannot do (a task, several targets).
+
+    .. versionadded:: 0.1
+    """
+    step = ctx.step
+    adapter = adapter_for(step.family)
+    if len(step.targets) != 1:
+        raise ValueError(f"step {step.id}: the {step.family} adapter trains one target, got {', '.join(step.targets)}")
+    if step.task not in adapter.tasks:
+        raise ValueError(f"step {step.id}: {step.family} cannot train a {step.task} target (it trains "
+                         f"{', '.join(adapter.tasks)})")
+    config = ctx.config
+    dataset = prepare(config, ctx.run_dir)
+    target = step.targets[0]
+    parts = {split: dataset.part(split, target) for split in SPLIT_NAMES}
+    names, parts = _with_cascade(ctx, dataset, parts)
+    runtime = config["families"][step.family]["runtime"]
+    if not runtime["nan_ok"] and any(np.isnan(part.x).any() for part in parts.values()):
+        raise DataError(f"step {step.id}: {step.family} cannot take missing feature values (runtime.nan_ok: false) "
+                        "and data.nan.features is 'keep'; set it to impute_median or drop_rows")
+    data = TrainingData(
+        x_train=parts["train"].x, y_train=parts["train"].y, t_train=parts["train"].times,
+        x_val=parts["val"].x, y_val=parts["val"].y, t_val=parts["val"].times,
+        feature_names=names, task=step.task,
+    )
+    out = Path(ctx.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cascade = config["campaign"]["strategy"] == "cascade"
+    predicted = ("train", *_HELD_OUT) if cascade else _HELD_OUT
+    with np.errstate(**dict(config["data"]["safety"]["numpy_errors"])):
+        fit = adapter.fit(data, step)
+        predictions = {split: np.asarray(adapter.predict(fit.model, parts[split].x, parts[split].times),
+                                         dtype=np.float64) for split in predicted}
+        metrics = {split: evaluate(step.task, parts[split].y, predictions[split], parts[split].times,
+                                   cross_sectional=dataset.cross_sectional) for split in _HELD_OUT}
+    artifacts = [adapter.model_file]
+    _atomic(out / adapter.model_file, lambda path: adapter.save(fit.model, path))
+    for split, values in predictions.items():
+        artifacts.append(predictions_file(split))
+        _atomic(out / predictions_file(split), lambda path, v=values: np.save(path, v))
+    return {
+        "metrics": metrics,
+        "artifacts": artifacts,
+        "threads": dict(fit.threads),
+        "fit": _plain(fit.info),
+        "data": {"digest": dataset.digest, "rows": {s: int(len(p.rows)) for s, p in parts.items()},
+                 "features": len(names), "cascade_features": [n for n in names if n not in dataset.feature_names]},
+        "params_unused": sorted(set(step.params) - fit.params_used),
+    }
+
+
+def _with_cascade(ctx: StepContext, dataset: Dataset,
+                  parts: Mapping[str, Part]) -> tuple[tuple[str, ...], dict[str, Part]]:
+    """Append the predictions of the steps this one depends on as feature columns."""
+    names = tuple(dataset.feature_names)
+    if not ctx.step.depends_on:
+        return names, dict(parts)
+    columns: dict[str, list[np.ndarray]] = {split: [] for split in parts}
+    for dep in ctx.step.depends_on:
+        for split, part in parts.items():
+            path = Path(ctx.run_dir) / "steps" / dep / predictions_file(split)
+            if not path.is_file():
+                raise DataError(f"step {ctx.step.id} depends on {dep}, but {path} is missing; "
+                                f"run {dep} first (with campaign.strategy: cascade)")
+            values = np.load(path)
+            if values.shape != part.rows.shape:
+                raise DataError(f"step {ctx.step.id}: {path} holds {values.shape[0]} predictions but the {split} "
+                                f"split has {len(part.rows)} rows; {dep} ran on other data — run it again")
+            columns[split].append(values.astype(np.float32))
+    names += tuple(f"pred:{dep}" for dep in ctx.step.depends_on)
+    extended = {split: Part(np.column_stack([part.x, *columns[split]]), part.y, part.times, part.rows)
+                for split, part in parts.items()}
+    return names, extended
+
+
+def _atomic(path: Path, write: Any) -> None:
+    """Call ``write(tmp)`` on a temporary name with the same extension, then rename it to ``path``."""
+    tmp = path.with_name(f".partial-{os.getpid()}.{path.name}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

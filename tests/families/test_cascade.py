@@ -1,0 +1,39 @@
+"""The cascade strategy (seed 003): a later stage trains on the earlier stage's predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tkplan.errors import DataError
+from tkplan.families import predictions_file, run_step
+
+from .plans import compile_small, context
+
+CASCADE = ("campaign.strategy=cascade", "campaign.cascade=[{families: [lightgbm]}, {families: [reward_based]}]",
+           "campaign.targets=[fwd_ret_5m]", "families.lightgbm.n_estimators=40")
+
+
+def test_later_stage_gets_earlier_predictions_as_a_feature(tmp_path, run_dir):
+    """Stage 2 sees stage 1's predictions as the column ``pred:<step id>``, on train, val and test rows."""
+    plan = compile_small(tmp_path, *CASCADE)
+    first, second = plan.steps
+    assert second.depends_on == (first.id,)
+
+    stage1 = run_step(context(plan, run_dir, first))
+    stage2 = run_step(context(plan, run_dir, second))
+
+    assert stage1["artifacts"] == ["model.txt", predictions_file("train"), predictions_file("val"),
+                                   predictions_file("test")]
+    assert stage2["data"]["cascade_features"] == [f"pred:{first.id}"]
+    assert stage2["data"]["features"] == 12 + 1
+    assert stage2["metrics"]["test"]["r2"] > 0
+    in_sample = np.load(run_dir / "steps" / first.id / predictions_file("train"))
+    assert in_sample.shape == (stage1["data"]["rows"]["train"],)
+
+
+def test_missing_earlier_predictions_is_an_error(tmp_path, run_dir):
+    """A later stage run before its dependency fails before training, naming the step to run first."""
+    plan = compile_small(tmp_path, *CASCADE)
+    with pytest.raises(DataError, match=r"depends on lightgbm.fwd_ret_5m.s42, .* is missing; run lightgbm"):
+        run_step(context(plan, run_dir, plan.steps[1]))
