@@ -15,7 +15,7 @@ from tkplan.planner._merge import Provenance
 
 __all__ = ["RESERVED_FAMILY_KEYS", "Work", "expand_campaign", "family_key"]
 
-RESERVED_FAMILY_KEYS = ("runtime", "entrypoint")
+RESERVED_FAMILY_KEYS = ("runtime", "entrypoint")  # tkplan: ignore[constant]  keys of a family section that are not hyperparameters
 
 
 @attrs.frozen
@@ -105,7 +105,7 @@ def expand_campaign(config: Mapping[str, Any], provenance: Provenance) -> tuple[
                                      tuple(s for s in previous_stage if _same_run(s, targets, seed))))
                     this_stage.append(step_id)
         previous_stage = this_stage
-    return tuple(work), tuple(dict.fromkeys(skipped)), problems
+    return tuple(work), tuple(dict.fromkeys(skipped)), list(dict.fromkeys(problems))  # once, not once per seed
 
 
 def _stages(campaign: Mapping[str, Any], chosen: list[str], families: Mapping[str, Any], where: Any,

@@ -20,9 +20,11 @@ from tkplan.planner._merge import Provenance, Setting, dotted, set_path
 from tkplan.planner._sources import is_profile_file
 from tkplan.planner._yaml import parse_value
 
-__all__ = ["LEGACY_ENV", "ENV_PREFIX", "Override", "apply_overrides", "env_overrides", "split_words"]
+__all__ = ["LEGACY_ENV", "ENV_PREFIX", "PATH_ENV", "Override", "apply_overrides", "env_overrides", "split_words"]
 
-ENV_PREFIX = "TKPLAN__"
+ENV_PREFIX = "TKPLAN__"  # tkplan: ignore[constant]  the documented variable prefix
+PATH_ENV = ("TKPLAN_PROFILE_PATH",)  # tkplan: ignore[constant]  a variable name, not a setting
+"""Variables read by the search path rather than mapped to keys; recorded as used all the same."""
 
 
 @attrs.frozen
@@ -118,10 +120,11 @@ def env_overrides(env: Mapping[str, str]) -> tuple[list[Override], dict[str, str
     """Collect overrides from ``env``: legacy variables first, then ``TKPLAN__`` ones, each sorted by name.
 
     Returns:
-        (overrides, the variables used with their values, problems).
+        (overrides, the variables used with their values, problems). The variables used include
+        ``TKPLAN_PROFILE_PATH`` when set: it chooses which profiles are found, so the plan records it.
     """
     overrides: list[Override] = []
-    used: dict[str, str] = {}
+    used: dict[str, str] = {name: env[name] for name in PATH_ENV if env.get(name)}
     problems: list[Problem] = []
     for name in sorted(n for n in env if n in LEGACY_ENV):
         key, parse = LEGACY_ENV[name]
@@ -177,8 +180,10 @@ def _resolve(config: dict[str, Any], override: Override) -> tuple[str, ...] | Pr
             if override.add:
                 return (*resolved, *override.path[i:])
             hint = did_you_mean(part, node) or f"keys here: {', '.join(sorted(node)) or '(none)'}"
+            if override.source.startswith("cli:"):  # only the command line can add keys
+                hint += "; prefix with + to add a new key"
             return Problem(f"override names no key: {dotted(override.path)} ({dotted((*resolved, part))} does not exist)",
-                           origin=override.source, hint=f"{hint}; prefix with + to add a new key")
+                           origin=override.source, hint=hint)
         resolved.append(key)
         node = node[key]
     return tuple(resolved)

@@ -35,7 +35,7 @@ __all__ = [
     "plan_to_json",
 ]
 
-FORMAT = "tkplan.plan/1"
+FORMAT = "tkplan.plan/1"  # tkplan: ignore[constant]  the plan file format
 
 
 @attrs.frozen
@@ -190,7 +190,7 @@ def plan_to_json(plan: Plan) -> str:
     return canonical_json(converter.unstructure(plan), indent=1) + "\n"
 
 
-def plan_from_json(text: str, source: str = "plan.json") -> Plan:
+def plan_from_json(text: str, source: str = "plan.json") -> Plan:  # tkplan: ignore[signature_default]
     """Read a plan and check its hash.
 
     Raises:

@@ -82,7 +82,7 @@ class HostFacts:
 
 def probe(
     *,
-    root: str | os.PathLike[str] = "/",
+    root: str | os.PathLike[str] = "/",  # tkplan: ignore[signature_default]  the real machine
     nvml: ModuleType | None = None,
     platform_name: str | None = None,
     affinity: Callable[[], set[int]] | None = None,
@@ -158,7 +158,7 @@ def probe(
     )
 
 
-def probe_fingerprint(root: str | os.PathLike[str] = "/") -> str:
+def probe_fingerprint(root: str | os.PathLike[str] = "/") -> str:  # tkplan: ignore[signature_default]
     """Return a sha256 hex digest of the raw facts that a `probe` result depends on.
 
     Cheap and import-light (neither psutil nor pynvml is imported): it hashes the platform, CPU count and

@@ -19,7 +19,7 @@ from tkplan.planner._plan import Derivation, Isolation, Limits, Resources, Sched
 
 __all__ = ["BLAS_VARS", "plan_steps", "thread_budget"]
 
-BLAS_VARS = ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+BLAS_VARS = ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")  # tkplan: ignore[constant]
 _BUILTIN_FEATURES = {"builtin:breast_cancer": 30, "builtin:diabetes": 10}
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 __all__ = ["CONFIG_SCHEMA", "HARDWARE_SCHEMA", "PLAN_SCHEMA", "export_schemas", "registry", "schema", "schema_dir", "validator"]
 
-CONFIG_SCHEMA = "config.schema.json"
-HARDWARE_SCHEMA = "hardware.schema.json"
-PLAN_SCHEMA = "plan.schema.json"
+CONFIG_SCHEMA = "config.schema.json"  # tkplan: ignore[constant]
+HARDWARE_SCHEMA = "hardware.schema.json"  # tkplan: ignore[constant]
+PLAN_SCHEMA = "plan.schema.json"  # tkplan: ignore[constant]
 
 
 def schema_dir() -> Path:

@@ -16,13 +16,13 @@ from pathlib import Path
 import attrs
 
 from tkplan.errors import ConfigError, Problem, ProfileNotFoundError
-from tkplan.planner._yaml import Document, load_bytes
+from tkplan.planner._yaml import MAX_BYTES, Document, load_bytes
 
 __all__ = ["DEFAULT_MACHINE", "Layer", "SearchPath", "is_profile_file", "load_layers", "shipped_dir"]
 
-DEFAULT_MACHINE = "laptop"
-PROJECT_FILE = "tkplan.yaml"
-SHIPPED_PREFIX = "tkplan:profiles"
+DEFAULT_MACHINE = "laptop"  # tkplan: ignore[constant]  the documented layering rule
+PROJECT_FILE = "tkplan.yaml"  # tkplan: ignore[constant]
+SHIPPED_PREFIX = "tkplan:profiles"  # tkplan: ignore[constant]
 
 
 @attrs.frozen
@@ -66,6 +66,8 @@ class SearchPath:
                 rel = path.resolve().relative_to(base.resolve()).as_posix()
             except ValueError:
                 continue
+            if rel == ".":
+                return prefix or "."
             return f"{prefix}/{rel}" if prefix else rel
         return path.as_posix()
 
@@ -167,7 +169,8 @@ class _Loader:
         if path in self.seen:
             return
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as fh:  # bounded: /dev/zero or a huge file must not fill memory
+                raw = fh.read(MAX_BYTES + 1)
         except OSError as exc:
             self.problems.append(Problem(f"cannot read profile {display}: {exc.strerror or exc}", origin=origin))
             return
@@ -178,6 +181,11 @@ class _Loader:
             return
         data = dict(document.data)
         extends = data.pop("extends", [])
+        if not isinstance(extends, (str, list)):
+            self.problems.append(Problem(f"`extends` must be a profile name or a list of them, got {extends!r}",
+                                         path="extends", origin=document.where(("extends",)),
+                                         hint="e.g. extends: [ci_fast, ../shared.yaml]"))
+            extends = []
         for i, parent in enumerate([extends] if isinstance(extends, str) else extends):
             where = document.where(("extends",) if isinstance(extends, str) else ("extends", i))
             if not isinstance(parent, str):

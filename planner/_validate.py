@@ -29,14 +29,23 @@ def validate_config(config: Mapping[str, Any], provenance: Provenance) -> list[P
 
 
 def _origin(provenance: Provenance, path: tuple[Any, ...]) -> str:
-    """Where the value at ``path`` came from: its own setting, a parent's, or else the file of a child's."""
+    """Where the value at ``path`` came from: its own setting, a parent's, or else the first setting under it.
+
+    A mapping has no setting of its own (provenance records leaves), so an unknown section such as
+    ``famlies:`` is located at the first leaf written under it (``file:line:col``, not just the file).
+    """
     for cut in range(len(path), 0, -1):
         chain = provenance.get(dotted(path[:cut]))
         if chain:
             return chain[-1].where
-    prefix = dotted(path) + "." if path else ""
-    child = next((chain[-1] for key, chain in sorted(provenance.items()) if key.startswith(prefix)), None)
-    return (child.file or child.source) if child else ""
+    if not path:
+        return ""
+    prefix = dotted(path) + "."
+    children = [chain[-1] for key, chain in provenance.items() if key.startswith(prefix) and chain]
+    if not children:
+        return ""
+    first = min(children, key=lambda s: (s.file is None, s.file or s.source, s.line or 0, s.col or 0))
+    return first.where
 
 
 def _describe(value: Any) -> str:

@@ -109,10 +109,19 @@ def load_document(text: str, source: str, *, mapping: bool = True) -> Document:
 
 
 def parse_value(text: str, source: str) -> Any:
-    """Parse an override value as a YAML scalar or flow collection (``64``, ``[1, 2]``, ``{a: 1}``)."""
+    """Parse an override value as a YAML scalar or flow collection (``64``, ``[1, 2]``, ``{a: 1}``).
+
+    Raises:
+        ConfigError: the value is malformed or unsafe; the problem names ``source`` (``cli:arg 2``,
+            ``env:NAME``) and the value, not a line and column inside the value.
+    """
     if text.strip() == "":
         return ""
-    return load_document(text, source, mapping=False).data
+    try:
+        return load_document(text, source, mapping=False).data
+    except ConfigError as exc:
+        raise ConfigError([attrs.evolve(p, message=f"cannot read value {text!r}: {p.message}", origin=source)
+                           for p in exc.problems]) from None
 
 
 def _compose(text: str, source: str) -> tuple[Any, Any]:
@@ -124,7 +133,11 @@ def _compose(text: str, source: str) -> tuple[Any, Any]:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        what = " ".join(filter(None, [exc.context, exc.problem]))
+        context = exc.context
+        opened = exc.context_mark
+        if context and opened and mark and (opened.line, opened.column) != (mark.line, mark.column):
+            context += f" (opened at line {opened.line + 1}, column {opened.column + 1})"  # e.g. an unclosed [
+        what = " ".join(filter(None, [context, exc.problem]))
         raise ConfigError([Problem(f"malformed YAML: {what}", origin=where)]) from None
     except YAMLError as exc:
         raise ConfigError([Problem(f"malformed YAML: {exc}", origin=source)]) from None

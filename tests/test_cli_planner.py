@@ -104,3 +104,15 @@ def test_diff_refuses_an_edited_plan(cli):
     result = cli("diff", "a.json", "b.json")
     assert result.exit_code == 5
     assert "edited after compiling" in result.output
+
+
+def test_plans_match_the_shipped_plan_schema(cli):
+    """plan.json is described by schema/plan.schema.json, which `tkplan schema --export` writes for editors."""
+    from tkplan.planner._schemas import validator
+
+    cli("compile", "--hermetic", "-o", "plan.json", "--hardware", str(SPECS / "h100_16core.yaml"), "h100_full")
+    errors = list(validator("plan.schema.json").iter_errors(json.loads(Path("plan.json").read_text())))
+    assert errors == []
+    exported = cli("schema", "--export", "schemas")
+    names = {Path(line).relative_to("schemas").as_posix() for line in exported.output.split()}
+    assert {"config.schema.json", "plan.schema.json", "hardware.schema.json", "families/lightgbm.json"} <= names

@@ -41,7 +41,23 @@ class TkplanFailure(click.ClickException):
 
 
 class TkplanGroup(click.Group):
-    """Turns library errors into messages and exit codes; no traceback reaches the user."""
+    """Turns library errors into messages and exit codes; no traceback reaches the user.
+
+    Commands living outside this module load only when invoked, so ``tkplan compile`` stays light.
+    """
+
+    lazy: dict[str, str] = {"audit": "tkplan.tools.audit._cli:audit"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            import importlib
+
+            module, _, attr = self.lazy[name].partition(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

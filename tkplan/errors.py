@@ -156,5 +156,5 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     lowered = {c.lower(): c for c in choices}
     if word.lower() in lowered:
         return f"did you mean {lowered[word.lower()]!r}?"
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else ""
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)  # "XGBost" → 'xgboost'
+    return f"did you mean {lowered[close[0]]!r}?" if close else ""

@@ -1,0 +1,251 @@
+"""The executor's commands: ``tkplan run``, ``tkplan env``, ``tkplan exec``. Click wiring and rendering only.
+
+``register(group)`` adds them to the ``tkplan`` group; ``python -m tkplan._cli_run ...`` runs them standalone
+(the same group, the same exit codes). Progress goes to stderr, the summary to stdout.
+
+Exit codes of ``tkplan run``: 0 every step ended ok; 1 a step did not end ok (failed, timeout, oom, crashed,
+skipped); 2 bad invocation; 5 refused (an edited plan, hardware drift, a locked or foreign run directory);
+130 interrupted (running steps are killed and re-run by ``--resume``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["env_cmd", "exec_cmd", "register", "render_progress", "render_summary", "run_cmd"]
+
+_STATUS_WIDTH = 8
+_RUNNING_SHOWN = 3
+
+
+def _load_plan(path: str) -> Any:
+    from tkplan.planner._plan import plan_from_json
+
+    return plan_from_json(Path(path).read_text("utf-8"), path)
+
+
+@click.command("run")
+@click.argument("plan_path", metavar="PLAN", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Run directory (default: <run.output_dir>/<run.name>-<plan_hash[:12]>).")
+@click.option("--resume", is_flag=True, help="Finish the run the directory holds: run only what did not finish.")
+@click.option("--allow-drift", is_flag=True, help="Run even if this machine differs from the plan's hardware.")
+@click.option("--max-parallel", type=click.IntRange(min=1), help="Run at most N steps at once (≤ the plan's).")
+@click.option("--engine", default=None, help="Where steps run (default: local, child processes on this machine).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="The summary on stdout: a table, or JSON for scripts.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, max_parallel: int | None,
+            engine: str | None, fmt: str, quiet: bool) -> None:
+    """Run PLAN exactly: verify its hash, check the hardware, lock the run directory, run the schedule.
+
+    Exits 0 when every step ended ok, 1 when one did not, 5 when the plan or run directory is refused.
+    """
+    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, engine_names, execute
+
+    engine = engine or DEFAULT_ENGINE
+    if engine not in engine_names():
+        raise click.BadParameter(f"no engine {engine!r}; known: {', '.join(engine_names())}", param_hint="--engine")
+    plan = _load_plan(plan_path)
+    run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
+    progress = None if quiet else _echo_progress
+    try:
+        with _sigterm_interrupts():
+            summary = execute(plan, run_dir, resume=resume, allow_drift=allow_drift, max_parallel=max_parallel,
+                              engine=engine, on_event=progress)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
+                   err=True)
+        sys.exit(130)
+    if fmt == "json":
+        from tkplan.planner._convert import converter
+
+        click.echo(json.dumps(converter.unstructure(summary), indent=1, sort_keys=True))
+    else:
+        click.echo(render_summary(summary))
+    if not summary.ok:
+        sys.exit(1)
+
+
+@click.command("env")
+@click.argument("plan_path", metavar="PLAN", type=click.Path(exists=True, dir_okay=False))
+@click.argument("step_id", metavar="STEP")
+def env_cmd(plan_path: str, step_id: str) -> None:
+    """Print STEP's environment as shell exports: eval "$(tkplan env plan.json STEP)"."""
+    from tkplan.runtime import shell_exports
+
+    plan = _load_plan(plan_path)
+    click.echo(shell_exports(_step_env(plan, step_id, None)), nl=False)
+
+
+@click.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("plan_path", metavar="PLAN", type=click.Path(exists=True, dir_okay=False))
+@click.argument("step_id", metavar="STEP")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_cmd(plan_path: str, step_id: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND with STEP's environment: tkplan exec plan.json STEP -- python train.py ...
+
+    The command replaces tkplan; its exit code is the exit code.
+    """
+    if command[:1] == ("--",):  # positional parsing stops at STEP, so click hands a separating "--" over
+        command = command[1:]
+    if not command:
+        raise click.UsageError("no command given: tkplan exec PLAN STEP -- CMD [ARGS...]")
+    plan = _load_plan(plan_path)
+    env = _step_env(plan, step_id, os.environ)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(command[0], list(command), env)
+    except FileNotFoundError:
+        _fail(f"command not found: {command[0]}", 127)
+    except PermissionError:
+        _fail(f"command not executable: {command[0]}", 126)
+
+
+def register(group: click.Group) -> None:
+    """Add ``run``, ``env`` and ``exec`` to ``group`` (the ``tkplan`` command group)."""
+    for command in (run_cmd, env_cmd, exec_cmd):
+        group.add_command(command)
+
+
+# -- rendering -------------------------------------------------------------------------------------------
+
+
+def render_progress(event: Any) -> str | None:
+    """One progress line for an executor event, or ``None`` for an event that shows nothing."""
+    from tkplan.runtime import RunStarted, StepFinished, StepStarted
+
+    if isinstance(event, RunStarted):
+        line = f"run {event.run_dir}: {event.total} steps"
+        if event.done:
+            line += f", {event.done} already finished"
+        if event.adopted:
+            line += f" ({', '.join(event.adopted)} finished while no executor watched)"
+        for difference in event.drift:
+            line += f"\n  drift allowed: {difference}"
+        return line
+    if isinstance(event, StepStarted):
+        return (f"{_counter(event.done, event.total)} {'start':<{_STATUS_WIDTH}}{event.step_id}   "
+                f"running: {_running(event.running)}   elapsed {_clock(event.elapsed_s)}")
+    if isinstance(event, StepFinished):
+        result = event.result
+        wall = f"{result.wall_s:.1f}s" if result.wall_s is not None else "-"
+        line = (f"{_counter(event.done, event.total)} {result.status:<{_STATUS_WIDTH}}{result.step_id}   {wall}   "
+                f"running: {_running(event.running)}   elapsed {_clock(event.elapsed_s)}")
+        return line + (f"\n    {result.detail}" if result.detail else "")
+    return None
+
+
+def render_summary(summary: Any) -> str:
+    """The summary table: status, usage next to the allowance, thread pools; then what went wrong."""
+    header = ("step", "status", "wall s", "cpu s", "peak RSS MB / cap", "threads seen / planned", "pools")
+    rows = []
+    for r in summary.results:
+        cap = r.allowed.memory_cap_mb
+        rows.append((
+            r.step_id + (" (adopted)" if r.adopted else ""), r.status, _num(r.wall_s), _num(r.cpu_s),
+            f"{_num(r.peak_rss_mb, 0)} / {cap if cap is not None else '-'}",
+            f"{r.threads_seen if r.threads_seen is not None else '-'} / {r.allowed.threads}", _pools(r.pools)))
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+             for row in (header, tuple("-" * w for w in widths), *rows)]
+    problems = [r for r in summary.results if not r.ok]
+    if problems:
+        lines.append("")
+        for r in problems:
+            where = f" (traceback: {summary.run_dir}/steps/{r.step_id}/result.json)" if r.error else ""
+            lines.append(f"{r.status:<{_STATUS_WIDTH}}{r.step_id}: {r.detail}{where}")
+    counts = ", ".join(f"{n} {status}" for status, n in summary.counts.items() if n)
+    lines.append(f"\n{len(summary.results)} steps: {counts}; {_clock(summary.wall_s)}; run directory {summary.run_dir}")
+    return "\n".join(lines)
+
+
+def _echo_progress(event: Any) -> None:
+    line = render_progress(event)
+    if line is not None:
+        click.echo(line, err=True)
+
+
+def _counter(done: int, total: int) -> str:
+    width = len(str(total))
+    return f"[{done:>{width}}/{total}]"
+
+
+def _running(ids: Sequence[str]) -> str:
+    if not ids:
+        return "-"
+    shown = ", ".join(ids[:_RUNNING_SHOWN])
+    return shown + (f" +{len(ids) - _RUNNING_SHOWN}" if len(ids) > _RUNNING_SHOWN else "")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _pools(pools: Sequence[Any]) -> str:
+    seen = dict.fromkeys(f"{p.get('internal_api', '?')}:{p.get('num_threads', '?')}" for p in pools)
+    return " ".join(seen) or "-"
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+
+
+def _step_env(plan: Any, step_id: str, base: Any) -> dict[str, str]:
+    from tkplan.runtime import step_environment
+
+    try:
+        return step_environment(plan, step_id, base)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="STEP") from None
+
+
+def _fail(message: str, code: int) -> None:
+    error = click.ClickException(message)
+    error.exit_code = code
+    raise error
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while a run goes: running steps are killed and journaled as interrupted."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main() -> None:
+    """``python -m tkplan._cli_run``: the ``tkplan`` group with these commands, whether or not cli.py adds them."""
+    from tkplan import cli
+
+    if "run" not in cli.main.commands:
+        register(cli.main)
+    cli.run()
+
+
+if __name__ == "__main__":
+    main()

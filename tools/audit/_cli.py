@@ -1,0 +1,152 @@
+"""The ``tkplan audit`` click command: parse options, call `audit`, render, write files, set the exit code.
+
+Exit codes: 0 = done (with ``--check``: nothing new); 1 = ``--check`` found findings the baseline does
+not accept; 2 = bad invocation (a missing path, a bad baseline, profile or ``[tool.tkplan.audit]``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import attrs
+import click
+
+from tkplan.errors import AuditError
+
+from ._audit import audit as run_audit
+from ._baseline import baseline_text, new_findings, read_baseline
+from ._config import find_pyproject, load_project_config
+from ._emit import render_profile
+from ._findings import KINDS, NOISE_FILTERS
+from ._report import FORMATS, render
+
+__all__ = ["audit"]
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _version() -> str:
+    try:
+        from tkplan import __version__
+    except ImportError:  # pragma: no cover
+        return ""
+    return __version__
+
+
+@click.command("audit")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="Report format.")
+@click.option("--profiles", "profiles", multiple=True, type=click.Path(exists=True),
+              help="YAML profile file or directory to compare with (repeatable): marks each finding "
+                   "not_centralised, duplicate or drift.")
+@click.option("--baseline", type=click.Path(dir_okay=False),
+              help="JSON list of accepted finding fingerprints: only findings not in it are reported.")
+@click.option("--write-baseline", is_flag=True,
+              help="Write every current finding to the --baseline file (accepting them all), then report.")
+@click.option("--check", is_flag=True,
+              help="Exit 1 if any finding is not in the baseline (any finding at all without a baseline).")
+@click.option("--emit-profile", type=click.Path(dir_okay=False),
+              help="Write a draft YAML profile of the findings not already in the profiles.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(sorted(KINDS)),
+              help="Report only this kind (repeatable).")
+@click.option("--keep", "keep", multiple=True, type=click.Choice(sorted(NOISE_FILTERS)),
+              help="Switch this noise filter off, reporting what it would drop (repeatable).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="pyproject.toml to read [tool.tkplan.audit] from [default: the nearest one above the first PATH].")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Processes for a large tree [default: the usable CPUs].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="Write the report to this file [default: stdout].")
+@click.pass_context
+def audit(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    fmt: str,
+    profiles: tuple[str, ...],
+    baseline: str | None,
+    write_baseline: bool,
+    check: bool,
+    emit_profile: str | None,
+    kinds: tuple[str, ...],
+    keep: tuple[str, ...],
+    config_file: str | None,
+    workers: int | None,
+    output: str,
+) -> None:
+    """Find configuration values hardcoded in the Python and shell files under PATHS.
+
+    Reports literal defaults (dict.setdefault, cfg.get, os.getenv, os.environ writes, signature defaults,
+    estimator/optimizer/layer/callback/split keyword arguments, UPPER_CASE constants, argparse defaults,
+    thresholds, clamps, ${VAR:-default}) with file:line:col, kind, key, value, scope and a suggested
+    config key. Silence one line with `# tkplan: ignore[kind]`; configure in [tool.tkplan.audit].
+    """
+    try:
+        project = load_project_config(config_file or find_pyproject(paths[0]))
+    except AuditError as exc:
+        raise click.UsageError(str(exc)) from None
+    settings = project.settings
+    changes: dict[str, object] = {}
+    if kinds:
+        changes["kinds"] = frozenset(kinds)
+    if keep:
+        changes["noise"] = settings.noise - set(keep)
+    if workers is not None:
+        changes["workers"] = workers
+    settings = attrs.evolve(settings, **changes)
+    profile_paths = list(profiles) or [str(p) for p in project.profiles]
+    baseline_path = Path(baseline) if baseline else project.baseline
+    if write_baseline and baseline_path is None:
+        raise click.UsageError("--write-baseline needs --baseline FILE (or baseline = ... in [tool.tkplan.audit])")
+
+    try:
+        result = run_audit(paths, settings=settings, profiles=profile_paths)
+    except AuditError as exc:
+        param = "--profiles" if profile_paths else "PATHS"
+        raise click.BadParameter(str(exc), param_hint=param) from None
+
+    if emit_profile:
+        header = f"From: tkplan audit {' '.join(paths)}"
+        _write_atomically(Path(emit_profile), render_profile(result.findings, header=header))
+        click.echo(f"wrote draft profile {emit_profile}", err=True)
+
+    shown, known = result, 0
+    if write_baseline and baseline_path is not None:
+        _write_atomically(baseline_path, baseline_text(result.findings))
+        click.echo(f"wrote baseline {baseline_path} ({len(result.findings)} findings)", err=True)
+        shown, known = attrs.evolve(result, findings=()), len(result.findings)
+    elif baseline_path is not None:
+        try:
+            accepted = read_baseline(baseline_path)
+        except AuditError as exc:
+            raise click.BadParameter(str(exc), param_hint="--baseline") from None
+        new = new_findings(result.findings, accepted)
+        shown, known = attrs.evolve(result, findings=new), len(result.findings) - len(new)
+
+    text = render(shown, fmt, known=known, version=_version())
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        _write_atomically(Path(output), text)
+
+    if check and shown.findings:
+        what = "not in the baseline" if baseline_path is not None else "found"
+        click.echo(f"tkplan audit --check: {len(shown.findings)} finding(s) {what}", err=True)
+        ctx.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(audit())
