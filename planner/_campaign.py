@@ -69,6 +69,11 @@ def expand_campaign(config: Mapping[str, Any], provenance: Provenance) -> tuple[
         if name not in tasks:
             problems.append(Problem(f"target {name!r} is not in data.tasks", "campaign.targets", where("campaign.targets"),
                                     did_you_mean(name, tasks) or "add it to data.tasks with its kind"))
+    splits = config["data"]["splits"]
+    if splits["val_ratio"] + splits["test_ratio"] >= 1:
+        problems.append(Problem(f"data.splits: val_ratio {splits['val_ratio']:g} + test_ratio {splits['test_ratio']:g} "
+                                "leaves no time for training", "data.splits", where("data.splits.test_ratio"),
+                                "keep their sum below 1"))
     for name in config["isolation"]["process_for"]:
         if family_key(name, families) is None:
             problems.append(Problem(f"unknown family {name!r}", "isolation.process_for", where("isolation.process_for"),

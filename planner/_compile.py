@@ -73,10 +73,13 @@ def resolve(request: CompileRequest) -> Resolved:
     """
     env = request.effective_env
     profiles, cli_overrides, problems = split_words(request.words, request.sets)
-    layers = load_layers(profiles, SearchPath.from_env(request.cwd, env))
-    config, provenance = merge_layers(layers)
     env_over, env_used, env_problems = env_overrides(env)
     problems += env_problems
+    try:
+        layers = load_layers(profiles, SearchPath.from_env(request.cwd, env))
+    except ConfigError as exc:  # without the layers nothing else can be checked: report what is known
+        raise ConfigError([*exc.problems, *problems]) from None
+    config, provenance = merge_layers(layers)
     problems += apply_overrides(config, provenance, [*env_over, *cli_overrides])
     schema_problems = validate_config(config, provenance)
     problems += schema_problems

@@ -65,13 +65,16 @@ def _gb_or_none(text: str) -> float | None:
     return None if value == 0 else value
 
 
+UNSET = object()
+"""What a legacy parser returns when the variable's value asks for no override (``TRAINER_NO_ISOLATION=0``)."""
+
 LegacyRule = tuple[str, Callable[[str], Any]]
 
 LEGACY_ENV: Mapping[str, LegacyRule] = {
     "THREADS": ("run.threads", int),
     "TRAINER_GPU_IDS": ("gpu.devices", _ints),
     "CUDA_VISIBLE_DEVICES": ("gpu.devices", _ints),
-    "TRAINER_NO_ISOLATION": ("isolation.force", lambda t: "inproc" if _flag(t) else None),
+    "TRAINER_NO_ISOLATION": ("isolation.force", lambda t: "inproc" if _flag(t) else UNSET),
     "TRAINER_FORCE_ISOLATION_FOR": ("isolation.process_for", _names),
     "TRAINER_CHILD_MEMCAP_GB": ("limits.memory_cap_gb", _gb_or_none),
     "SEQ_BACKEND": ("campaign.nn_backend", str.strip),
@@ -136,7 +139,8 @@ def env_overrides(env: Mapping[str, str]) -> tuple[list[Override], dict[str, str
             problems.append(Problem(f"cannot read {env[name]!r} for {key}", origin=source,
                                     hint=f"{name} maps to {key}; unset it or give a valid value"))
             continue
-        overrides.append(Override(tuple(key.split(".")), value, source))
+        if value is not UNSET:
+            overrides.append(Override(tuple(key.split(".")), value, source))
     for name in sorted(n for n in env if n.startswith(ENV_PREFIX)):
         source = f"env:{name}"
         used[name] = env[name]

@@ -123,7 +123,7 @@ def register(group: click.Group) -> None:
 
 def render_progress(event: Any) -> str | None:
     """One progress line for an executor event, or ``None`` for an event that shows nothing."""
-    from tkplan.runtime import RunStarted, StepFinished, StepStarted
+    from tkplan.runtime import Heartbeat, RunStarted, StepFinished, StepStarted
 
     if isinstance(event, RunStarted):
         line = f"run {event.run_dir}: {event.total} steps"
@@ -137,6 +137,9 @@ def render_progress(event: Any) -> str | None:
     if isinstance(event, StepStarted):
         return (f"{_counter(event.done, event.total)} {'start':<{_STATUS_WIDTH}}{event.step_id}   "
                 f"running: {_running(event.running)}   elapsed {_clock(event.elapsed_s)}")
+    if isinstance(event, Heartbeat):
+        return (f"{_counter(event.done, event.total)} {'running':<{_STATUS_WIDTH}}{_running(event.running)}   "
+                f"elapsed {_clock(event.elapsed_s)}")
     if isinstance(event, StepFinished):
         result = event.result
         wall = f"{result.wall_s:.1f}s" if result.wall_s is not None else "-"

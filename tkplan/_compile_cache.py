@@ -49,11 +49,17 @@ def cache_key(version: str, args: Sequence[str], env: Mapping[str, str], cwd: Pa
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def watched_files(search_dirs: Iterable[Path], layer_files: Iterable[Path]) -> dict[str, str]:
-    """Digest of every file that can take part in a compile: profiles on the search path and the layers."""
-    paths = {p for d in search_dirs for pattern in _PATTERNS for p in d.glob(pattern)}
+def watched_files(search_dirs: Iterable[Path], layer_files: Iterable[Path], project_file: Path) -> dict[str, str]:
+    """Digest of every file that can take part in a compile: profiles on the search path, the layers, and
+    the project file (``absent`` when there is none: creating it later must miss the cache)."""
+    paths = _listed(search_dirs)
     paths.update(layer_files)
+    paths.add(project_file)
     return {str(p): _digest(p) for p in sorted(paths)}
+
+
+def _listed(search_dirs: Iterable[Path]) -> set[Path]:
+    return {p for d in search_dirs for pattern in _PATTERNS for p in d.glob(pattern)}
 
 
 def lookup(directory: Path, key: str, search_dirs: Iterable[Path]) -> dict[str, object] | None:
@@ -66,8 +72,7 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path]) -> dict[str, 
         entry = json.loads((directory / f"{key}.json").read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    listed = {str(p) for d in search_dirs for pattern in _PATTERNS for p in d.glob(pattern)}
-    if not listed <= set(entry["files"]):
+    if not {str(p) for p in _listed(search_dirs)} <= set(entry["files"]):
         return None  # a new profile appeared on the search path: it may shadow one that was used
     if any(_digest(Path(path)) != digest for path, digest in entry["files"].items()):
         return None

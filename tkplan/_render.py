@@ -55,7 +55,8 @@ def render_chain(key: str, chain: Sequence[Any]) -> str:
     for i, setting in enumerate(chain):
         mark = "*" if i == len(chain) - 1 else " "
         state = "" if i == len(chain) - 1 else "  (overridden)"
-        lines.append(f"  {mark} {setting.where:<60} {setting.source:<22} {_short(setting.value)}{state}")
+        layer = setting.source if setting.file else ""
+        lines.append(f"  {mark} {setting.where:<60} {layer:<22} {_short(setting.value)}{state}")
     return "\n".join(lines)
 
 

@@ -135,7 +135,10 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
         cache.store(directory, key, entry)
     text, summary, plan_hash = str(entry["plan"]), str(entry["summary"]), str(entry["plan_hash"])
     if output:
-        write_text_atomic(Path(output), text)
+        try:
+            write_text_atomic(Path(output), text)
+        except OSError as exc:
+            raise click.FileError(output, hint=exc.strerror or str(exc)) from None
     if fmt == "json":
         click.echo(text, nl=False)
     else:
@@ -149,7 +152,7 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
     from tkplan import _compile_cache as cache
     from tkplan._render import render_plan_summary
     from tkplan.planner import compile_plan, plan_to_json
-    from tkplan.planner._sources import shipped_dir
+    from tkplan.planner._sources import PROJECT_FILE, shipped_dir
 
     hardware, source = _hardware(hardware_spec)
     plan = compile_plan(_request(words, sets, hermetic), hardware, source, tkplan.__version__)
@@ -157,7 +160,7 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
     layer_files = [shipped_dir() / l.file[len(prefix):] if l.file.startswith(prefix) else search.cwd / l.file
                    for l in plan.inputs.layers]
     return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
-            "files": cache.watched_files(search.dirs, layer_files)}
+            "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE)}
 
 
 @main.command("validate")
@@ -191,19 +194,22 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     keys = [k for k in sorted(resolved.provenance) if k == key or k.startswith(key + ".")]
     for k in keys:
         click.echo(render_chain(k, resolved.provenance[k]))
+    if keys:
+        return
     hardware, source = _hardware(hardware_spec)
     plan = compile_plan(request, hardware, source, tkplan.__version__)
     derived = [(s.id, d) for s in plan.steps for d in s.derivations if d.key == key]
     derived += [("schedule", d) for d in plan.schedule.derivations if d.key == key]
-    if derived:
-        click.echo(f"{key}: derived by the planner")
-        for step_id, d in derived:
-            click.echo(f"  {step_id:<40} {d.value!s:<12} {d.rule:<22} {d.why}")
-    if not keys and not derived:
+    if not derived:
         from tkplan.errors import ConfigError, Problem, did_you_mean
 
-        raise ConfigError([Problem(f"no such key: {key}", hint=did_you_mean(key, resolved.provenance) or
+        prefixes = {".".join(k.split(".")[:n]) for k in resolved.provenance for n in range(1, k.count(".") + 2)}
+        prefixes |= {d.key for s in plan.steps for d in s.derivations}
+        raise ConfigError([Problem(f"no such key: {key}", hint=did_you_mean(key, prefixes) or
                                    "try a prefix such as families.lightgbm")])
+    click.echo(f"{key}: derived by the planner")
+    for step_id, d in derived:
+        click.echo(f"  {step_id:<40} {d.value!s:<12} {d.rule:<22} {d.why}")
 
 
 @main.command("diff")
