@@ -302,6 +302,7 @@ def _child_env(config: Mapping[str, Any], w: Work, threads: int, device: str, as
         "OMP_DYNAMIC": th["omp_dynamic"],
         "OMP_PROC_BIND": th["omp_proc_bind"],
         "KMP_BLOCKTIME": th["kmp_blocktime"],
+        "OMP_WAIT_POLICY": th["omp_wait_policy"],
         "MKL_THREADING_LAYER": th["mkl_threading_layer"],
         "PYTHONHASHSEED": str(config["determinism"]["python_hash_seed"]),
         "TKPLAN_SEED": str(seed),

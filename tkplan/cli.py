@@ -46,7 +46,12 @@ class TkplanGroup(click.Group):
     Commands living outside this module load only when invoked, so ``tkplan compile`` stays light.
     """
 
-    lazy: dict[str, str] = {"audit": "tkplan.tools.audit._cli:audit"}
+    lazy: dict[str, str] = {
+        "audit": "tkplan.tools.audit._cli:audit",
+        "run": "tkplan._cli_run:run_cmd",
+        "env": "tkplan._cli_run:env_cmd",
+        "exec": "tkplan._cli_run:exec_cmd",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
