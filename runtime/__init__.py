@@ -1,3 +1,57 @@
-"""The executor: runs a compiled plan exactly, step by step, and records what happened."""
+"""The executor: runs a compiled plan exactly, step by step, and records what happened.
 
-__all__: list[str] = []
+``execute(plan, run_dir)`` is ``tkplan run``. Steps run on an engine (``local`` by default: a child process
+per step, see ``tkplan.runtime._local``); trainers receive a `StepContext`. Names are re-exported lazily, so
+that a step's child, which imports ``tkplan.runtime._child``, loads nothing else of the runtime.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DEFAULT_ENTRYPOINT": "tkplan.runtime._context",
+    "StepContext": "tkplan.runtime._context",
+    "check_drift": "tkplan.runtime._drift",
+    "hardware_differences": "tkplan.runtime._drift",
+    "DEFAULT_ENGINE": "tkplan.runtime._engine",
+    "Engine": "tkplan.runtime._engine",
+    "Job": "tkplan.runtime._engine",
+    "JobEnd": "tkplan.runtime._engine",
+    "engine_names": "tkplan.runtime._engine",
+    "get_engine": "tkplan.runtime._engine",
+    "register_engine": "tkplan.runtime._engine",
+    "Event": "tkplan.runtime._events",
+    "Heartbeat": "tkplan.runtime._events",
+    "RunFinished": "tkplan.runtime._events",
+    "RunStarted": "tkplan.runtime._events",
+    "StepFinished": "tkplan.runtime._events",
+    "StepStarted": "tkplan.runtime._events",
+    "execute": "tkplan.runtime._executor",
+    "read_journal": "tkplan.runtime._journal",
+    "STATUSES": "tkplan.runtime._results",
+    "Allowance": "tkplan.runtime._results",
+    "RunSummary": "tkplan.runtime._results",
+    "StepResult": "tkplan.runtime._results",
+    "default_run_dir": "tkplan.runtime._rundir",
+    "ExecutorSettings": "tkplan.runtime._settings",
+    "shell_exports": "tkplan.runtime._stepenv",
+    "step_environment": "tkplan.runtime._stepenv",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'tkplan.runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

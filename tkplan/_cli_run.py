@@ -1,7 +1,7 @@
 """The executor's commands: ``tkplan run``, ``tkplan env``, ``tkplan exec``. Click wiring and rendering only.
 
-``register(group)`` adds them to the ``tkplan`` group; ``python -m tkplan._cli_run ...`` runs them standalone
-(the same group, the same exit codes). Progress goes to stderr, the summary to stdout.
+``tkplan.cli`` loads them when invoked; ``register(group)`` adds them to another group. Progress goes to
+stderr, the summary to stdout.
 
 Exit codes of ``tkplan run``: 0 every step ended ok; 1 a step did not end ok (failed, timeout, oom, crashed,
 skipped); 2 bad invocation; 5 refused (an edited plan, hardware drift, a locked or foreign run directory);
@@ -245,7 +245,7 @@ def main() -> None:
     """``python -m tkplan._cli_run``: the ``tkplan`` group with these commands, whether or not cli.py adds them."""
     from tkplan import cli
 
-    if "run" not in cli.main.commands:
+    if "run" not in cli.main.list_commands(click.Context(cli.main)):
         register(cli.main)
     cli.run()
 

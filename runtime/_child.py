@@ -1,0 +1,294 @@
+"""The child side of a step: set the limits up, call the trainer, report. Runs as its own interpreter.
+
+``python -m tkplan.runtime._child RUN_DIR STEP_ID`` runs one step in a fresh interpreter. The executor
+started it with the step's environment already in place, so every library loaded here reads its thread
+variables (``OMP_NUM_THREADS``, the BLAS variables, ``CUDA_VISIBLE_DEVICES``...) at load. Then, in order:
+
+1. read ``steps/<id>/step.json`` (written by ``tkplan.runtime._jobspec``);
+2. enter ``threadpoolctl.threadpool_limits`` with the step's OpenMP and BLAS pool sizes;
+3. when the step trains with torch or TensorFlow: set their intra-/inter-op threads and, for a CUDA step
+   with a VRAM cap, the cap (torch: ``set_per_process_memory_fraction``; TF: a logical device with that
+   ``memory_limit``, or memory growth without a cap) — only that framework is imported;
+4. import and call the trainer, ``step.entrypoint`` or ``DEFAULT_ENTRYPOINT``, with a `StepContext`;
+5. write ``outcome.json`` atomically: ``status`` (``ok`` / ``failed``), ``metrics``, ``output``, ``error``
+   (type, message, traceback), ``applied`` (the settings above) and ``usage`` (CPU time, max RSS, threads,
+   ``threadpoolctl.threadpool_info()`` at the end); exit 0 when ok, 1 when the trainer raised.
+
+``python -m tkplan.runtime._child --worker RUN_DIR NOTIFY_FD`` is the *in-process* worker: one long-lived
+interpreter that runs every ``inproc`` step of a run, one after the other, without a fresh interpreter per
+step. It reads step ids from stdin; for each it applies the step's environment to ``os.environ`` (a library
+first loaded during the step reads it; ``PYTHONPATH`` entries go on ``sys.path``), redirects stdout/stderr to
+the step's logs, runs steps 2-5 above (thread limits through threadpoolctl, restored afterwards), restores
+the environment, and writes ``done <id>`` to ``NOTIFY_FD``. It exits at the end of its input. The executor
+watches it like any child.
+
+Imports are kept to the minimum, so that a step's start costs little beyond the interpreter's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+__all__ = ["main", "run_spec"]
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: one step, or the in-process worker."""
+    if argv[:1] == ["--worker"]:
+        _serve(argv[1], int(argv[2]))
+        return 0
+    run_dir, step_id = argv
+    step_dir = os.path.join(run_dir, "steps", step_id)
+    outcome = run_spec(_read_spec(step_dir))
+    _write_json_atomic(os.path.join(step_dir, "outcome.json"), outcome)
+    return 0 if outcome["status"] == "ok" else 1
+
+
+def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the step ``spec`` describes in this process; return its outcome (never raises for the trainer)."""
+    import resource
+
+    start = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    applied: dict[str, Any] = {"thread_limits": spec["thread_limits"]}
+    outcome: dict[str, Any] = {"step": spec["step"]["id"], "status": "ok", "metrics": {}, "output": {},
+                               "error": None, "applied": applied}
+    pools: list[dict[str, Any]] = []
+    try:
+        import threadpoolctl
+
+        with threadpoolctl.threadpool_limits(limits=spec["thread_limits"]):
+            try:
+                for framework in spec["frameworks"]:
+                    applied[framework] = _SETUP[framework](spec)
+                trainer = _load(spec["entrypoint"])
+                result = trainer(_context(spec))
+            finally:
+                pools = threadpoolctl.threadpool_info()
+        outcome["metrics"], outcome["output"] = _split_result(spec["entrypoint"], result)
+        json.dumps(outcome, default=_json_default)
+    except BaseException as exc:  # the trainer's failure is the step's result, whatever it is
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        outcome.update(status="failed", metrics={}, output={}, error=_error(exc))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    outcome["usage"] = {
+        "wall_s": round(time.monotonic() - start, 6),
+        "cpu_s": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+                       + children.ru_utime + children.ru_stime, 6),
+        "max_rss_mb": round(after.ru_maxrss / (2**20 if sys.platform == "darwin" else 1024), 1),
+        "threads": _thread_count(),
+        "pools": pools,
+    }
+    return outcome
+
+
+def _read_spec(step_dir: str) -> dict[str, Any]:
+    with open(os.path.join(step_dir, "step.json"), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _context(spec: dict[str, Any]) -> Any:
+    """The trainer's `StepContext`: only this step is structured, not the plan."""
+    from pathlib import Path
+
+    from tkplan.planner._convert import converter
+    from tkplan.planner._hardware import HardwareSpec
+    from tkplan.planner._plan import Step
+    from tkplan.runtime._context import StepContext
+
+    return StepContext(step=converter.structure(spec["step"], Step), config=spec["config"],
+                       hardware=converter.structure(spec["hardware"], HardwareSpec),
+                       run_dir=Path(spec["run_dir"]), out_dir=Path(spec["out_dir"]))
+
+
+def _load(entrypoint: str) -> Any:
+    """Import ``package.module:function``."""
+    import importlib
+
+    module_name, _, attr = entrypoint.partition(":")
+    if not module_name or not attr:
+        raise ImportError(f"entrypoint {entrypoint!r} is not 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(f"cannot import the trainer {entrypoint!r}: {exc}") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ImportError(f"cannot import the trainer {entrypoint!r}: module {module_name!r} has no {attr!r}") from None
+
+
+def _split_result(entrypoint: str, result: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    from collections.abc import Mapping
+
+    if not isinstance(result, Mapping) or not isinstance(result.get("metrics"), Mapping):
+        raise TypeError(f"the trainer {entrypoint!r} returned {type(result).__name__}; expected a mapping with "
+                        "a 'metrics' mapping")
+    return dict(result["metrics"]), {k: v for k, v in result.items() if k != "metrics"}
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    import traceback
+
+    summary = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return {"type": type(exc).__name__, "summary": summary,
+            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))}
+
+
+def _thread_count() -> int:
+    """Threads of this process now (the OS's count, native threads included)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        return threading.active_count()
+
+
+# -- frameworks ------------------------------------------------------------------------------------------
+
+
+def _setup_torch(spec: dict[str, Any]) -> dict[str, Any]:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return {"available": False}
+    import torch
+
+    torch.set_num_threads(spec["threads"])
+    try:
+        torch.set_num_interop_threads(spec["inter_op_threads"])
+    except RuntimeError:  # settable once per process: an in-process worker keeps the first step's value
+        pass
+    applied: dict[str, Any] = {"num_threads": torch.get_num_threads(),
+                               "num_interop_threads": torch.get_num_interop_threads()}
+    if spec["device"] == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("the step is planned on a CUDA GPU but torch sees none "
+                               f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r})")
+        cap = spec["vram_cap_mb"]
+        if cap:
+            fractions = []
+            for index in range(torch.cuda.device_count()):
+                total = torch.cuda.get_device_properties(index).total_memory
+                fraction = min(1.0, cap * 2**20 / total)
+                torch.cuda.set_per_process_memory_fraction(fraction, index)
+                fractions.append(round(fraction, 6))
+            applied["vram_cap_mb"] = cap
+            applied["memory_fraction"] = fractions
+    return applied
+
+
+def _setup_tf(spec: dict[str, Any]) -> dict[str, Any]:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        return {"available": False}
+    import tensorflow as tf
+
+    applied: dict[str, Any] = {}
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(spec["inter_op_threads"])
+    except RuntimeError:  # TF is already initialised in this process (an in-process worker)
+        pass
+    applied["intra_op_threads"] = tf.config.threading.get_intra_op_parallelism_threads()
+    applied["inter_op_threads"] = tf.config.threading.get_inter_op_parallelism_threads()
+    if spec["device"] == "cuda":
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpus:
+            raise RuntimeError("the step is planned on a CUDA GPU but TensorFlow sees none")
+        cap = spec["vram_cap_mb"]
+        for gpu in gpus:
+            if cap:
+                limit = tf.config.LogicalDeviceConfiguration(memory_limit=cap)
+                tf.config.set_logical_device_configuration(gpu, [limit])
+            elif spec["tf_allow_growth"]:
+                tf.config.experimental.set_memory_growth(gpu, True)
+        applied["vram_cap_mb"] = cap
+        applied["memory_growth"] = bool(not cap and spec["tf_allow_growth"])
+    return applied
+
+
+_SETUP = {"torch": _setup_torch, "tf": _setup_tf}
+
+
+# -- files -----------------------------------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> Any:
+    """Numpy scalars and arrays as plain numbers and lists; anything else is not JSON-ready."""
+    for method in ("item", "tolist"):
+        if hasattr(value, method):
+            return getattr(value, method)()
+    raise TypeError(f"the trainer returned a {type(value).__name__}, which is not JSON-ready")
+
+
+def _write_json_atomic(path: str, data: Any) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, default=_json_default, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+# -- the in-process worker ---------------------------------------------------------------------------------
+
+
+def _serve(run_dir: str, notify_fd: int) -> None:
+    """Run the steps named on stdin, one at a time, in this process."""
+    for line in sys.stdin:
+        step_id = line.strip()
+        if not step_id:
+            continue
+        step_dir = os.path.join(run_dir, "steps", step_id)
+        spec = _read_spec(step_dir)
+        saved_env, saved_path = dict(os.environ), list(sys.path)
+        os.environ.update(spec["env"])
+        _extend_path(spec["env"].get("PYTHONPATH", ""))
+        saved_fds = _redirect(step_dir)
+        try:
+            outcome = run_spec(spec)
+        finally:
+            _restore(saved_fds)
+            os.environ.clear()
+            os.environ.update(saved_env)
+            sys.path[:] = saved_path
+        _write_json_atomic(os.path.join(step_dir, "outcome.json"), outcome)
+        os.write(notify_fd, f"done {step_id}\n".encode())
+
+
+def _extend_path(pythonpath: str) -> None:
+    """Do what the step's ``PYTHONPATH`` would have done at start-up: its entries before site-packages."""
+    entries = [p for p in pythonpath.split(os.pathsep) if p and p not in sys.path]
+    sys.path[1:1] = entries
+
+
+def _redirect(step_dir: str) -> tuple[int, int]:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    for fd, name in ((1, "stdout.log"), (2, "stderr.log")):
+        target = os.open(os.path.join(step_dir, name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(target, fd)
+        os.close(target)
+    return saved
+
+
+def _restore(saved: tuple[int, int]) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for fd, copy in zip((1, 2), saved):
+        os.dup2(copy, fd)
+        os.close(copy)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

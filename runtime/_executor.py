@@ -1,0 +1,292 @@
+"""Run a plan exactly: refuse a drifted machine, lock the run directory, start steps as the schedule allows.
+
+`execute` is the whole of ``tkplan run``. It knows the plan, the journal and the admission rule; *how* a step
+runs is the engine's business (``tkplan.runtime._engine``), so another engine changes nothing here.
+
+The loop: steps start in ``schedule.order``, skipping ahead to the first one admissible now (work-conserving):
+its dependencies ended ``ok`` (one that did not makes it ``skipped``), `can_start` holds for it next to the
+running steps (thread budget, slots, VRAM per GPU), and the engine can take it. Each end is written to
+``steps/<id>/result.json`` and then to the journal; other steps go on whatever one step does.
+
+``--resume`` reads the journal: finished steps (any status) are not run again. Whatever a dead executor left
+running on the directory is killed first (the engine finds it, journaled or not); then a step whose child
+finished meanwhile has its result taken (``adopted``), and any other unfinished step runs again, the files
+of its unfinished attempt moved to ``attempts/<id>/<n>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tkplan._io import write_text_atomic
+from tkplan.errors import DriftError, PlanError, RunDirError
+from tkplan.planner._admission import can_start, fits_alone
+from tkplan.planner._convert import converter
+from tkplan.planner._hardware import HardwareSpec
+from tkplan.planner._plan import Plan, Step
+from tkplan.runtime._classify import classify
+from tkplan.runtime._drift import hardware_differences
+from tkplan.runtime._engine import DEFAULT_ENGINE, Engine, Job, JobEnd, get_engine
+from tkplan.runtime._events import Event, Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
+from tkplan.runtime._jobspec import job_spec
+from tkplan.runtime._journal import replay
+from tkplan.runtime._results import Allowance, RunSummary, StepResult
+from tkplan.runtime._rundir import RunDir
+from tkplan.runtime._settings import ExecutorSettings
+
+__all__ = ["execute"]
+
+
+def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: bool = False,
+            max_parallel: int | None = None, engine: str = DEFAULT_ENGINE,
+            on_event: Callable[[Event], None] | None = None, settings: ExecutorSettings = ExecutorSettings(),
+            hardware: HardwareSpec | None = None) -> RunSummary:
+    """Run ``plan`` in ``run_dir`` and return every step's result.
+
+    Args:
+        plan: a plan read with ``plan_from_json`` (its hash already verified).
+        run_dir: the run directory (created if needed); see ``tkplan.runtime._rundir`` for its layout.
+        resume: finish a run this directory already holds, running only what did not finish.
+        allow_drift: run even though this machine differs from ``plan.hardware``.
+        max_parallel: run at most this many steps at once (never more than the plan's slots).
+        engine: the registered engine to run steps on.
+        on_event: called with each `Event`, in the executor's thread (progress display).
+        settings: polling period, kill grace, drift tolerance.
+        hardware: this machine's spec (default: ``probe()``).
+
+    Returns:
+        The summary: one result per step, in the plan's order, including steps finished by earlier runs.
+
+    Raises:
+        DriftError: the machine differs from the plan's and ``allow_drift`` is false.
+        RunDirError: the run directory is locked, holds another plan's run, or holds a run and ``resume``
+            is false.
+        PlanError: a step can never start (it does not fit the plan's budget alone) or depends on no step.
+        KeyError: ``engine`` is not registered.
+
+    .. versionadded:: 0.1
+    """
+    started = time.monotonic()
+    _check_schedulable(plan)
+    if hardware is None:
+        from tkplan.planner._probe import probe
+
+        hardware = probe()
+    drift = hardware_differences(plan.hardware, hardware, settings)
+    if drift and not allow_drift:
+        raise DriftError(drift)
+    engine_class = get_engine(engine)
+    with RunDir.open(run_dir, plan, resume=resume) as rundir:
+        run = _Run(plan, rundir, engine_class(rundir.path, settings), settings, max_parallel,
+                   on_event or (lambda event: None), started)
+        return run.go(tuple(drift))
+
+
+def _check_schedulable(plan: Plan) -> None:
+    ids = {s.id for s in plan.steps}
+    problems = []
+    for step in plan.steps:
+        if not fits_alone(step, plan.schedule, plan.hardware):
+            problems.append(f"step {step.id} can never start: {step.resources.threads} thread(s) and "
+                            f"VRAM cap {step.limits.vram_cap_mb} MB do not fit the schedule "
+                            f"({plan.schedule.thread_budget} threads) and GPUs")
+        problems += [f"step {step.id} depends on {d}, which is not in the plan"
+                     for d in step.depends_on if d not in ids]
+    missing = ids - set(plan.schedule.order)
+    if missing:
+        problems.append(f"steps missing from schedule.order: {', '.join(sorted(missing))}")
+    if problems:
+        raise PlanError("the plan cannot be run: " + "; ".join(problems) + "; compile it again")
+
+
+class _Run:
+    """One invocation of the executor on one run directory."""
+
+    def __init__(self, plan: Plan, rundir: RunDir, engine: Engine, settings: ExecutorSettings,
+                 max_parallel: int | None, emit: Callable[[Event], None], started: float) -> None:
+        self.plan = plan
+        self.rundir = rundir
+        self.engine = engine
+        self.settings = settings
+        self.max_parallel = max_parallel
+        self.emit = emit
+        self.started = started
+        self.steps = {s.id: s for s in plan.steps}
+        self.results: dict[str, StepResult] = {}
+        self.running: dict[str, Step] = {}
+        self.started_at: dict[str, float] = {}
+        self.attempts: dict[str, int] = {}
+        self.last_news = started
+
+    # -- the run ---------------------------------------------------------------------------------------
+
+    def go(self, drift: tuple[str, ...]) -> RunSummary:
+        state = replay(self.rundir.records)
+        self.attempts = dict(state.attempts)
+        journal = self.rundir.journal
+        journal.append("run_started", plan_hash=self.plan.plan_hash, pid=os.getpid(), resume=bool(self.rundir.records),
+                       drift=list(drift), engine=type(self.engine).__name__)
+        for step_id, record in state.finished.items():
+            self.results[step_id] = self._load_result(step_id, record)
+        adopted = []
+        try:
+            if self.rundir.records:
+                try:
+                    self.engine.release_orphans(list(state.unfinished.values()))
+                except RuntimeError as exc:
+                    raise RunDirError(f"cannot resume: {exc}") from None
+                for step_id in self.plan.schedule.order:
+                    if step_id not in self.results and self._adopt(step_id, state.unfinished.get(step_id, {})):
+                        adopted.append(step_id)
+            self.emit(RunStarted(str(self.rundir.path), self.plan.plan_hash, len(self.steps), len(self.results),
+                                 tuple(adopted), drift))
+            self._loop()
+        except BaseException:
+            running = sorted(self.running)
+            self.engine.close()
+            journal.append("run_interrupted", running=running)
+            raise
+        self.engine.close()
+        results = tuple(self.results[s] for s in self.plan.schedule.order)
+        summary = RunSummary.of(self.plan.plan_hash, str(self.rundir.path), results,
+                                round(time.monotonic() - self.started, 3))
+        write_text_atomic(self.rundir.path / "summary.json", _dumps(converter.unstructure(summary)))
+        journal.append("run_finished", counts=dict(summary.counts))
+        self.emit(RunFinished(summary))
+        return summary
+
+    def _loop(self) -> None:
+        pending = [s for s in self.plan.schedule.order if s not in self.results]
+        while pending or self.running:
+            self._start_ready(pending)
+            if not self.running:
+                if pending:  # cannot happen for a checked plan; never spin
+                    raise RuntimeError(f"no step can start and none is running; waiting: {', '.join(pending)}")
+                break
+            for end in self.engine.poll(self.settings.poll_interval_s):
+                self._end(end)
+            if self.running and time.monotonic() - self.last_news >= self.settings.heartbeat_s:
+                self.last_news = time.monotonic()
+                self.emit(Heartbeat(tuple(self.running), len(self.results), len(self.steps), self._elapsed()))
+
+    def _start_ready(self, pending: list[str]) -> None:
+        progress = True
+        while progress:
+            progress = False
+            for step_id in list(pending):
+                step = self.steps[step_id]
+                failed = next((d for d in step.depends_on if d in self.results and not self.results[d].ok), None)
+                left = self._deadline_left()
+                if failed is not None:
+                    self._skip(step, f"dependency {failed} ended {self.results[failed].status}")
+                elif any(d not in self.results for d in step.depends_on):
+                    continue
+                elif left is not None and left <= 0:
+                    self._skip(step, f"the run's deadline ({self.plan.schedule.deadline_s} s) had passed")
+                elif (can_start(step, list(self.running.values()), self.plan.schedule, self.plan.hardware,
+                                self.max_parallel) and self.engine.accepts(step)):
+                    self._start(step, left)
+                else:
+                    continue
+                pending.remove(step_id)
+                progress = True
+
+    def _deadline_left(self) -> float | None:
+        deadline = self.plan.schedule.deadline_s
+        return None if deadline is None else deadline - (time.monotonic() - self.started)
+
+    # -- one step --------------------------------------------------------------------------------------
+
+    def _start(self, step: Step, deadline_left: float | None) -> None:
+        attempt = self.attempts.get(step.id, 0) + 1
+        self.attempts[step.id] = attempt
+        step_dir = self.rundir.fresh_step_dir(step.id)
+        spec = job_spec(self.plan, step, self.rundir.path, step_dir)
+        write_text_atomic(step_dir / "step.json", _dumps(spec))
+        timeout = float(step.limits.timeout_s if deadline_left is None else min(step.limits.timeout_s, deadline_left))
+        self.started_at[step.id] = round(time.time(), 3)
+        try:
+            facts = self.engine.start(Job(step, self.rundir.path, step_dir, timeout, attempt))
+        except OSError as exc:
+            self._record(StepResult(step.id, "crashed", f"could not start: {exc}", Allowance.of(step), attempt,
+                                    self.started_at[step.id]))
+            return
+        self.running[step.id] = step
+        self.rundir.journal.append("step_started", step=step.id, attempt=attempt, **facts)
+        self.last_news = time.monotonic()
+        self.emit(StepStarted(step.id, tuple(self.running), len(self.results), len(self.steps), self._elapsed()))
+
+    def _end(self, end: JobEnd) -> None:
+        step = self.running.pop(end.step_id)
+        if end.status == "cancelled":
+            return
+        outcome: Mapping[str, Any] = end.outcome or {}
+        usage = outcome.get("usage") or {}
+        error = outcome.get("error") or {}
+        self._record(StepResult(
+            step_id=step.id, status=end.status, detail=end.detail, allowed=Allowance.of(step),
+            attempt=self.attempts[step.id], started_at=self.started_at.get(step.id), wall_s=end.wall_s,
+            cpu_s=end.cpu_s, peak_rss_mb=end.peak_rss_mb, threads_seen=end.threads_seen,
+            pools=tuple(usage.get("pools") or ()), applied=outcome.get("applied") or {},
+            metrics=outcome.get("metrics") or {}, output=outcome.get("output") or {},
+            error=error.get("traceback")))
+
+    def _skip(self, step: Step, why: str) -> None:
+        self.rundir.step_dir(step.id).mkdir(parents=True, exist_ok=True)
+        self._record(StepResult(step.id, "skipped", why, Allowance.of(step), attempt=0))
+
+    def _record(self, result: StepResult, *, announce: bool = True) -> None:
+        """Write the result, then journal it: a journaled end always has its result.json."""
+        write_text_atomic(self.rundir.step_dir(result.step_id) / "result.json",
+                          _dumps(converter.unstructure(result)))
+        self.rundir.journal.append("step_finished", step=result.step_id, status=result.status, detail=result.detail,
+                                   wall_s=result.wall_s, adopted=result.adopted)
+        self.results[result.step_id] = result
+        self.last_news = time.monotonic()
+        if announce:
+            self.emit(StepFinished(result, tuple(self.running), len(self.results), len(self.steps),
+                                   self._elapsed()))
+
+    # -- what earlier runs left ------------------------------------------------------------------------
+
+    def _load_result(self, step_id: str, record: Mapping[str, Any]) -> StepResult:
+        path = self.rundir.step_dir(step_id) / "result.json"
+        try:
+            return converter.structure(json.loads(path.read_text("utf-8")), StepResult)
+        except Exception:  # unreadable or malformed: the journal's record is the fallback
+            return StepResult(step_id, str(record.get("status", "crashed")), str(record.get("detail", "")),
+                              Allowance.of(self.steps[step_id]), wall_s=record.get("wall_s"))
+
+    def _adopt(self, step_id: str, started: Mapping[str, Any]) -> bool:
+        """Take the result of a step that finished after its executor died (its child's ``outcome.json``).
+
+        Only the latest attempt's files are in ``steps/<id>/`` (a new attempt moves older ones aside), so an
+        outcome there is that attempt's, journaled as started or not.
+        """
+        step = self.steps[step_id]
+        try:
+            outcome = json.loads((self.rundir.step_dir(step_id) / "outcome.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return False
+        status, detail = classify(killed_for=None, returncode=None, outcome=outcome)
+        usage = outcome.get("usage") or {}
+        self._record(StepResult(
+            step_id=step_id, status=status, detail=detail, allowed=Allowance.of(step),
+            attempt=max(1, self.attempts.get(step_id, 0)), started_at=started.get("time"), wall_s=usage.get("wall_s"),
+            cpu_s=usage.get("cpu_s"), peak_rss_mb=usage.get("max_rss_mb"), threads_seen=usage.get("threads"),
+            pools=tuple(usage.get("pools") or ()), applied=outcome.get("applied") or {},
+            metrics=outcome.get("metrics") or {}, output=outcome.get("output") or {},
+            error=(outcome.get("error") or {}).get("traceback"), adopted=True), announce=False)
+        return True
+
+    def _elapsed(self) -> float:
+        return round(time.monotonic() - self.started, 3)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False) + "\n"

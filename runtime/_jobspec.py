@@ -1,0 +1,77 @@
+"""The executor's half of the contract with a step's child: ``steps/<id>/step.json``.
+
+The child must start fast, so it does not read and structure the whole plan: the executor writes, per step,
+the unstructured step plus the few facts the child acts on before the trainer runs (thread limits, which
+framework to set up, the VRAM cap). ``tkplan.runtime._child`` reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tkplan.planner._convert import converter, thaw
+from tkplan.planner._plan import Plan, Step
+from tkplan.runtime._context import DEFAULT_ENTRYPOINT
+
+__all__ = ["SPEC_FORMAT", "frameworks", "job_spec", "thread_limits"]
+
+SPEC_FORMAT = "tkplan.step/1"  # tkplan: ignore[constant]  the step file format
+_BLAS_VARS = ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+"""Where the planner writes the BLAS thread count (its thread policy table); the first one set wins."""
+_NETWORK_BACKENDS = ("torch", "tf")
+
+
+def thread_limits(step: Step) -> dict[str, int]:
+    """The threadpoolctl limits of ``step``: OpenMP and BLAS pool sizes, as its environment sets them.
+
+    The planner's thread policy writes them as ``OMP_NUM_THREADS`` and the BLAS variables; a variable it did
+    not write means the step's planned thread count.
+    """
+    env = step.env
+    omp = env.get("OMP_NUM_THREADS")
+    blas = next((env[v] for v in _BLAS_VARS if v in env), None)
+    return {"openmp": int(omp or step.resources.threads), "blas": int(blas or step.resources.threads)}
+
+
+def frameworks(plan: Plan, step: Step) -> list[str]:
+    """The network framework the step trains with (``["torch"]``, ``["tf"]``), or ``[]`` for other families.
+
+    A family listing both uses ``campaign.nn_backend``; one listing a single framework uses that one.
+    """
+    backends = plan.config["families"][step.family]["runtime"]["backends"]
+    nets = [b for b in backends if b in _NETWORK_BACKENDS]
+    if not nets:
+        return []
+    chosen = plan.config["campaign"]["nn_backend"]
+    return [chosen] if chosen in nets else [nets[0]]
+
+
+def job_spec(plan: Plan, step: Step, run_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """What the child of ``step`` reads: JSON-ready, self-contained.
+
+    Keys: ``format``, ``plan_hash``, ``step`` (unstructured), ``config``, ``hardware``, ``run_dir``,
+    ``out_dir``, ``entrypoint`` (the step's, or `DEFAULT_ENTRYPOINT`), ``env`` (the step's environment,
+    which an in-process worker applies itself), ``thread_limits``, ``frameworks``, ``threads``,
+    ``inter_op_threads``, ``device``, ``vram_cap_mb``, ``tf_allow_growth``.
+    """
+    config: Mapping[str, Any] = plan.config
+    return {
+        "format": SPEC_FORMAT,
+        "plan_hash": plan.plan_hash,
+        "step": converter.unstructure(step),
+        "config": thaw(config),
+        "hardware": converter.unstructure(plan.hardware),
+        "run_dir": str(run_dir),
+        "out_dir": str(out_dir),
+        "entrypoint": step.entrypoint or DEFAULT_ENTRYPOINT,
+        "env": dict(step.env),
+        "thread_limits": thread_limits(step),
+        "frameworks": frameworks(plan, step),
+        "threads": step.resources.threads,
+        "inter_op_threads": int(config["threading"]["inter_op_threads"]),
+        "device": step.resources.device,
+        "vram_cap_mb": step.limits.vram_cap_mb,
+        "tf_allow_growth": bool(config["gpu"]["tf_allow_growth"]),
+    }

@@ -1,0 +1,158 @@
+"""The run's journal: ``journal.jsonl``, one JSON object per line, appended and fsync'd record by record.
+
+Records, each with ``event`` and ``time`` (seconds since the epoch):
+
+* ``run_started``: ``plan_hash``, ``pid`` of the executor, ``resume``, ``drift`` (accepted differences);
+* ``step_started``: ``step``, ``attempt`` and what the engine needs to find the step's processes again
+  (the local engine: ``pid``, ``pgid``, ``create_time``, ``isolation``);
+* ``step_finished``: ``step``, ``status``, ``detail``, ``wall_s``, ``adopted``;
+* ``run_finished``: ``counts`` per status; ``run_interrupted``: the executor was stopped (Ctrl-C, SIGTERM).
+
+A record is one ``write`` of one line to a file opened for appending, then ``fsync``: after a crash of the
+executor, even ``kill -9``, every record that was written is there, and at most the last line is torn.
+`read_journal` ignores a torn last line; `Journal.open` cuts it off before appending.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from tkplan.errors import RunDirError
+
+__all__ = ["EVENTS", "Journal", "JournalState", "read_journal", "replay"]
+
+EVENTS = (  # tkplan: ignore[constant]  the journal format
+    "run_started", "step_started", "step_finished", "run_finished", "run_interrupted")
+
+
+class Journal:
+    """An open journal that appends durable records.
+
+    Use `Journal.open`; close it with `close` (or use it as a context manager).
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+
+    @classmethod
+    def open(cls, path: Path) -> Journal:
+        """Open ``path`` for appending, creating it, and cut off a torn last line left by a killed writer."""
+        path = Path(path)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        size = os.fstat(fd).st_size
+        if size:
+            data = os.pread(fd, size, 0)
+            keep = data.rfind(b"\n") + 1
+            if keep != size:
+                os.ftruncate(fd, keep)
+                os.fsync(fd)
+        else:
+            _fsync_dir(path.parent)
+        return cls(path, fd)
+
+    def append(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Append one record and make it durable; return it."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown journal event {event!r}; expected one of {', '.join(EVENTS)}")
+        record = {"event": event, "time": round(time.time(), 3), **fields}
+        line = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+        os.write(self._fd, line.encode("utf-8"))
+        os.fsync(self._fd)
+        return record
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Read every record of a journal; a torn last line (the writer was killed mid-write) is left out.
+
+    Raises:
+        RunDirError: a line other than the last is not a journal record (the file was damaged or edited).
+
+    .. versionadded:: 0.1
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return []
+    complete = data.split(b"\n")[:-1]  # the part after the last newline is empty, or a torn record
+    records = []
+    for number, line in enumerate(complete, 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or record.get("event") not in EVENTS:
+            raise RunDirError(f"{path}:{number}: not a journal record: {line[:80]!r}; the journal was damaged, "
+                              "start the run again in a new directory")
+        records.append(record)
+    return records
+
+
+@attrs.frozen
+class JournalState:
+    """Where a run stands according to its journal.
+
+    Attributes:
+        finished: step id → its ``step_finished`` record; these steps are never run again.
+        unfinished: step id → the ``step_started`` record of a step that never finished (the executor died).
+        attempts: step id → how many times it was started.
+        runs: how many times an executor started on this run directory.
+    """
+
+    finished: Mapping[str, Mapping[str, Any]]
+    unfinished: Mapping[str, Mapping[str, Any]]
+    attempts: Mapping[str, int]
+    runs: int
+
+
+def replay(records: Sequence[Mapping[str, Any]]) -> JournalState:
+    """Fold journal records into a `JournalState`."""
+    finished: dict[str, Mapping[str, Any]] = {}
+    started: dict[str, Mapping[str, Any]] = {}
+    attempts: dict[str, int] = {}
+    runs = 0
+    for record in records:
+        event = record["event"]
+        if event == "run_started":
+            runs += 1
+        elif event == "step_started":
+            started[record["step"]] = record
+            attempts[record["step"]] = attempts.get(record["step"], 0) + 1
+        elif event == "step_finished":
+            finished.setdefault(record["step"], record)
+            started.pop(record["step"], None)
+    unfinished = {k: v for k, v in started.items() if k not in finished}
+    return JournalState(finished, unfinished, attempts, runs)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a new directory entry durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

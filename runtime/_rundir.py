@@ -1,0 +1,150 @@
+"""The run directory: one per plan, locked while a run uses it, holding everything the run produced.
+
+Layout::
+
+    <run_dir>/
+      .lock                the lock (``flock``): held by the running executor, released when it dies
+      plan.json            the plan that runs here, as compiled (another plan's run is refused)
+      journal.jsonl        what happened, append-only (see ``tkplan.runtime._journal``)
+      summary.json         every step's result after the last run
+      worker.log           output of the in-process worker outside its steps
+      steps/<id>/          step.json (what the child reads), outcome.json (what the child reports),
+                           result.json (the executor's record), stdout.log, stderr.log, and the trainer's files
+      attempts/<id>/<n>/   the files of the n-th attempt that a dead executor left unfinished, moved aside
+                           before ``--resume`` runs the step again
+
+Files are written atomically (``tkplan._io``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from tkplan._io import write_text_atomic
+from tkplan.errors import RunDirError
+from tkplan.planner._plan import Plan, plan_to_json
+from tkplan.runtime._journal import Journal, read_journal
+
+__all__ = ["RunDir", "default_run_dir"]
+
+_LOCK = ".lock"
+
+
+def default_run_dir(plan: Plan, cwd: Path) -> Path:
+    """``<run.output_dir>/<run.name>-<plan_hash[:12]>``, relative to ``cwd``.
+
+    .. versionadded:: 0.1
+    """
+    run = plan.config["run"]
+    return Path(cwd) / str(run["output_dir"]) / f"{run['name']}-{plan.plan_hash[:12]}"
+
+
+class RunDir:
+    """A locked run directory. Open it with `RunDir.open`; `close` releases the lock.
+
+    Attributes:
+        path: the directory.
+        records: the journal's records when it was opened.
+        journal: the open journal, for appending.
+    """
+
+    def __init__(self, path: Path, lock_fd: int, records: list[dict[str, Any]], journal: Journal) -> None:
+        self.path = path
+        self._lock_fd = lock_fd
+        self.records = records
+        self.journal = journal
+
+    @classmethod
+    def open(cls, path: Path, plan: Plan, *, resume: bool) -> RunDir:
+        """Create or reopen ``path`` for ``plan`` and lock it.
+
+        Raises:
+            RunDirError: another run holds the lock; the directory holds another plan's run, or files that
+                are not a run's; it holds a started run and ``resume`` is false.
+        """
+        path = Path(path).absolute()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot create the run directory {path}: {exc.strerror}") from None
+        lock_fd = _lock(path)
+        try:
+            entries = {p.name for p in path.iterdir()} - {_LOCK}
+            plan_file = path / "plan.json"
+            if entries and "plan.json" not in entries:
+                raise RunDirError(f"{path} is not empty and holds no tkplan run (no plan.json); "
+                                  "pass --out with a new or empty directory")
+            if "plan.json" in entries:
+                found = _recorded_hash(plan_file)
+                if found != plan.plan_hash:
+                    raise RunDirError(f"{path} holds the run of another plan (plan_hash {found[:12]}…, this plan "
+                                      f"{plan.plan_hash[:12]}…); pass --out with another directory")
+            records = read_journal(path / "journal.jsonl")
+            if records and not resume:
+                raise RunDirError(f"{path} already holds a run of this plan (journal.jsonl, {len(records)} records); "
+                                  "pass --resume to finish it, or --out with another directory")
+            if "plan.json" not in entries:
+                write_text_atomic(plan_file, plan_to_json(plan))
+            (path / "steps").mkdir(exist_ok=True)
+            journal = Journal.open(path / "journal.jsonl")
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        return cls(path, lock_fd, records, journal)
+
+    def step_dir(self, step_id: str) -> Path:
+        """The directory of ``step_id``'s files."""
+        return self.path / "steps" / step_id
+
+    def fresh_step_dir(self, step_id: str) -> Path:
+        """An empty directory for a new attempt of ``step_id``; files of an unfinished earlier one move aside."""
+        directory = self.step_dir(step_id)
+        if directory.exists() and any(directory.iterdir()):
+            aside = self.path / "attempts" / step_id
+            aside.mkdir(parents=True, exist_ok=True)
+            n = 1
+            while (aside / str(n)).exists():
+                n += 1
+            os.replace(directory, aside / str(n))
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def close(self) -> None:
+        """Close the journal and release the lock."""
+        self.journal.close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _lock(path: Path) -> int:
+    """Take the run directory's lock and write our pid into it; refuse if another process holds it."""
+    fd = os.open(path / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise RunDirError(f"{path} is locked by another tkplan run (pid {holder}); wait for it to finish, "
+                          "or pass --out with another directory") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
+
+
+def _recorded_hash(plan_file: Path) -> str:
+    try:
+        data = json.loads(plan_file.read_text("utf-8"))
+        return str(data["plan_hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RunDirError(f"{plan_file} is not a readable plan; pass --out with another directory") from None

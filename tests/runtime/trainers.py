@@ -1,0 +1,95 @@
+"""Trainers for the executor's tests: each one a way for a step to end (or to show what it saw).
+
+They are user entrypoints (``tests.runtime.trainers:ok``) run in real child processes; a test's plan puts
+the repository root on the children's ``PYTHONPATH`` through the project's ``env:`` section.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from tkplan.runtime import StepContext
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TKPLAN_SEED", "CUDA_VISIBLE_DEVICES")
+
+
+def ok(ctx: StepContext) -> dict[str, Any]:
+    """Write a model file and return metrics."""
+    (ctx.out_dir / "model.txt").write_text(f"model of {ctx.step.id}\n")
+    return {"metrics": {"score": 1.0, "seed": ctx.step.seed}, "model": "model.txt"}
+
+
+def raise_error(ctx: StepContext) -> dict[str, Any]:
+    raise ValueError(f"bad input in {ctx.step.id}")
+
+
+def sleep_forever(ctx: StepContext) -> dict[str, Any]:
+    time.sleep(3600)
+    return {"metrics": {}}
+
+
+def allocate(ctx: StepContext) -> dict[str, Any]:
+    """Grow to ``params.allocate_mb`` in touched 50 MB chunks, then wait to be killed."""
+    chunks = []
+    for _ in range(int(ctx.step.params["allocate_mb"]) // 50):
+        chunks.append(b"\x01" * (50 * 2**20))
+        time.sleep(0.02)
+    time.sleep(3600)
+    return {"metrics": {"chunks": len(chunks)}}
+
+
+def segfault(ctx: StepContext) -> dict[str, Any]:
+    import ctypes
+
+    ctypes.string_at(0)
+    return {"metrics": {}}
+
+
+def exit3(ctx: StepContext) -> dict[str, Any]:
+    os._exit(3)
+
+
+def report_threads(ctx: StepContext) -> dict[str, Any]:
+    """Load a BLAS (numpy) and an OpenMP runtime, and report the pools and variables seen from inside."""
+    import ctypes.util
+
+    import numpy  # noqa: F401  (loads OpenBLAS)
+    import threadpoolctl
+
+    gomp = ctypes.util.find_library("gomp")
+    if gomp:
+        ctypes.CDLL(gomp)
+    return {"metrics": {}, "pools": threadpoolctl.threadpool_info(),
+            "env": {k: os.environ.get(k) for k in THREAD_VARS}, "pid": os.getpid()}
+
+
+def report_torch(ctx: StepContext) -> dict[str, Any]:
+    import torch
+
+    return {"metrics": {}, "num_threads": torch.get_num_threads(),
+            "num_interop_threads": torch.get_num_interop_threads()}
+
+
+def count(ctx: StepContext) -> dict[str, Any]:
+    """Sleep ``params.sleep_s``, then, as the very last thing, append the step's id to ``run_dir/counts.txt``."""
+    time.sleep(float(ctx.step.params["sleep_s"]))
+    fd = os.open(ctx.run_dir / "counts.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, f"{ctx.step.id}\n".encode())
+    finally:
+        os.close(fd)
+    return {"metrics": {"slept_s": ctx.step.params["sleep_s"]}}
+
+
+def spawn_and_sleep(ctx: StepContext) -> dict[str, Any]:
+    """Leave a grandchild behind (its pid in ``out_dir/grandchild.pid``), then sleep past the timeout."""
+    import subprocess
+    import sys
+
+    code = f"import time; x = b'\\x01' * ({int(ctx.step.params['grandchild_mb'])} * 2**20); time.sleep(3600)"
+    grandchild = subprocess.Popen([sys.executable, "-c", code])
+    (ctx.out_dir / "grandchild.pid").write_text(str(grandchild.pid))
+    time.sleep(3600)
+    return {"metrics": {}}
