@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-__all__ = ["env_cmd", "exec_cmd", "register", "render_progress", "render_summary", "run_cmd"]
+__all__ = ["demo_cmd", "env_cmd", "exec_cmd", "register", "render_progress", "render_summary", "report_cmd", "run_cmd"]
 
 _STATUS_WIDTH = 8
 _RUNNING_SHOWN = 3
@@ -50,22 +50,15 @@ def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, ma
 
     Exits 0 when every step ended ok, 1 when one did not, 5 when the plan or run directory is refused.
     """
-    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, engine_names, execute
+    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, engine_names
 
     engine = engine or DEFAULT_ENGINE
     if engine not in engine_names():
         raise click.BadParameter(f"no engine {engine!r}; known: {', '.join(engine_names())}", param_hint="--engine")
     plan = _load_plan(plan_path)
     run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
-    progress = None if quiet else _echo_progress
-    try:
-        with _sigterm_interrupts():
-            summary = execute(plan, run_dir, resume=resume, allow_drift=allow_drift, max_parallel=max_parallel,
-                              engine=engine, on_event=progress)
-    except KeyboardInterrupt:
-        click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
-                   err=True)
-        sys.exit(130)
+    summary = _execute(plan, run_dir, quiet, resume=resume, allow_drift=allow_drift, max_parallel=max_parallel,
+                       engine=engine)
     if fmt == "json":
         from tkplan.planner._convert import converter
 
@@ -74,6 +67,64 @@ def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, ma
         click.echo(render_summary(summary))
     if not summary.ok:
         sys.exit(1)
+
+
+def _execute(plan: Any, run_dir: Path, quiet: bool, **options: Any) -> Any:
+    """Run ``plan`` with progress on stderr; Ctrl-C or SIGTERM stop it with exit code 130."""
+    from tkplan.runtime import execute
+
+    try:
+        with _sigterm_interrupts():
+            return execute(plan, run_dir, on_event=None if quiet else _echo_progress, **options)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
+                   err=True)
+        sys.exit(130)
+
+
+@click.command("demo")
+@click.argument("words", nargs=-1)
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<name>-<plan_hash[:12]>).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+def demo_cmd(words: tuple[str, ...], out: str | None, quiet: bool) -> None:
+    """Compile the default campaign for this machine, run it, and print the leaderboard.
+
+    The default campaign is the model families on the built-in synthetic panel (profiles base + laptop);
+    WORDS take profiles and overrides as in `tkplan compile`.
+    """
+    import tkplan
+    from tkplan._render import render_leaderboard, render_plan_summary
+    from tkplan.planner import CompileRequest, compile_plan, probe
+    from tkplan.runtime import default_run_dir, leaderboard
+
+    plan = compile_plan(CompileRequest(words=words, env=dict(os.environ), cwd=Path.cwd()), probe(), "probe",
+                        tkplan.__version__)
+    if not quiet:
+        click.echo(render_plan_summary(plan).split("\nstep ")[0], err=True)
+    run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
+    summary = _execute(plan, run_dir, quiet)
+    click.echo(render_summary(summary))
+    click.echo("\n" + render_leaderboard(leaderboard(plan, summary.results), plan.config["report"]["rank_by"]))
+    if not summary.ok:
+        sys.exit(1)
+
+
+@click.command("report")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def report_cmd(run_dir: str, fmt: str) -> None:
+    """Print the leaderboard of RUN_DIR: each target's steps ranked by the plan's report.rank_by metric."""
+    from tkplan.planner._convert import converter
+    from tkplan.runtime import leaderboard, load_run
+
+    plan, results = load_run(Path(run_dir))
+    entries = leaderboard(plan, results)
+    if fmt == "json":
+        click.echo(json.dumps([converter.unstructure(e) for e in entries], indent=1, sort_keys=True))
+    else:
+        from tkplan._render import render_leaderboard
+
+        click.echo(render_leaderboard(entries, plan.config["report"]["rank_by"]))
 
 
 @click.command("env")
@@ -113,8 +164,8 @@ def exec_cmd(plan_path: str, step_id: str, command: tuple[str, ...]) -> None:
 
 
 def register(group: click.Group) -> None:
-    """Add ``run``, ``env`` and ``exec`` to ``group`` (the ``tkplan`` command group)."""
-    for command in (run_cmd, env_cmd, exec_cmd):
+    """Add ``run``, ``demo``, ``report``, ``env`` and ``exec`` to ``group`` (the ``tkplan`` command group)."""
+    for command in (run_cmd, demo_cmd, report_cmd, env_cmd, exec_cmd):
         group.add_command(command)
 
 

@@ -6,7 +6,7 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["render_chain", "render_plan_summary", "render_yaml", "table"]
+__all__ = ["render_chain", "render_leaderboard", "render_plan_summary", "render_yaml", "table"]
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -77,3 +77,22 @@ def _short(value: Any) -> str:
 
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+_SHOWN = {"regression": ("rank_ic", "r2", "rmse", "mae"), "binary": ("roc_auc", "f1", "precision", "recall")}
+
+
+def render_leaderboard(entries: Sequence[Any], rank_by: Any) -> str:
+    """One ranked table per target: the ranking metric first, then the task's other metrics on test."""
+    blocks = []
+    for target in dict.fromkeys(e.target for e in entries):
+        rows = [e for e in entries if e.target == target]
+        task = rows[0].task
+        names = (rank_by[task], *(m for m in _SHOWN[task] if m != rank_by[task]))
+        body = [[i, e.family, e.status, *(_metric(e.metrics.get(n)) for n in names)] for i, e in enumerate(rows, 1)]
+        blocks.append(f"{target} ({task}, ranked by test {rank_by[task]})\n" + table(["#", "family", "status", *names], body))
+    return "\n\n".join(blocks)
+
+
+def _metric(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}"

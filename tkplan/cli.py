@@ -51,6 +51,8 @@ class TkplanGroup(click.Group):
         "run": "tkplan._cli_run:run_cmd",
         "env": "tkplan._cli_run:env_cmd",
         "exec": "tkplan._cli_run:exec_cmd",
+        "demo": "tkplan._cli_run:demo_cmd",
+        "report": "tkplan._cli_run:report_cmd",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -280,3 +282,7 @@ def run() -> NoReturn:
         click.echo("interrupted", err=True)
         sys.exit(130)
     sys.exit(0)
+
+
+if __name__ == "__main__":
+    run()

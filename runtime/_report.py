@@ -1,0 +1,72 @@
+"""The leaderboard of a run: every step's held-out metrics, ranked per target by the profile's metric.
+
+The ranking metric per task kind comes from the plan (``report.rank_by``, e.g. ``rank_ic`` for regression
+and ``roc_auc`` for binary targets); a step without that metric (it failed, or the metric was undefined)
+ranks last.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from tkplan.errors import RunDirError
+from tkplan.planner._convert import converter
+from tkplan.planner._plan import Plan, plan_from_json
+from tkplan.runtime._results import StepResult
+
+__all__ = ["Entry", "leaderboard", "load_run"]
+
+
+@attrs.frozen
+class Entry:
+    """One row of the leaderboard: a step's result on one target."""
+
+    target: str
+    task: str
+    family: str
+    step_id: str
+    status: str
+    score: float | None
+    metrics: Mapping[str, Any]
+
+
+def load_run(run_dir: Path) -> tuple[Plan, list[StepResult]]:
+    """The plan of ``run_dir`` and the results of the steps that have ended.
+
+    Raises:
+        RunDirError: not a run directory.
+        PlanError: its plan.json is not a valid plan.
+    """
+    plan_file = run_dir / "plan.json"
+    if not plan_file.is_file():
+        raise RunDirError(f"{run_dir} is not a run directory (no plan.json); give the directory `tkplan run` wrote")
+    plan = plan_from_json(plan_file.read_text("utf-8"), str(plan_file))
+    results = []
+    for step_id in plan.schedule.order:
+        path = run_dir / "steps" / step_id / "result.json"
+        if path.is_file():
+            results.append(converter.structure(json.loads(path.read_text("utf-8")), StepResult))
+    return plan, results
+
+
+def leaderboard(plan: Plan, results: Sequence[StepResult], split: str = "test") -> list[Entry]:
+    """Rank every step on each of its targets by the plan's ``report.rank_by`` metric on ``split``."""
+    rank_by = plan.config["report"]["rank_by"]
+    tasks = plan.config["data"]["tasks"]
+    by_id = {r.step_id: r for r in results}
+    entries = []
+    for step in plan.steps:
+        result = by_id.get(step.id)
+        status = result.status if result else "not run"
+        held_out = (result.metrics.get(split, {}) if result else {}) or {}
+        for target in step.targets:
+            metrics = held_out.get(target, {}) if len(step.targets) > 1 else held_out
+            task = tasks[target]
+            score = metrics.get(rank_by[task]) if isinstance(metrics, Mapping) else None
+            entries.append(Entry(target, task, step.family, step.id, status, score, dict(metrics or {})))
+    return sorted(entries, key=lambda e: (e.target, e.score is None, -(e.score or 0.0), e.step_id))
