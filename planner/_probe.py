@@ -445,6 +445,8 @@ def _nvml_gpus(module: ModuleType | None) -> tuple[tuple[Gpu, ...], str | None]:
     """
     nvml: Any = module
     if nvml is None:
+        if sys.platform.startswith("linux") and not os.path.exists("/proc/driver/nvidia"):
+            return (), None  # no NVIDIA kernel driver loaded: NVML cannot start, skip loading it
         try:
             import pynvml
 
