@@ -54,9 +54,9 @@ def load_run(run_dir: Path) -> tuple[Plan, list[StepResult]]:
     return plan, results
 
 
-def leaderboard(plan: Plan, results: Sequence[StepResult], split: str = "test") -> list[Entry]:
-    """Rank every step on each of its targets by the plan's ``report.rank_by`` metric on ``split``."""
-    rank_by = plan.config["report"]["rank_by"]
+def leaderboard(plan: Plan, results: Sequence[StepResult]) -> list[Entry]:
+    """Rank every step on each of its targets by the plan's ``report.rank_by`` metric on ``report.split``."""
+    rank_by, split = plan.config["report"]["rank_by"], plan.config["report"]["split"]
     tasks = plan.config["data"]["tasks"]
     by_id = {r.step_id: r for r in results}
     entries = []

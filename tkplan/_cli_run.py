@@ -104,7 +104,7 @@ def demo_cmd(words: tuple[str, ...], out: str | None, quiet: bool) -> None:
     run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
     summary = _execute(plan, run_dir, quiet)
     click.echo(render_summary(summary))
-    click.echo("\n" + render_leaderboard(leaderboard(plan, summary.results), plan.config["report"]["rank_by"]))
+    click.echo("\n" + render_leaderboard(leaderboard(plan, summary.results), plan.config["report"]))
     if not summary.ok:
         sys.exit(1)
 
@@ -124,7 +124,7 @@ def report_cmd(run_dir: str, fmt: str) -> None:
     else:
         from tkplan._render import render_leaderboard
 
-        click.echo(render_leaderboard(entries, plan.config["report"]["rank_by"]))
+        click.echo(render_leaderboard(entries, plan.config["report"]))
 
 
 @click.command("env")

@@ -82,15 +82,16 @@ def _short(value: Any) -> str:
 _SHOWN = {"regression": ("rank_ic", "r2", "rmse", "mae"), "binary": ("roc_auc", "f1", "precision", "recall")}
 
 
-def render_leaderboard(entries: Sequence[Any], rank_by: Any) -> str:
-    """One ranked table per target: the ranking metric first, then the task's other metrics on test."""
+def render_leaderboard(entries: Sequence[Any], report: Any) -> str:
+    """One ranked table per target: the ranking metric first, then the task's other metrics."""
+    rank_by, split = report["rank_by"], report["split"]
     blocks = []
     for target in dict.fromkeys(e.target for e in entries):
         rows = [e for e in entries if e.target == target]
         task = rows[0].task
         names = (rank_by[task], *(m for m in _SHOWN[task] if m != rank_by[task]))
         body = [[i, e.family, e.status, *(_metric(e.metrics.get(n)) for n in names)] for i, e in enumerate(rows, 1)]
-        blocks.append(f"{target} ({task}, ranked by test {rank_by[task]})\n" + table(["#", "family", "status", *names], body))
+        blocks.append(f"{target} ({task}, ranked by {split} {rank_by[task]})\n" + table(["#", "family", "status", *names], body))
     return "\n\n".join(blocks)
 
 

@@ -34,8 +34,8 @@ def plan_path(tmp_path):
 def test_register_adds_the_commands_to_a_group():
     group = click.Group("g")
     register(group)
-    assert sorted(group.commands) == ["env", "exec", "run"]
-    assert {"run", "env", "exec"} <= set(cli.main.list_commands(click.Context(cli.main)))
+    assert sorted(group.commands) == ["demo", "env", "exec", "report", "run"]
+    assert {"run", "demo", "report", "env", "exec"} <= set(cli.main.list_commands(click.Context(cli.main)))
 
 
 def test_run_prints_progress_and_a_summary_table_and_exits_1_on_a_failure(invoke, plan_path, tmp_path):
