@@ -8,8 +8,7 @@ Names are re-exported lazily, so that importing one planner module does not load
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tkplan._lazy import lazy_exports
 
 _EXPORTS = {
     "Difference": "tkplan.planner._diff",
@@ -38,16 +37,4 @@ _EXPORTS = {
     "export_schemas": "tkplan.planner._schemas",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'tkplan.planner' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports("tkplan.planner", _EXPORTS)

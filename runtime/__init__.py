@@ -9,8 +9,7 @@ that a step's child, which imports ``tkplan.runtime._child``, loads nothing else
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tkplan._lazy import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_ENTRYPOINT": "tkplan.runtime._context",
@@ -45,16 +44,4 @@ _EXPORTS = {
     "step_environment": "tkplan.runtime._stepenv",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'tkplan.runtime' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports("tkplan.runtime", _EXPORTS)
