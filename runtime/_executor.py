@@ -26,14 +26,14 @@ from typing import Any
 from tkplan._io import write_text_atomic
 from tkplan.errors import DriftError, PlanError, RunDirError
 from tkplan.planner._admission import can_start, fits_alone
-from tkplan.planner._convert import converter
+from tkplan.planner._convert import converter, thaw
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._classify import classify
 from tkplan.runtime._drift import hardware_differences
 from tkplan.runtime._engine import DEFAULT_ENGINE, Engine, Job, JobEnd, get_engine
 from tkplan.runtime._events import Event, Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
-from tkplan.runtime._jobspec import job_spec
+from tkplan.runtime._jobspec import job_spec, plan_facts
 from tkplan.runtime._journal import replay
 from tkplan.runtime._results import Allowance, RunSummary, StepResult
 from tkplan.runtime._rundir import RunDir
@@ -122,6 +122,7 @@ class _Run:
         self.started_at: dict[str, float] = {}
         self.attempts: dict[str, int] = {}
         self.last_news = started
+        self.facts = plan_facts(plan)
 
     # -- the run ---------------------------------------------------------------------------------------
 
@@ -206,8 +207,8 @@ class _Run:
         attempt = self.attempts.get(step.id, 0) + 1
         self.attempts[step.id] = attempt
         step_dir = self.rundir.fresh_step_dir(step.id)
-        spec = job_spec(self.plan, step, self.rundir.path, step_dir)
-        write_text_atomic(step_dir / "step.json", _dumps(spec))
+        spec = job_spec(self.plan, step, self.rundir.path, step_dir, self.facts)
+        write_text_atomic(step_dir / "step.json", json.dumps(spec, sort_keys=True, separators=(",", ":")))
         timeout = float(step.limits.timeout_s if deadline_left is None else min(step.limits.timeout_s, deadline_left))
         self.started_at[step.id] = round(time.time(), 3)
         try:
@@ -241,9 +242,12 @@ class _Run:
         self._record(StepResult(step.id, "skipped", why, Allowance.of(step), attempt=0))
 
     def _record(self, result: StepResult, *, announce: bool = True) -> None:
-        """Write the result, then journal it: a journaled end always has its result.json."""
-        write_text_atomic(self.rundir.step_dir(result.step_id) / "result.json",
-                          _dumps(converter.unstructure(result)))
+        """Write the result (and the metrics alone, for scripts), then journal it: a journaled end always has
+        its result.json."""
+        step_dir = self.rundir.step_dir(result.step_id)
+        write_text_atomic(step_dir / "result.json", _dumps(converter.unstructure(result)))
+        if result.metrics:
+            write_text_atomic(step_dir / "metrics.json", _dumps(thaw(result.metrics)))
         self.rundir.journal.append("step_finished", step=result.step_id, status=result.status, detail=result.detail,
                                    wall_s=result.wall_s, adopted=result.adopted)
         self.results[result.step_id] = result

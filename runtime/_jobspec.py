@@ -15,7 +15,7 @@ from tkplan.planner._convert import converter, thaw
 from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._context import DEFAULT_ENTRYPOINT
 
-__all__ = ["SPEC_FORMAT", "frameworks", "job_spec", "thread_limits"]
+__all__ = ["SPEC_FORMAT", "frameworks", "job_spec", "plan_facts", "thread_limits"]
 
 SPEC_FORMAT = "tkplan.step/1"  # tkplan: ignore[constant]  the step file format
 _BLAS_VARS = ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -48,21 +48,35 @@ def frameworks(plan: Plan, step: Step) -> list[str]:
     return [chosen] if chosen in nets else [nets[0]]
 
 
-def job_spec(plan: Plan, step: Step, run_dir: Path, out_dir: Path) -> dict[str, Any]:
+def plan_facts(plan: Plan) -> dict[str, Any]:
+    """The part of every step's spec that is the same for the whole plan: ``plan_hash``, ``config``,
+    ``hardware``, ``inter_op_threads``, ``tf_allow_growth``. The executor computes it once per run."""
+    config: Mapping[str, Any] = plan.config
+    return {
+        "format": SPEC_FORMAT,
+        "plan_hash": plan.plan_hash,
+        "config": thaw(config),
+        "hardware": converter.unstructure(plan.hardware),
+        "inter_op_threads": int(config["threading"]["inter_op_threads"]),
+        "tf_allow_growth": bool(config["gpu"]["tf_allow_growth"]),
+    }
+
+
+def job_spec(plan: Plan, step: Step, run_dir: Path, out_dir: Path,
+             facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the child of ``step`` reads: JSON-ready, self-contained.
 
     Keys: ``format``, ``plan_hash``, ``step`` (unstructured), ``config``, ``hardware``, ``run_dir``,
     ``out_dir``, ``entrypoint`` (the step's, or `DEFAULT_ENTRYPOINT`), ``env`` (the step's environment,
     which an in-process worker applies itself), ``thread_limits``, ``frameworks``, ``threads``,
     ``inter_op_threads``, ``device``, ``vram_cap_mb``, ``tf_allow_growth``.
+
+    Args:
+        facts: `plan_facts` of ``plan``, when the caller keeps them for the run (computed here otherwise).
     """
-    config: Mapping[str, Any] = plan.config
     return {
-        "format": SPEC_FORMAT,
-        "plan_hash": plan.plan_hash,
+        **(facts if facts is not None else plan_facts(plan)),
         "step": converter.unstructure(step),
-        "config": thaw(config),
-        "hardware": converter.unstructure(plan.hardware),
         "run_dir": str(run_dir),
         "out_dir": str(out_dir),
         "entrypoint": step.entrypoint or DEFAULT_ENTRYPOINT,
@@ -70,8 +84,6 @@ def job_spec(plan: Plan, step: Step, run_dir: Path, out_dir: Path) -> dict[str, 
         "thread_limits": thread_limits(step),
         "frameworks": frameworks(plan, step),
         "threads": step.resources.threads,
-        "inter_op_threads": int(config["threading"]["inter_op_threads"]),
         "device": step.resources.device,
         "vram_cap_mb": step.limits.vram_cap_mb,
-        "tf_allow_growth": bool(config["gpu"]["tf_allow_growth"]),
     }

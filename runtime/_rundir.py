@@ -9,7 +9,8 @@ Layout::
       summary.json         every step's result after the last run
       worker.log           output of the in-process worker outside its steps
       steps/<id>/          step.json (what the child reads), outcome.json (what the child reports),
-                           result.json (the executor's record), stdout.log, stderr.log, and the trainer's files
+                           result.json (the executor's record), metrics.json (the trainer's metrics, when it
+                           returned some), stdout.log, stderr.log, and the trainer's files (model, predictions)
       attempts/<id>/<n>/   the files of the n-th attempt that a dead executor left unfinished, moved aside
                            before ``--resume`` runs the step again
 

@@ -44,6 +44,7 @@ class TestClassification:
         assert works.metrics == {"score": 1.0, "seed": plan.step(works.step_id).seed}
         assert works.output == {"model": "model.txt"}
         assert (run_dir / "steps" / works.step_id / "model.txt").read_text() == f"model of {works.step_id}\n"
+        assert json.loads((run_dir / "steps" / works.step_id / "metrics.json").read_text()) == works.metrics
 
     def test_an_exception_is_failed_with_its_traceback_kept(self, faulty_run):
         _, summary, _, _ = faulty_run
