@@ -17,6 +17,7 @@ _EXPORTS = {
     "check_drift": "tkplan.runtime._drift",
     "hardware_differences": "tkplan.runtime._drift",
     "DEFAULT_ENGINE": "tkplan.runtime._engine",
+    "ENTRY_POINT_GROUP": "tkplan.runtime._engine",
     "Engine": "tkplan.runtime._engine",
     "Job": "tkplan.runtime._engine",
     "JobEnd": "tkplan.runtime._engine",

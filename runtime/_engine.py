@@ -7,12 +7,22 @@ an `Engine` subclass and one `register_engine` call; nothing else changes.
 
 The child side is shared by every engine: ``python -m tkplan.runtime._child RUN_DIR STEP_ID`` reads
 ``steps/<id>/step.json`` and writes ``steps/<id>/outcome.json``.
+
+An engine shipped by another package is found through the ``tkplan.engines`` entry-point group
+(``ray = "tkplan_ray:RayEngine"`` in its ``pyproject.toml``): ``tkplan run --engine ray`` then uses it with
+no change to tkplan. A Ray engine maps onto the interface as follows: `Engine.start` submits a task with
+the step's CPUs (``step.resources.threads``), GPUs, memory (``step.limits.memory_cap_mb``) and
+``runtime_env={"env_vars": step.env}``, the task running the child above on the run directory (shared
+storage); `Engine.poll` is ``ray.wait`` with a timeout, classifying each end with
+``tkplan.runtime._classify``; `Engine.cancel` is ``ray.cancel(force=True)``; `Engine.release_orphans`
+cancels the tasks named in the journaled ``step_started`` facts (the task ids `Engine.start` returned).
 """
 
 from __future__ import annotations
 
 import abc
 import importlib
+import importlib.metadata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +33,7 @@ from tkplan.planner._convert import JsonMap, freeze
 from tkplan.planner._plan import Step
 from tkplan.runtime._settings import ExecutorSettings
 
-__all__ = ["DEFAULT_ENGINE", "Engine", "Job", "JobEnd", "engine_names", "get_engine", "register_engine"]
+__all__ = ["DEFAULT_ENGINE", "ENTRY_POINT_GROUP", "Engine", "Job", "JobEnd", "engine_names", "get_engine", "register_engine"]
 
 
 @attrs.frozen
@@ -129,6 +139,9 @@ class Engine(abc.ABC):
 DEFAULT_ENGINE = "local"  # tkplan: ignore[constant]  the documented default
 """The engine ``tkplan run`` uses unless told otherwise: child processes on this machine."""
 
+ENTRY_POINT_GROUP = "tkplan.engines"  # tkplan: ignore[constant]  the packaging contract
+"""The entry-point group where other packages declare engines (``name = "module:Class"``)."""
+
 _ENGINES: dict[str, type[Engine] | str] = {DEFAULT_ENGINE: "tkplan.runtime._local:LocalEngine"}
 
 
@@ -145,24 +158,30 @@ def register_engine(name: str, engine: type[Engine] | str) -> None:
 
 
 def get_engine(name: str) -> type[Engine]:
-    """The engine class registered as ``name``.
+    """The engine class registered as ``name``, or declared under that name in the ``tkplan.engines`` group.
 
     Raises:
         KeyError: no such engine (the message lists the known ones).
 
     .. versionadded:: 0.1
     """
-    try:
-        engine = _ENGINES[name]
-    except KeyError:
-        raise KeyError(f"no engine {name!r}; known: {', '.join(sorted(_ENGINES))}") from None
+    engine = _ENGINES.get(name) or _declared().get(name)
+    if engine is None:
+        raise KeyError(f"no engine {name!r}; known: {', '.join(engine_names())}")
     if isinstance(engine, str):
         module, _, attr = engine.partition(":")
         engine = getattr(importlib.import_module(module), attr)
-        _ENGINES[name] = engine
+    if not (isinstance(engine, type) and issubclass(engine, Engine)):
+        raise KeyError(f"engine {name!r} is {engine!r}, not a subclass of tkplan.runtime.Engine")
+    _ENGINES[name] = engine
     return engine
 
 
 def engine_names() -> list[str]:
-    """The registered engine names."""
-    return sorted(_ENGINES)
+    """The engine names: those registered here and those declared by installed packages."""
+    return sorted({*_ENGINES, *_declared()})
+
+
+def _declared() -> dict[str, str]:
+    """Engines declared in the ``tkplan.engines`` entry-point group of the installed distributions."""
+    return {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tkplan._cli_run import render_progress
-from tkplan.runtime import (ExecutorSettings, Heartbeat, StepStarted, execute, get_engine, read_journal,
-                            register_engine)
+from tkplan.runtime import (ExecutorSettings, Heartbeat, StepStarted, engine_names, execute, get_engine,
+                            read_journal, register_engine)
 from tkplan.runtime import _engine
 
 from .fakes import FakeEngine
@@ -104,6 +104,22 @@ def test_an_engine_is_registered_by_import_string(monkeypatch):
         assert get_engine("fake3") is FakeEngine
     finally:
         del _engine._ENGINES["fake3"]
+
+
+def test_an_engine_declared_by_an_installed_package_is_found_by_name(tmp_path, monkeypatch):
+    """Another package ships an engine (a Ray one, say) through the ``tkplan.engines`` entry-point group."""
+    dist = tmp_path / "tkplan_fake_engine-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tkplan-fake-engine\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[tkplan.engines]\nfake_installed = tests.runtime.fakes:FakeEngine\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(_engine, "_ENGINES", dict(_engine._ENGINES))
+
+    assert "fake_installed" in engine_names()
+    assert get_engine("fake_installed") is FakeEngine
+    plan = compile_project(write_project(tmp_path / "project", {"a": family("ok")}))
+    summary = execute(plan, tmp_path / "run", engine="fake_installed", hardware=plan.hardware)
+    assert summary.ok and FakeEngine.last.started == ["a.y.s42"]
 
 
 def test_long_steps_get_heartbeats_naming_what_runs(fake, tmp_path):
