@@ -49,7 +49,7 @@ EXPECTED = [
      "families.xgboost.reduce_lr_on_plateau.factor"),
     ("audit_tree/model_fun/xgb_trainer.py:8:96", "constructor_kwarg", "min_lr", 1e-06, "XGBTrainer.build",
      "families.xgboost.reduce_lr_on_plateau.min_lr"),
-    ("audit_tree/run.sh:4:10", "shell_default", "THREADS", "4", "", "env.THREADS"),
+    ("audit_tree/run.sh:4:10", "shell_default", "THREADS", "4", "", "run.threads"),
     ("audit_tree/run.sh:5:8", "shell_default", "EPOCHS", "50", "", "env.EPOCHS"),
     ("audit_tree/run.sh:6:8", "env_write", "OMP_NUM_THREADS", "1", "", "env.OMP_NUM_THREADS"),
     ("audit_tree/run.sh:6:26", "env_write", "MKL_NUM_THREADS", "1", "", "env.MKL_NUM_THREADS"),
@@ -66,10 +66,10 @@ EXPECTED = [
     ("audit_tree/safety.py:25:39", "signature_default", "lo", -40.0, "cap_targets", "safety.lo"),
     ("audit_tree/safety.py:25:49", "signature_default", "hi", 40.0, "cap_targets", "safety.hi"),
     ("audit_tree/safety.py:30:35", "threshold", "temperature", 25.5, "season", "safety.temperature_threshold"),
-    ("audit_tree/train.py:6:36", "env_default", "THREADS", "4", "", "env.THREADS"),
+    ("audit_tree/train.py:6:36", "env_default", "THREADS", "4", "", "run.threads"),
     ("audit_tree/train.py:7:33", "env_write", "OMP_NUM_THREADS", "1", "", "env.OMP_NUM_THREADS"),
-    ("audit_tree/train.py:8:41", "env_write", "PYTHONHASHSEED", "42", "", "env.PYTHONHASHSEED"),
-    ("audit_tree/train.py:10:47", "env_default", "CUDA_VISIBLE_DEVICES", "0", "", "env.CUDA_VISIBLE_DEVICES"),
+    ("audit_tree/train.py:8:41", "env_write", "PYTHONHASHSEED", "42", "", "determinism.python_hash_seed"),
+    ("audit_tree/train.py:10:47", "env_default", "CUDA_VISIBLE_DEVICES", "0", "", "gpu.devices"),
     ("audit_tree/train.py:12:1", "constant", "DEFAULT_EPOCHS", 50, "", "train.epochs"),
     ("audit_tree/train.py:13:1", "constant", "MODELS", ("LightGBM", "MLP"), "", "train.models"),
     ("audit_tree/train.py:19:30", "env_write", "MKL_NUM_THREADS", "1", "child_env", "env.MKL_NUM_THREADS"),
@@ -154,8 +154,23 @@ class TestSettings:
         assert extra == [
             ("audit_tree/lightgbm_trainer.py:10:74", "signature_default", "debug", False, "LightGBMTrainer.__init__",
              "families.lightgbm.debug"),
-            ("audit_tree/train.py:9:38", "env_write", "TF_CPP_MIN_LOG_LEVEL", "3", "", "env.TF_CPP_MIN_LOG_LEVEL"),
+            ("audit_tree/train.py:9:38", "env_write", "TF_CPP_MIN_LOG_LEVEL", "3", "", "logging.tf_log_level"),
             ("audit_tree/train.py:30:67", "argparse_default", "dry_run", False, "main", "train.dry_run"),
+        ]
+
+    def test_without_the_structural_filter_layouts_and_sizes_are_reported(self, workdir: Path) -> None:
+        """`batch_first=True`, `padding="same"`, `dtype=`, `x.ndim > 2`: kept out only by the `structural` filter."""
+        noise = AuditSettings().noise - {"structural"}
+        result = audit(["audit_tree/near_misses.py"], settings=AuditSettings(noise=noise))
+
+        assert [(f.line, f.kind, f.key, f.value) for f in result.findings] == [
+            (29, "constructor_kwarg", "batch_first", True),
+            (30, "constructor_kwarg", "padding", "same"),
+            (31, "constructor_kwarg", "batch_first", True),
+            (43, "threshold", "ndim", 2),
+            (43, "threshold", "shape", 10),
+            (43, "threshold", "len", 3),
+            (54, "constructor_kwarg", "name", "head"),
         ]
 
     def test_exclude_globs_leave_files_out(self, workdir: Path) -> None:
@@ -236,6 +251,8 @@ class TestRobustness:
 
 class TestProfiles:
     def test_findings_are_marked_not_centralised_duplicate_or_drift(self, workdir: Path) -> None:
+        """Legacy variables meet their keys (``THREADS`` → ``run.threads``), read as tkplan reads them
+        (``CUDA_VISIBLE_DEVICES="0"`` is ``gpu.devices: [0]``); other variables meet the ``env`` section."""
         result = audit(["audit_tree"], profiles=["audit_profiles"])
 
         marked = [
@@ -252,13 +269,17 @@ class TestProfiles:
              "audit_profiles/families/lightgbm.yaml:3"),
             ("audit_tree/lightgbm_trainer.py:14:55", "drift", "families.lightgbm.max_depth", 6,
              "audit_profiles/families/lightgbm.yaml:4"),
-            ("audit_tree/lightgbm_trainer.py:15:62", "drift", "run.threads", "auto", "audit_profiles/base.yaml:6"),
+            ("audit_tree/lightgbm_trainer.py:15:62", "drift", "run.threads", "auto", "audit_profiles/base.yaml:9"),
             ("audit_tree/lightgbm_trainer.py:19:48", "duplicate", "families.lightgbm.n_estimators", 1000,
              "audit_profiles/families/lightgbm.yaml:5"),
-            ("audit_tree/run.sh:4:10", "duplicate", "env.THREADS", "4", "audit_profiles/base.yaml:3"),
-            ("audit_tree/safety.py:8:20", "duplicate", "safety.nan_ratio_threshold", 0.1, "audit_profiles/base.yaml:8"),
-            ("audit_tree/train.py:6:36", "duplicate", "env.THREADS", "4", "audit_profiles/base.yaml:3"),
-            ("audit_tree/train.py:8:41", "drift", "env.PYTHONHASHSEED", "7", "audit_profiles/base.yaml:4"),
+            ("audit_tree/run.sh:4:10", "drift", "run.threads", "auto", "audit_profiles/base.yaml:9"),
+            ("audit_tree/run.sh:6:26", "duplicate", "env.MKL_NUM_THREADS", "1", "audit_profiles/base.yaml:3"),
+            ("audit_tree/safety.py:8:20", "duplicate", "safety.nan_ratio_threshold", 0.1,
+             "audit_profiles/base.yaml:11"),
+            ("audit_tree/train.py:6:36", "drift", "run.threads", "auto", "audit_profiles/base.yaml:9"),
+            ("audit_tree/train.py:8:41", "drift", "determinism.python_hash_seed", 7, "audit_profiles/base.yaml:5"),
+            ("audit_tree/train.py:10:47", "duplicate", "gpu.devices", (0,), "audit_profiles/base.yaml:7"),
+            ("audit_tree/train.py:19:30", "duplicate", "env.MKL_NUM_THREADS", "1", "audit_profiles/base.yaml:3"),
         ]
         assert sum(f.status == "not_centralised" for f in result.findings) == len(EXPECTED) - len(marked)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -109,6 +110,8 @@ class TestFormats:
             ("audit_tree/lightgbm_trainer.py", 10),
             ("audit_tree/lightgbm_trainer.py", 14),
             ("audit_tree/lightgbm_trainer.py", 15),
+            ("audit_tree/run.sh", 4),
+            ("audit_tree/train.py", 6),
             ("audit_tree/train.py", 8),
         ]
         assert drift[1]["message"]["text"] == (
@@ -133,9 +136,10 @@ class TestProfiles:
         assert by_location["audit_tree/lightgbm_trainer.py:14:55"].endswith(
             "drift (families.lightgbm.max_depth = 6 at audit_profiles/families/lightgbm.yaml:4)"
         )
-        assert by_location["audit_tree/run.sh:4:10"].endswith('duplicate (env.THREADS = "4" at audit_profiles/base.yaml:3)')
+        assert by_location["audit_tree/run.sh:4:10"].endswith('drift (run.threads = "auto" at audit_profiles/base.yaml:9)')
+        assert by_location["audit_tree/train.py:10:47"].endswith("duplicate (gpu.devices = [0] at audit_profiles/base.yaml:7)")
         assert by_location["audit_tree/safety.py:18:19"].endswith("not_centralised")
-        assert lines[-1] == f"{len(EXPECTED)} findings in 7 files, 2 skipped — 4 drift, 6 duplicate, 38 not_centralised"
+        assert lines[-1] == f"{len(EXPECTED)} findings in 7 files, 2 skipped — 6 drift, 7 duplicate, 35 not_centralised"
 
     def test_a_broken_profile_is_a_bad_parameter(self, workdir: Path) -> None:
         Path("bad.yaml").write_text("a: [1\n", encoding="utf-8")
@@ -154,7 +158,9 @@ class TestEmitProfile:
         draft = YAML().load(Path("draft.yaml").read_text(encoding="utf-8"))
         assert draft["families"]["lightgbm"]["num_leaves"] == 96
         assert draft["families"]["lightgbm"]["lgbm_regressor"] == {"n_estimators": 1000, "min_child_weight": 0.5}
-        assert draft["env"]["THREADS"] == "4"
+        assert draft["env"]["EPOCHS"] == "50"
+        assert draft["gpu"] == {"devices": [0]}  # CUDA_VISIBLE_DEVICES="0", read as tkplan reads it
+        assert draft["determinism"] == {"python_hash_seed": 42}
         assert draft["run"] == {"threads": 4, "threads_fallback": 2, "threads_max": 8, "threads_min": 12}
         assert draft["train"]["models"] == ["LightGBM", "MLP"]
         assert draft["safety"]["clipped_min"] == -1000.0
@@ -175,7 +181,7 @@ class TestEmitProfile:
 
         draft = YAML(typ="safe").load(Path("draft.yaml").read_text(encoding="utf-8"))
         assert "num_leaves" not in draft["families"]["lightgbm"]
-        assert "PYTHONHASHSEED" not in draft["env"]
+        assert "determinism" not in draft and "gpu" not in draft and "MKL_NUM_THREADS" not in draft["env"]
         assert draft["env"]["EPOCHS"] == "50"
 
 
@@ -242,6 +248,28 @@ class TestInvocation:
         assert [(f["key"], f["value"]) for f in json.loads(result.stdout)["findings"]] == [
             ("epochs", 50), ("seq_lookback", 64), ("dry_run", False),
         ]
+
+    def test_an_output_that_cannot_be_written_is_a_bad_invocation_and_nothing_is_left_behind(
+        self, workdir: Path
+    ) -> None:
+        """A draft profile, a baseline or a report in a missing directory: exit 2 naming the option."""
+        for option in ("--emit-profile", "--output"):
+            result = run("audit_tree", option, "missing/out.txt")
+
+            assert result.exit_code == 2
+            assert f"Invalid value for {option}: cannot write missing/out.txt: No such file or directory" in result.stderr
+        baseline = run("audit_tree", "--baseline", "missing/b.json", "--write-baseline")
+        assert baseline.exit_code == 2
+        assert "Invalid value for --baseline: cannot write missing/b.json" in baseline.stderr
+        assert not Path("missing").exists()
+
+    def test_written_files_get_the_usual_mode(self, workdir: Path) -> None:
+        run("audit_tree", "--emit-profile", "draft.yaml", "--baseline", "b.json", "--write-baseline", "-o", "r.txt")
+
+        umask = os.umask(0)
+        os.umask(umask)
+        for name in ("draft.yaml", "b.json", "r.txt"):
+            assert Path(name).stat().st_mode & 0o777 == 0o666 & ~umask
 
     def test_output_is_deterministic(self, workdir: Path) -> None:
         first = run("audit_tree", "--format", "json", "--workers", "1").stdout

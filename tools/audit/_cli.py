@@ -1,7 +1,8 @@
 """The ``tkplan audit`` click command: parse options, call `audit`, render, write files, set the exit code.
 
 Exit codes: 0 = done (with ``--check``: nothing new); 1 = ``--check`` found findings the baseline does
-not accept; 2 = bad invocation (a missing path, a bad baseline, profile or ``[tool.tkplan.audit]``).
+not accept; 2 = bad invocation (a missing path, a bad baseline, profile or ``[tool.tkplan.audit]``, an output
+file that cannot be written).
 """
 
 from __future__ import annotations
@@ -26,13 +27,27 @@ from ._report import FORMATS, render
 __all__ = ["audit"]
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, text: str, option: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, with the usual file mode (umask).
+
+    Raises:
+        click.BadParameter: the file cannot be written (exit 2), naming ``option`` and the reason.
+    """
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {path}: {exc.strerror or exc}", param_hint=option) from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise click.BadParameter(f"cannot write {path}: {exc.strerror or exc}", param_hint=option) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -120,12 +135,12 @@ def audit(
 
     if emit_profile:
         header = f"From: tkplan audit {' '.join(paths)}"
-        _write_atomically(Path(emit_profile), render_profile(result.findings, header=header))
+        _write_atomically(Path(emit_profile), render_profile(result.findings, header=header), "--emit-profile")
         click.echo(f"wrote draft profile {emit_profile}", err=True)
 
     shown, known = result, 0
     if write_baseline and baseline_path is not None:
-        _write_atomically(baseline_path, baseline_text(result.findings))
+        _write_atomically(baseline_path, baseline_text(result.findings), "--baseline")
         click.echo(f"wrote baseline {baseline_path} ({len(result.findings)} findings)", err=True)
         shown, known = attrs.evolve(result, findings=()), len(result.findings)
     elif baseline_path is not None:
@@ -140,7 +155,7 @@ def audit(
     if output == "-":
         click.echo(text, nl=False)
     else:
-        _write_atomically(Path(output), text)
+        _write_atomically(Path(output), text, "--output")
 
     if check and shown.findings:
         what = "not in the baseline" if baseline_path is not None else "found"

@@ -13,7 +13,8 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from ._findings import Finding, value_text
+from ._findings import Finding, freeze_value, value_text
+from ._keys import config_value
 
 __all__ = ["render_profile"]
 
@@ -70,8 +71,9 @@ def render_profile(findings: Iterable[Finding], *, header: str = "") -> str:
         for i, part in enumerate(path[:-1], 1):
             branches.add(path[:i])
             node = node.setdefault(part, CommentedMap())
-        node[path[-1]] = _yaml_value(f.value)
-        leaves[path] = (node, path[-1], f.value, [_origin(f)])
+        value = config_value(f.kind, f.key, f.value)
+        node[path[-1]] = _yaml_value(freeze_value(value))
+        leaves[path] = (node, path[-1], value, [_origin(f)])
     widths = [2 * (len(path) - 1) + len(path[-1]) + 2 + len(value_text(v)) for path, (_, _, v, _) in leaves.items()]
     column = min(max(widths, default=0) + 2, _MAX_COMMENT_COLUMN)
     for node, leaf, _, origins in leaves.values():

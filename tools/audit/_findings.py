@@ -56,7 +56,8 @@ NOISE_FILTERS: Mapping[str, str] = {  # tkplan: ignore[constant]
     "*LOG_LEVEL*, *VERBOSITY*; level names such as 'INFO' as values",
     "private": "module constants and parameters whose name starts with '_' (implementation details)",
     "structural": "comparisons with len(), .ndim, .shape, .dim(), .size(), sys.version_info; "
-    "keyword arguments name=, dtype=, device=",
+    "keyword arguments that fix names, types and tensor layouts: name=, dtype=, device=, batch_first=, "
+    "return_sequences=, return_state=, and padding= / data_format= given a mode name ('same')",
     "text": "strings that span lines (templates, embedded code, help text)",
 }
 """Every noise filter, all on by default; ``[tool.tkplan.audit] noise`` or ``--keep NAME`` switch them."""

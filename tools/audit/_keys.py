@@ -2,7 +2,10 @@
 
 Rules, first match wins:
 
-1. environment variables (``env_default``, ``env_write``, ``shell_default``) → ``env.<NAME>``;
+1. environment variables (``env_default``, ``env_write``, ``shell_default``): a variable of tkplan's table of
+   legacy variables (``tkplan.planner._overrides.LEGACY_ENV``: ``THREADS`` → ``run.threads``,
+   ``TRAINER_CHILD_MEMCAP_GB`` → ``limits.memory_cap_gb``, ``CUDA_VISIBLE_DEVICES`` → ``gpu.devices``, …) →
+   that key; any other → ``env.<NAME>`` (the ``env`` section: extra variables for every step);
 2. thread-related names (``num_threads``, ``n_jobs``, ``DEFAULT_THREADS``, ``cpu_count``) → ``run.threads``
    (a clamp or threshold on them → ``run.threads_min`` / ``_max`` / ``_threshold``);
 3. a module that is a model family (``lightgbm_trainer.py``, ``_xgboost.py``, ``families/mlp/__init__.py``:
@@ -20,8 +23,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
+from typing import Any
 
-__all__ = ["FAMILIES", "FAMILY_ALIASES", "module_prefix", "normalise", "snake", "suggest"]
+from tkplan.planner._overrides import LEGACY_ENV, UNSET
+
+from ._findings import ENV_KINDS
+
+__all__ = ["FAMILIES", "FAMILY_ALIASES", "config_value", "env_key", "module_prefix", "normalise", "snake", "suggest"]
 
 FAMILIES = frozenset(  # tkplan: ignore[constant]
     {
@@ -90,8 +98,8 @@ def suggest(kind: str, key: str, prefix: str, *, qualifier: str = "", suffix: st
         qualifier: a constructor name to nest keyword arguments under.
         suffix: ``min``/``max``/``threshold`` for clamp and threshold bounds.
     """
-    if kind in ("env_default", "env_write", "shell_default"):
-        return f"env.{key}"
+    if kind in ENV_KINDS:
+        return env_key(key)
     name = normalise(key)
     tail = f"_{suffix}" if suffix else ""
     if _THREAD_RE.search(name):
@@ -99,3 +107,25 @@ def suggest(kind: str, key: str, prefix: str, *, qualifier: str = "", suffix: st
     if qualifier:
         return f"{prefix}.{snake(qualifier)}.{name}{tail}"
     return f"{prefix}.{name}{tail}"
+
+
+def env_key(name: str) -> str:
+    """Where the environment variable ``name`` belongs: its key in the legacy table, else ``env.<name>``."""
+    rule = LEGACY_ENV.get(name)
+    return rule[0] if rule is not None else f"env.{name}"
+
+
+def config_value(kind: str, key: str, value: Any) -> Any:
+    """A finding's value as the config holds it: a legacy variable's text read as tkplan reads it.
+
+    ``THREADS="4"`` → ``4`` (``run.threads``), ``CUDA_VISIBLE_DEVICES="0,1"`` → ``[0, 1]`` (``gpu.devices``);
+    any other value, or text the legacy reader refuses, is returned unchanged.
+    """
+    rule = LEGACY_ENV.get(key) if kind in ENV_KINDS else None
+    if rule is None or isinstance(value, (dict, tuple)):
+        return value
+    try:
+        parsed = rule[1](str(value))
+    except (TypeError, ValueError):
+        return value
+    return value if parsed is UNSET else parsed

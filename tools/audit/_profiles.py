@@ -15,7 +15,8 @@ A finding is matched with a profile key by its suggested key, in this order:
 
 "The one" means a unique candidate: an ambiguous last part matches nothing. Values compare as
 numbers where one side is a number and the other a numeric string (``"4"`` = ``4``: env values are
-strings), and lists as tuples.
+strings), and lists as tuples; a legacy variable's text is first read as tkplan reads it
+(``CUDA_VISIBLE_DEVICES="0"`` is ``gpu.devices: [0]``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import attrs
 from tkplan.errors import AuditError
 
 from ._findings import Finding, freeze_value
+from ._keys import config_value
 
 __all__ = ["ProfileEntry", "ProfileIndex", "load_profiles", "mark_findings", "same_value"]
 
@@ -193,7 +195,8 @@ def mark_findings(findings: Iterable[Finding], index: ProfileIndex) -> tuple[Fin
         if entry is None:
             marked.append(attrs.evolve(finding, status="not_centralised"))
             continue
-        status = "duplicate" if same_value(finding.value, entry.value) else "drift"
+        value = config_value(finding.kind, finding.key, finding.value)
+        status = "duplicate" if same_value(value, entry.value) else "drift"
         marked.append(
             attrs.evolve(
                 finding, status=status, profile_key=entry.key, profile_value=entry.value, profile_origin=entry.origin

@@ -75,7 +75,8 @@ CONFIG_RECEIVERS = frozenset(  # tkplan: ignore[constant]
 _LOG_KEYS = frozenset({"verbose", "verbosity", "silent", "quiet", "level", "log_level", "loglevel", "logging_level"})
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL", "NOTSET"})
 _LOG_ENV = re.compile(r"LOG_?LEVEL|VERBOS|LOGGING")
-_STRUCTURAL_KWARGS = frozenset({"name", "dtype", "device"})
+_STRUCTURAL_KWARGS = frozenset({"name", "dtype", "device", "batch_first", "return_sequences", "return_state"})
+_STRUCTURAL_MODES = frozenset({"padding", "data_format"})  # structural when the value is a mode name ("same")
 _STRUCTURAL_ATTRS = frozenset({"ndim", "shape", "version_info", "__version__", "maxsize"})
 _STRUCTURAL_CALLS = frozenset({"len", "dim", "size", "ndimension"})
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -165,7 +166,9 @@ class Rules:
             return True
         if "private" in noise and key.startswith("_") and kind in ("constant", "signature_default"):
             return True
-        return "structural" in noise and kind == "constructor_kwarg" and key in _STRUCTURAL_KWARGS
+        return "structural" in noise and kind == "constructor_kwarg" and (
+            key in _STRUCTURAL_KWARGS or (cls is str and key in _STRUCTURAL_MODES)
+        )
 
     def literal(self, node: ast.AST) -> Any:
         """The value of a literal expression, or `_NOT`."""
