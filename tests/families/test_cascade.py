@@ -37,3 +37,30 @@ def test_missing_earlier_predictions_is_an_error(tmp_path, run_dir):
     plan = compile_small(tmp_path, *CASCADE)
     with pytest.raises(DataError, match=r"depends on lightgbm.fwd_ret_5m.s42, .* is missing; run lightgbm"):
         run_step(context(plan, run_dir, plan.steps[1]))
+
+
+@pytest.mark.slow
+def test_cascade_runs_end_to_end_under_the_executor(tmp_path):
+    """`execute` runs stage 1 in its child process, then stage 2, which trains on stage 1's saved predictions."""
+    from tkplan.runtime import execute, read_journal
+
+    plan = compile_small(tmp_path, *CASCADE, "campaign.targets=[fwd_ret_5m, will_peak_5m]",
+                         "campaign.cascade=[{families: [lightgbm]}, {families: [ftrl_proximal]}]")
+    assert [(s.id, s.depends_on) for s in plan.steps] == [
+        ("lightgbm.fwd_ret_5m.s42", ()),
+        ("lightgbm.will_peak_5m.s42", ()),
+        ("ftrl_proximal.fwd_ret_5m.s42", ("lightgbm.fwd_ret_5m.s42",)),
+        ("ftrl_proximal.will_peak_5m.s42", ("lightgbm.will_peak_5m.s42",)),
+    ]
+
+    summary = execute(plan, tmp_path / "run", hardware=plan.hardware)
+
+    results = {r.step_id: r for r in summary.results}
+    assert {r.status for r in results.values()} == {"ok"}
+    events = [(r["event"], r["step"]) for r in read_journal(tmp_path / "run" / "journal.jsonl") if "step" in r]
+    for target in ("fwd_ret_5m", "will_peak_5m"):
+        first, second = f"lightgbm.{target}.s42", f"ftrl_proximal.{target}.s42"
+        assert events.index(("step_finished", first)) < events.index(("step_started", second))
+        assert results[second].output["data"]["cascade_features"] == (f"pred:{first}",)
+    assert results["ftrl_proximal.fwd_ret_5m.s42"].metrics["test"]["rank_ic"] > 0
+    assert results["ftrl_proximal.will_peak_5m.s42"].metrics["test"]["roc_auc"] > 0.55
