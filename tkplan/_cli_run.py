@@ -4,7 +4,8 @@
 stderr, the summary to stdout.
 
 Exit codes of ``tkplan run``: 0 every step ended ok; 1 a step did not end ok (failed, timeout, oom, crashed,
-skipped); 2 bad invocation; 5 refused (an edited plan, hardware drift, a locked or foreign run directory);
+skipped); 2 bad invocation; 5 refused (an edited plan, hardware drift, a run directory that is locked, foreign
+or cannot be created);
 130 interrupted (running steps are killed and re-run by ``--resume``).
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,12 +46,13 @@ def write_project(directory: Path, families: Mapping[str, Mapping[str, Any]], *,
                   after: Mapping[str, Mapping[str, Any]] | None = None, **config: Any) -> Path:
     """Write ``tkplan.yaml`` for a campaign over ``families`` (then ``after``, as a second cascade stage).
 
-    The children import ``tests.runtime.trainers``: the project's ``env`` puts the repository on their path.
+    The children import ``tests.runtime.trainers``: the project's ``env`` puts the repository on their path
+    (before this process's own ``PYTHONPATH``, which a non-editable install may need).
     """
     stages = [{"families": list(families)}] + ([{"families": list(after)}] if after else [])
     document = {
         "run": {"name": "test", "threads": 2, "output_dir": "runs"},
-        "env": {"PYTHONPATH": str(REPO)},
+        "env": {"PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])},
         "limits": {"timeout_s": timeout_s, "memory_cap_gb": memory_cap_gb},
         "campaign": {"families": [*families, *(after or {})], "targets": ["y"], "seeds": list(seeds),
                      "strategy": "cascade", "cascade": stages},

@@ -124,6 +124,30 @@ class TestRunDirectory:
         assert execute(compile_project(project), tmp_path / "run").ok
 
 
+def test_a_run_directory_that_cannot_be_created_is_refused_with_the_reason(project, tmp_path):
+    plan_path = save_plan(compile_project(project), tmp_path / "plan.json")
+    (tmp_path / "a_file").write_text("not a directory")
+
+    result = run_cli("run", plan_path, "--out", tmp_path / "a_file" / "run")
+
+    assert result.returncode == 5
+    assert result.stderr == (f"error: cannot create the run directory {tmp_path / 'a_file' / 'run'}: "
+                             "Not a directory\n")
+
+
+def test_env_and_exec_refuse_an_edited_plan_too(project, tmp_path):
+    plan_path = save_plan(compile_project(project), tmp_path / "plan.json")
+    text = plan_path.read_text()
+    edited = text.replace('"timeout_s": 30', '"timeout_s": 31')
+    assert edited != text
+    plan_path.write_text(edited)
+
+    for command in (("env", plan_path, "works.y.s42"), ("exec", plan_path, "works.y.s42", "--", "true")):
+        result = run_cli(*command)
+        assert result.returncode == 5
+        assert "plan_hash does not match its content" in result.stderr
+
+
 def test_a_step_that_can_never_start_is_refused_before_anything_runs(project, tmp_path):
     plan = compile_project(project)
     step = attrs.evolve(plan.steps[0], resources=attrs.evolve(plan.steps[0].resources, threads=64))

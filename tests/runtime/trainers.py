@@ -93,3 +93,17 @@ def spawn_and_sleep(ctx: StepContext) -> dict[str, Any]:
     (ctx.out_dir / "grandchild.pid").write_text(str(grandchild.pid))
     time.sleep(3600)
     return {"metrics": {}}
+
+
+def fill_gpu(ctx: StepContext) -> dict[str, Any]:
+    """Allocate ``params.allocate_mb`` on the step's GPU; report what torch saw from inside the step."""
+    import torch
+
+    getter = getattr(torch.cuda, "get_per_process_memory_fraction", None)
+    seen = {"cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "device_count": torch.cuda.device_count(),
+            "fraction": getter(0) if getter is not None else None}
+    block = torch.ones(int(ctx.step.params["allocate_mb"]) * 2**20, dtype=torch.uint8, device="cuda")
+    torch.cuda.synchronize()
+    seen["allocated_mb"] = torch.cuda.memory_allocated(0) / 2**20
+    del block
+    return {"metrics": {}, "seen": seen}
