@@ -28,11 +28,12 @@ def _where(provenance: Provenance, key: str) -> str:
     return chain[-1].where if chain else ""
 
 
-def thread_budget(config: Mapping[str, Any], hardware: HardwareSpec, provenance: Provenance) -> tuple[int, Derivation]:
+def thread_budget(config: Mapping[str, Any], hardware: HardwareSpec, provenance: Provenance,
+                  problems: list[Problem]) -> tuple[int, Derivation]:
     """The run's total thread budget: usable CPUs, or the profile's cap when lower.
 
-    Raises:
-        PlanningError: the profile asks for more threads than the machine has.
+    A cap above the usable CPUs is appended to ``problems`` (fail is fail: no silent lowering), and
+    planning goes on with the usable CPUs so that every other problem is found too.
     """
     asked = config["run"]["threads"]
     usable = hardware.cpus_usable
@@ -40,9 +41,10 @@ def thread_budget(config: Mapping[str, Any], hardware: HardwareSpec, provenance:
         return usable, Derivation("thread_budget", usable, "usable_cpus",
                                   f"affinity ∩ cgroup quota = {usable} of {hardware.cpus_logical} logical CPUs")
     if asked > usable:
-        raise PlanningError([Problem(f"run.threads = {asked} exceeds the {usable} usable CPUs of this machine",
-                                     "run.threads", _where(provenance, "run.threads"),
-                                     f"set run.threads to at most {usable}, or auto")])
+        problems.append(Problem(f"run.threads = {asked} exceeds the {usable} usable CPUs of this machine",
+                                "run.threads", _where(provenance, "run.threads"),
+                                f"set run.threads to at most {usable}, or auto"))
+        return usable, Derivation("thread_budget", usable, "usable_cpus", f"run.threads = {asked} is refused")
     return asked, Derivation("thread_budget", asked, "profile_cap", f"run.threads = {asked} ≤ {usable} usable CPUs")
 
 
@@ -53,23 +55,22 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
     Raises:
         PlanningError: the plan cannot be honoured here (every such problem together).
     """
-    budget, budget_why = thread_budget(config, hardware, provenance)
     problems: list[Problem] = []
+    budget, budget_why = thread_budget(config, hardware, provenance, problems)
     gpus = _usable_gpus(config, hardware, provenance, problems)
     devices = {w.id: _device(config, hardware, gpus, w, provenance, problems) for w in work}
     threads = _allocate_threads(config, budget, work, devices)
     parallel, parallel_why = _parallel(config, budget, [t for t, _ in threads.values()])
+    placement = _place_on_gpus(config, gpus, [w for w in work if devices[w.id][0] == "cuda"])
     steps = []
-    gpu_cursor = 0
     for w in work:
         device, device_why = devices[w.id]
         derivations = [device_why, *threads[w.id][1]]
         assigned: tuple[Gpu, ...] = ()
         if device == "cuda":
-            assigned = (gpus[gpu_cursor % len(gpus)],)
-            gpu_cursor += 1
-            derivations.append(Derivation("gpus", [g.uuid for g in assigned], "gpu_round_robin",
-                                          f"GPU {assigned[0].index} ({assigned[0].name}), round-robin by UUID"))
+            gpu, gpu_why = placement[w.id]
+            assigned = (gpu,)
+            derivations.append(gpu_why)
         precision, why = _precision(config, device, assigned, w, provenance, problems)
         derivations.append(why)
         limits, limit_whys = _limits(config, hardware, device, assigned, w, parallel, provenance, problems)
@@ -88,7 +89,7 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
             resources=Resources(threads=t, device=device, gpus=tuple(g.uuid for g in assigned), precision=precision),
             env=env, isolation=isolation, limits=limits, derivations=tuple(derivations), depends_on=w.depends_on))
     if problems:
-        raise PlanningError(problems)
+        raise PlanningError(dict.fromkeys(problems))  # each once, not once per step
     runtime = {w.id: _cost(w) / threads[w.id][0] for w in work}
     schedule = _schedule(config, budget, (budget_why, parallel_why), parallel, steps, runtime)
     return tuple(steps), schedule
@@ -137,6 +138,36 @@ def _device(config: Mapping[str, Any], hardware: HardwareSpec, gpus: tuple[Gpu, 
 
 def _cost(w: Work) -> float:
     return float(w.traits.get("cost", 1.0))
+
+
+def _vram_request(config: Mapping[str, Any], w: Work) -> int | None:
+    """The VRAM a GPU step asks for before it is placed: the family's cap under the profile's budget; ``None`` = a whole GPU."""
+    caps = [c for c in (w.traits["vram_cap_mb"], config["gpu"]["vram_budget_mb"]) if c is not None]
+    return min(caps) if caps else None
+
+
+def _place_on_gpus(config: Mapping[str, Any], gpus: Sequence[Gpu], work: Sequence[Work]) -> dict[str, tuple[Gpu, Derivation]]:
+    """Put each GPU step on one GPU: longest first, onto the GPU with the least expected work that holds its VRAM cap.
+
+    Longest-first onto the least-loaded device balances the GPUs' total work (LPT); a GPU too small for the
+    step's cap is passed over, so a mixed box never refuses a step that another of its GPUs holds. A step no
+    GPU holds is placed on the largest, where `_limits` reports it.
+    """
+    load = {g.uuid: 0.0 for g in gpus}
+    placed: dict[str, tuple[Gpu, Derivation]] = {}
+    for w in sorted(work, key=lambda w: (-_cost(w), w.id)):
+        need = _vram_request(config, w)
+        fitting = [g for g in gpus if need is None or need <= g.memory_mb] or [max(gpus, key=lambda g: (g.memory_mb, g.uuid))]
+        gpu = min(fitting, key=lambda g: (load[g.uuid], g.uuid))
+        if len(gpus) == 1:
+            why = f"GPU {gpu.index} ({gpu.name}): the only usable GPU"
+        else:
+            cap = "a whole GPU" if need is None else f"its {need} MB VRAM cap"
+            why = (f"GPU {gpu.index} ({gpu.name}): least expected work (cost {load[gpu.uuid]:g} placed before it, longest "
+                   f"first) of the {len(fitting)} GPU(s) that hold {cap}")
+        placed[w.id] = (gpu, Derivation("gpus", [gpu.uuid], "gpu_least_loaded", why))
+        load[gpu.uuid] += _cost(w)
+    return placed
 
 
 def _clamp(value: int, w: Work, budget: int) -> int:
@@ -248,21 +279,30 @@ def _feature_count(config: Mapping[str, Any]) -> int | None:
 
 
 def _scale_batch(config: Mapping[str, Any], w: Work) -> tuple[dict[str, Any], list[Derivation]]:
-    """Transformer batch scaling: sequence length above the threshold → max(floor, base × threshold / length)."""
+    """Transformer batch scaling: sequence length above the threshold → max(floor, base × threshold / length).
+
+    Attention memory grows with the square of the sequence length. The sequence is the lookback window
+    (``data.lookback``) for a family that reads windows (``runtime.sequence: true``), and the features
+    otherwise (the seed's transformer attended over its feature columns).
+    """
     params = dict(w.params)
     if "seq_batch_threshold" not in params:
         return params, []
-    length = _feature_count(config)
+    if w.traits["sequence"]:
+        length, what = config["data"]["lookback"], "data.lookback"
+    else:
+        length, what = _feature_count(config), "features"
     threshold, floor, base = params["seq_batch_threshold"], params["seq_batch_floor"], params["batch_size"]
     if length is None:
         return params, [Derivation("batch_size", base, "seq_batch_scaling",
                                    "feature count unknown until the data is read; list data.columns.features to plan it")]
     if length <= threshold:
-        return params, [Derivation("batch_size", base, "seq_batch_scaling", f"seq_len {length} ≤ {threshold}: unchanged")]
+        return params, [Derivation("batch_size", base, "seq_batch_scaling",
+                                   f"seq_len {length} ({what}) ≤ {threshold}: unchanged")]
     scaled = max(floor, int(base * threshold / length))
     params["batch_size"] = scaled
     return params, [Derivation("batch_size", scaled, "seq_batch_scaling",
-                               f"seq_len {length} > {threshold}: max({floor}, {base}·{threshold}/{length})")]
+                               f"seq_len {length} ({what}) > {threshold}: max({floor}, {base}·{threshold}/{length})")]
 
 
 def _derived_seed(base_seed: int, w: Work) -> tuple[int, Derivation]:
@@ -322,8 +362,18 @@ def _child_env(config: Mapping[str, Any], w: Work, threads: int, device: str, as
         env["PYTORCH_CUDA_ALLOC_CONF"] = config["gpu"]["torch_alloc_conf"]
     env.update(config["env"])
     env.update(w.traits["env"])
+    inter = th["inter_op_threads"]
+    meaning = {
+        "openmp": f"OpenMP runs the {threads} thread(s), BLAS 1, so the two never multiply",
+        "blas": f"BLAS runs the {threads} thread(s), OpenMP 1",
+        "joblib": f"n_jobs = {threads} joblib worker(s) with OpenMP and BLAS 1 inside each; an OpenMP phase "
+                  f"(Ensemble's HistGradientBoosting) gets the {threads} thread(s) through threadpoolctl while no worker runs",
+        "torch": f"intra-op {threads} thread(s), inter-op {inter}",
+        "tf": f"intra-op {threads} thread(s), inter-op {inter}",
+        "gpu": f"{threads} CPU thread(s) feed the device",
+    }[policy]
     return env, Derivation("env", f"OMP={omp} BLAS={blas}", f"thread_policy_{policy}",
-                           f"{w.family} thread policy {policy} with {threads} thread(s)")
+                           f"{w.family} thread policy {policy}: {meaning}")
 
 
 def _parallel(config: Mapping[str, Any], budget: int, threads: Sequence[int]) -> tuple[int, Derivation]:

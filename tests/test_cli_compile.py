@@ -75,13 +75,13 @@ class TestCompile:
             "thread budget 2, up to 2 steps at once",
         ]
         assert lines[4].split() == ["step", "task", "threads", "device", "prec", "isolation", "timeout", "mem", "MB",
-                                    "vram", "MB", "seed", "after"]
+                                    "vram", "MB", "batch", "seed", "after"]
         rows = {line.split()[0]: line.split() for line in lines[6:14]}
         assert sorted(rows) == sorted(step.id for step in plan.steps)
         lightgbm = plan.step("lightgbm.fwd_ret_5m.s1")
         assert rows["lightgbm.fwd_ret_5m.s1"][:7] == ["lightgbm.fwd_ret_5m.s1", "regression", "1", "cpu", "fp32",
                                                       "process", "600s"]
-        assert rows["lightgbm.fwd_ret_5m.s1"][9] == str(lightgbm.seed)
+        assert rows["lightgbm.fwd_ret_5m.s1"][9:11] == ["-", str(lightgbm.seed)]  # no batch size: not a network
         assert lines[-1] == f"plan written to plan.json (plan_hash {plan.plan_hash})"
         assert result.stderr == ""
 
