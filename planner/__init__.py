@@ -32,6 +32,7 @@ _EXPORTS = {
     "Step": "tkplan.planner._plan",
     "plan_from_json": "tkplan.planner._plan",
     "plan_to_json": "tkplan.planner._plan",
+    "read_plan": "tkplan.planner._plan",
     "probe": "tkplan.planner._probe",
     "probe_fingerprint": "tkplan.planner._probe",
     "export_schemas": "tkplan.planner._schemas",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "compute_hash",
     "plan_from_json",
     "plan_to_json",
+    "read_plan",
 ]
 
 FORMAT = "tkplan.plan/1"  # tkplan: ignore[constant]  the plan file format
@@ -215,3 +217,23 @@ def plan_from_json(text: str, source: str = "plan.json") -> Plan:  # tkplan: ign
         return converter.structure(data, Plan)
     except Exception as exc:  # cattrs raises several exception groups; all mean a malformed plan
         raise PlanError(f"{source}: malformed plan ({first_error(exc)}); compile it again") from None
+
+
+def read_plan(path: str | os.PathLike[str]) -> Plan:
+    """Read the plan file at ``path`` and check its hash.
+
+    Raises:
+        PlanError: unreadable, not UTF-8, not a plan, or edited after compiling; the message names ``path``.
+    """
+    source = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise PlanError(f"{source}: cannot read the plan: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"{source}: not a plan (not UTF-8 text, byte {exc.start}); give the plan.json that "
+                        "tkplan compile -o wrote") from None
+    return plan_from_json(text, source)

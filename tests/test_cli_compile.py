@@ -122,6 +122,16 @@ class TestCompile:
         assert plan["steps"][0]["params"]["n_estimators"] == 50
         assert plan["inputs"]["cli"] == ["ci_fast", "campaign.families=[lightgbm]", "--set=campaign.seeds=[1, 2]"]
 
+    def test_a_damaged_cache_entry_is_compiled_again(self, cli, project):
+        """The compile cache is only a cache: an entry cut short or edited is ignored, never trusted or fatal."""
+        first = cli("compile", "--hardware", LAPTOP_SPEC, "-o", "plan.json")
+        (entry,) = (project / ".cache").glob("*.json")
+        for damaged in ('{"files": 3}', "[]", entry.read_text()[:100], "\udcff"):
+            entry.write_text(damaged, errors="surrogateescape")
+            again = cli("compile", "--hardware", LAPTOP_SPEC, "-o", "plan.json")
+            assert (again.exit_code, again.stdout) == (0, first.stdout)
+        assert plan_from_json((project / "plan.json").read_text()).plan_hash in first.stdout
+
     def test_compiling_twice_gives_the_same_bytes(self, cli, project):
         first = cli("compile", "--hermetic", "--hardware", LAPTOP_SPEC, "-o", "a.json")
         again = cli("compile", "--hermetic", "--hardware", LAPTOP_SPEC, "-o", "b.json", "--no-cache")
@@ -295,6 +305,16 @@ class TestBadInvocation:
         result = cli(*args)
         assert result.exit_code == 2
         assert re.fullmatch(f"Error: {message}", result.stderr.splitlines()[-1])
+        assert "Traceback" not in result.output
+
+    @pytest.mark.parametrize("args", [["compile", "--hermetic", "--hardware", LAPTOP_SPEC, "-o", "a-file/plan.json"],
+                                      ["schema", "--export", "a-file/schemas"]])
+    def test_an_output_path_that_cannot_be_written_exits_2(self, cli, tmp_path, args):
+        (tmp_path / "a-file").write_text("not a directory\n")
+        result = cli(*args)
+        assert result.exit_code == 2
+        assert re.fullmatch(r"Error: Could not open file 'a-file/(plan\.json|schemas)': a part of the path is a file, "
+                            r"not a directory", result.stderr.strip())
         assert "Traceback" not in result.output
 
     def test_help(self, cli):

@@ -109,6 +109,28 @@ def test_diff_refuses_an_edited_plan(cli):
     assert "edited after compiling" in result.output
 
 
+@pytest.mark.parametrize(("content", "message"), [
+    (b"\x8c\x00binary", "error: bin.json: not a plan (not UTF-8 text, byte 0); give the plan.json that tkplan "
+                        "compile -o wrote"),
+    (b"{}", "error: bin.json: not a tkplan.plan/1 plan (format: None); compile it with this tkplan"),
+    (b"[1, 2", "error: bin.json: not a plan (invalid JSON: Expecting ',' delimiter: line 1 column 6 (char 5))"),
+])
+def test_diff_refuses_a_file_that_is_not_a_plan(cli, content, message):
+    Path("bin.json").write_bytes(content)
+    result = cli("diff", "bin.json", "bin.json")
+    assert (result.exit_code, result.stderr) == (5, message + "\n")
+
+
+@pytest.mark.parametrize("command", [["run"], ["env"], ["exec"]])
+def test_the_executor_commands_refuse_a_file_that_is_not_a_plan(cli, command):
+    Path("bin.json").write_bytes(b"\x8c\x00binary")
+    extra = {"run": [], "env": ["step"], "exec": ["step", "--", "true"]}[command[0]]
+    result = cli(*command, "bin.json", *extra)
+    assert result.exit_code == 5
+    assert result.stderr.endswith("error: bin.json: not a plan (not UTF-8 text, byte 0); give the plan.json that "
+                                  "tkplan compile -o wrote\n")
+
+
 def test_plans_match_the_shipped_plan_schema(cli):
     """plan.json is described by schema/plan.schema.json, which `tkplan schema --export` writes for editors."""
     from tkplan.planner._schemas import validator

@@ -29,9 +29,9 @@ _RUNNING_SHOWN = 3
 
 
 def _load_plan(path: str) -> Any:
-    from tkplan.planner._plan import plan_from_json
+    from tkplan.planner._plan import read_plan
 
-    return plan_from_json(Path(path).read_text("utf-8"), path)
+    return read_plan(path)
 
 
 @click.command("run")

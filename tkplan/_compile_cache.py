@@ -70,11 +70,14 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path]) -> dict[str, 
     """
     try:
         entry = json.loads((directory / f"{key}.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not {str(p) for p in _listed(search_dirs)} <= set(entry["files"]):
-        return None  # a new profile appeared on the search path: it may shadow one that was used
-    if any(_digest(Path(path)) != digest for path, digest in entry["files"].items()):
+        files = entry["files"]
+        if not {str(p) for p in _listed(search_dirs)} <= set(files):
+            return None  # a new profile appeared on the search path: it may shadow one that was used
+        if any(_digest(Path(path)) != digest for path, digest in files.items()):
+            return None
+        if not all(isinstance(entry[k], str) for k in ("plan", "summary", "plan_hash")):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # unreadable or damaged: only a cache
         return None
     return entry
 

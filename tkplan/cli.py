@@ -40,6 +40,18 @@ class TkplanFailure(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+class UnusablePath(click.FileError):
+    """A path given on the command line that cannot be written or created: a bad invocation (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(self, path: str | os.PathLike[str], exc: OSError) -> None:
+        hint = exc.strerror or str(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):  # mkdir of the parents met a file
+            hint = "a part of the path is a file, not a directory"
+        super().__init__(os.fspath(path), hint=hint)
+
+
 class TkplanGroup(click.Group):
     """Turns library errors into messages and exit codes; no traceback reaches the user.
 
@@ -145,7 +157,7 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
         try:
             write_text_atomic(Path(output), text)
         except OSError as exc:
-            raise click.FileError(output, hint=exc.strerror or str(exc)) from None
+            raise UnusablePath(output, exc) from None
     if fmt == "json":
         click.echo(text, nl=False)
     else:
@@ -230,10 +242,9 @@ def diff_cmd(old: str, new: str, fmt: str) -> None:
     """
     import json
 
-    from tkplan.planner import converter, diff_plans, plan_from_json
+    from tkplan.planner import converter, diff_plans, read_plan
 
-    a = plan_from_json(Path(old).read_text("utf-8"), old)
-    b = plan_from_json(Path(new).read_text("utf-8"), new)
+    a, b = read_plan(old), read_plan(new)
     diffs = diff_plans(a, b)
     if fmt == "json":
         click.echo(json.dumps([converter.unstructure(d) for d in diffs], indent=1, sort_keys=True))
@@ -270,7 +281,11 @@ def schema_cmd(directory: str) -> None:
     """Export the JSON Schemas for editors (yaml-language-server, VS Code, JetBrains)."""
     from tkplan.planner import export_schemas
 
-    for path in export_schemas(Path(directory)):
+    try:
+        written = export_schemas(Path(directory))
+    except OSError as exc:
+        raise UnusablePath(exc.filename or directory, exc) from None
+    for path in written:
         click.echo(path)
 
 
