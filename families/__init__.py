@@ -6,7 +6,10 @@ registered for the step's family, and returns validation and test metrics, the f
 thread counts the library reports. Adapters subclass `FamilyAdapter` and are made known with `register`.
 
 Built-in adapters: ``lightgbm``, ``quantile_lightgbm``, ``xgboost`` (``_gbdt``), ``ngboost``, ``ensemble``,
-``gmm_regime``, ``change_point`` (``_regime``), ``ftrl_proximal``, ``reward_based`` (``_linear``).
+``gmm_regime``, ``change_point`` (``_regime``), ``ftrl_proximal``, ``reward_based`` (``_linear``), and the
+network families on PyTorch (``_nn``): ``mlp``, ``cnn1d``, ``lstm``, ``transformer``, ``tab_cnn``,
+``tab_lstm``, ``tab_transformer``, ``vae``, ``gan``, ``meta_learning``, ``multi_task``; ``mlp`` and ``lstm``
+also on TensorFlow (``_keras``), picked by ``campaign.nn_backend``.
 Importing this package loads no ML library; each adapter imports its library inside ``fit``.
 
 Example::
@@ -39,33 +42,63 @@ from tkplan.families._gbdt import QuantileLightGBMAdapter as QuantileLightGBMAda
 from tkplan.families._gbdt import XGBoostAdapter as XGBoostAdapter
 from tkplan.families._linear import FTRLProximalAdapter as FTRLProximalAdapter
 from tkplan.families._linear import RewardBasedAdapter as RewardBasedAdapter
+from tkplan.families._keras import KerasLSTMAdapter as KerasLSTMAdapter
+from tkplan.families._keras import KerasMLPAdapter as KerasMLPAdapter
 from tkplan.families._metrics import evaluate as evaluate
+from tkplan.families._nn import CNN1DAdapter as CNN1DAdapter
+from tkplan.families._nn import GANAdapter as GANAdapter
+from tkplan.families._nn import LSTMAdapter as LSTMAdapter
+from tkplan.families._nn import MetaLearningAdapter as MetaLearningAdapter
+from tkplan.families._nn import MLPAdapter as MLPAdapter
+from tkplan.families._nn import MultiTaskAdapter as MultiTaskAdapter
+from tkplan.families._nn import TabCNNAdapter as TabCNNAdapter
+from tkplan.families._nn import TabLSTMAdapter as TabLSTMAdapter
+from tkplan.families._nn import TabTransformerAdapter as TabTransformerAdapter
+from tkplan.families._nn import TorchAdapter as TorchAdapter
+from tkplan.families._nn import TransformerAdapter as TransformerAdapter
+from tkplan.families._nn import VAEAdapter as VAEAdapter
 from tkplan.families._metrics import rank_ic as rank_ic
 from tkplan.families._ngboost import NGBoostAdapter as NGBoostAdapter
 from tkplan.families._regime import ChangePointAdapter as ChangePointAdapter
 from tkplan.families._regime import GMMRegimeAdapter as GMMRegimeAdapter
+from tkplan.families._run import backend_for as backend_for
 from tkplan.families._run import predictions_file as predictions_file
 from tkplan.families._run import run_step as run_step
 from tkplan.families._sources import BUILTINS as BUILTINS
 
 __all__ = [
     "BUILTINS",
+    "CNN1DAdapter",
     "ChangePointAdapter",
     "Dataset",
     "EnsembleAdapter",
     "FTRLProximalAdapter",
     "FamilyAdapter",
     "FitResult",
+    "GANAdapter",
     "GMMRegimeAdapter",
+    "KerasLSTMAdapter",
+    "KerasMLPAdapter",
+    "LSTMAdapter",
     "LightGBMAdapter",
+    "MLPAdapter",
+    "MetaLearningAdapter",
+    "MultiTaskAdapter",
     "NGBoostAdapter",
     "Params",
     "Part",
     "QuantileLightGBMAdapter",
     "RewardBasedAdapter",
+    "TabCNNAdapter",
+    "TabLSTMAdapter",
+    "TabTransformerAdapter",
+    "TorchAdapter",
     "TrainingData",
+    "TransformerAdapter",
+    "VAEAdapter",
     "XGBoostAdapter",
     "adapter_for",
+    "backend_for",
     "data_digest",
     "evaluate",
     "load_prepared",
@@ -78,6 +111,8 @@ __all__ = [
 ]
 
 for _adapter in (LightGBMAdapter, QuantileLightGBMAdapter, XGBoostAdapter, NGBoostAdapter, EnsembleAdapter,
-                 GMMRegimeAdapter, ChangePointAdapter, FTRLProximalAdapter, RewardBasedAdapter):
+                 GMMRegimeAdapter, ChangePointAdapter, FTRLProximalAdapter, RewardBasedAdapter, MLPAdapter,
+                 CNN1DAdapter, LSTMAdapter, TransformerAdapter, TabCNNAdapter, TabLSTMAdapter, TabTransformerAdapter,
+                 VAEAdapter, GANAdapter, MetaLearningAdapter, MultiTaskAdapter, KerasMLPAdapter, KerasLSTMAdapter):
     register(_adapter)
 del _adapter

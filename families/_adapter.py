@@ -14,7 +14,7 @@ Register a new adapter as threadpoolctl registers a ``LibController``::
         model_file = "model.joblib"
 
         def fit(self, data, step): ...
-        def predict(self, model, x, times): ...
+        def predict(self, model, x, times, symbols): ...
         def save(self, model, path): ...
 
     register(MyAdapter)
@@ -38,17 +38,26 @@ __all__ = ["FamilyAdapter", "FitResult", "Params", "TrainingData", "adapter_for"
 
 @attrs.frozen(eq=False)
 class TrainingData:
-    """What `FamilyAdapter.fit` may see: the train and validation parts of one target; never the test part.
+    """What `FamilyAdapter.fit` may see: the train and validation parts of the step's target(s); never the test part.
 
     Attributes:
         x_train: features of the train rows, float32, shape (rows, features).
-        y_train: the target on the train rows (0/1 for a binary target).
+        y_train: the target on the train rows (0/1 for a binary target); shape (rows,), or (rows, targets)
+            for a multi-target step, one column per entry of ``targets``.
         t_train: the time index of each train row (ascending), for time-aware folds.
         x_val: features of the validation rows (used for early stopping where the library has it).
-        y_val: the target on the validation rows.
+        y_val: the target(s) on the validation rows.
         t_val: the time index of each validation row.
         feature_names: one name per feature column (cascade columns are ``pred:<step id>``).
-        task: ``regression`` or ``binary``.
+        task: ``regression`` or ``binary`` (``multi`` for a multi-target step).
+        s_train: the symbol id (int32, 0 ≤ id < ``n_symbols``) of each train row, for per-symbol sequences and
+            learned asset embeddings.
+        s_val: the symbol id of each validation row.
+        n_symbols: how many symbols the data set has (ids run from 0 to ``n_symbols - 1``).
+        targets: the target name of each column of ``y_train`` (one name for a single-target step).
+        tasks: the task of each target, in the order of ``targets``.
+        work_dir: a directory the fit may write into while it runs (the step's directory: checkpoints of
+            the best epoch), or ``None`` when it must write nothing.
     """
 
     x_train: np.ndarray
@@ -59,6 +68,12 @@ class TrainingData:
     t_val: np.ndarray
     feature_names: tuple[str, ...]
     task: str
+    s_train: np.ndarray | None = None
+    s_val: np.ndarray | None = None
+    n_symbols: int = 1
+    targets: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    work_dir: Path | None = None
 
 
 @attrs.frozen(eq=False)
@@ -116,6 +131,12 @@ class FamilyAdapter(abc.ABC):
         family: the family key, as in ``profiles/families/<family>.yaml`` (``lightgbm``).
         tasks: the tasks the adapter can train (``("regression", "binary")``).
         library: the library that does the work (``lightgbm``), for reports.
+        backend: the ``runtime.backends`` entry it implements (default: ``library``); a family with several
+            backends (``torch``, ``tf``) has one adapter per backend, and the plan's ``campaign.nn_backend``
+            picks.
+        multi_target: whether one fit trains several targets at once (``y`` with a column per target).
+        planner_keys: profile keys the planner reads to size the step (e.g. batch scaling), which the
+            adapter need not pass on.
         model_file: the file name the model is saved under in the step directory, in the library's own
             format (``model.txt``, ``model.json``, ``model.joblib``).
 
@@ -126,6 +147,14 @@ class FamilyAdapter(abc.ABC):
     tasks: tuple[str, ...]
     library: str
     model_file: str
+    backend: str = ""
+    multi_target: bool = False
+    planner_keys: tuple[str, ...] = ()
+
+    @classmethod
+    def backend_name(cls) -> str:
+        """The backend this adapter implements: ``backend``, or ``library`` when that is not set."""
+        return cls.backend or cls.library
 
     @abc.abstractmethod
     def fit(self, data: TrainingData, step: Step) -> FitResult:
@@ -140,13 +169,16 @@ class FamilyAdapter(abc.ABC):
         """
 
     @abc.abstractmethod
-    def predict(self, model: Any, x: np.ndarray, times: np.ndarray) -> np.ndarray:
+    def predict(self, model: Any, x: np.ndarray, times: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """Predict one value per row of ``x``: the estimate (regression) or P(y = 1) (binary).
+
+        A multi-target adapter returns one column per target, in the order of ``TrainingData.targets``.
 
         Args:
             model: what `fit` returned in `FitResult.model`.
             x: features, float32 (rows, features).
             times: the time index of each row (ascending), for models that read the cross-section.
+            symbols: the symbol id of each row, for models that read per-symbol sequences or embeddings.
         """
 
     @abc.abstractmethod
@@ -154,24 +186,24 @@ class FamilyAdapter(abc.ABC):
         """Write ``model`` to ``path`` in the library's own format."""
 
 
-_registry: dict[str, type[FamilyAdapter]] = {}
+_registry: dict[tuple[str, str], type[FamilyAdapter]] = {}
 
 _REQUIRED = ("family", "tasks", "library", "model_file")
 
 
 def register(adapter: type[FamilyAdapter], *, replace: bool = False) -> type[FamilyAdapter]:
-    """Make ``adapter`` the one `run_step` uses for its family.
+    """Make ``adapter`` the one `run_step` uses for its family and backend.
 
     Args:
         adapter: a concrete `FamilyAdapter` subclass.
-        replace: allow replacing an adapter already registered for that family.
+        replace: allow replacing an adapter already registered for that family and backend.
 
     Returns:
         ``adapter``, so that ``register`` works as a class decorator.
 
     Raises:
         TypeError: not a concrete `FamilyAdapter` subclass, or a required attribute is missing.
-        ValueError: the family already has an adapter and ``replace`` is false.
+        ValueError: the family already has an adapter for that backend and ``replace`` is false.
 
     .. versionadded:: 0.1
     """
@@ -180,10 +212,11 @@ def register(adapter: type[FamilyAdapter], *, replace: bool = False) -> type[Fam
     missing = [name for name in _REQUIRED if not hasattr(adapter, name)]
     if missing:
         raise TypeError(f"{adapter.__name__} lacks the required attribute(s) {', '.join(missing)}")
-    if adapter.family in _registry and not replace and _registry[adapter.family] is not adapter:
-        raise ValueError(f"family {adapter.family!r} already has the adapter {_registry[adapter.family].__name__}; "
+    key = (adapter.family, adapter.backend_name())
+    if key in _registry and not replace and _registry[key] is not adapter:
+        raise ValueError(f"family {adapter.family!r} already has the {key[1]} adapter {_registry[key].__name__}; "
                          "pass replace=True to replace it")
-    _registry[adapter.family] = adapter
+    _registry[key] = adapter
     return adapter
 
 
@@ -192,20 +225,26 @@ def _is_abstract(cls: type) -> bool:
     return bool(getattr(cls, "__abstractmethods__", ()))
 
 
-def adapter_for(family: str) -> FamilyAdapter:
-    """Return a new instance of the adapter registered for ``family``.
+def adapter_for(family: str, backend: str | None = None) -> FamilyAdapter:
+    """Return a new instance of the adapter registered for ``family`` (and ``backend``, when given).
+
+    Without ``backend``, the family must have exactly one adapter.
 
     Raises:
-        LookupError: no adapter for that family (the message lists the registered ones).
+        LookupError: no adapter for that family or backend (the message lists the registered ones).
     """
-    try:
-        return _registry[family]()
-    except KeyError:
-        known = ", ".join(sorted(_registry)) or "none"
-        raise LookupError(f"no built-in adapter for family {family!r} (registered: {known}); "
-                          "give the family an `entrypoint: package.module:function` in its profile") from None
+    found = [cls for (name, impl), cls in _registry.items() if name == family and backend in (None, impl)]
+    if len(found) == 1:
+        return found[0]()
+    if not found:
+        known = ", ".join(f"{name} ({impl})" for name, impl in sorted(_registry)) or "none"
+        wanted = f"family {family!r}" + (f" on backend {backend!r}" if backend else "")
+        raise LookupError(f"no built-in adapter for {wanted} (registered: {known}); "
+                          "give the family an `entrypoint: package.module:function` in its profile")
+    backends = ", ".join(sorted(cls.backend_name() for cls in found))
+    raise LookupError(f"family {family!r} has adapters for several backends ({backends}); name one")
 
 
 def registered() -> tuple[str, ...]:
     """The families that have an adapter, sorted."""
-    return tuple(sorted(_registry))
+    return tuple(sorted({family for family, _ in _registry}))

@@ -63,12 +63,13 @@ _META = "meta.json"
 
 @attrs.frozen(eq=False)
 class Part:
-    """One split of one target: features, target, time index and the row numbers in the dataset."""
+    """One split of one target: features, target, time index, row numbers in the dataset, symbol ids."""
 
     x: np.ndarray
     y: np.ndarray
     times: np.ndarray
     rows: np.ndarray
+    symbols: np.ndarray
 
 
 @attrs.frozen(eq=False)
@@ -116,7 +117,12 @@ class Dataset:
             raise KeyError(f"target {target!r} was not prepared (prepared: {', '.join(self.targets)})")
         rows = np.asarray(self.splits[split])
         return Part(x=np.asarray(self.features[rows]), y=np.asarray(self.targets[target][rows]),
-                    times=np.asarray(self.times[rows]), rows=rows)
+                    times=np.asarray(self.times[rows]), rows=rows, symbols=np.asarray(self.symbols[rows]))
+
+    @property
+    def n_symbols(self) -> int:
+        """How many symbols the data set has (1 for a source without a symbol column)."""
+        return max(1, len(self.meta["symbol_names"]))
 
 
 def data_digest(config: Mapping[str, Any]) -> str:

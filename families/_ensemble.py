@@ -136,7 +136,7 @@ class EnsembleAdapter(FamilyAdapter):
         return FitResult(model=StackedEnsemble(fitted, final, data.task), threads=threads, params_used=p.used,
                          info=info)
 
-    def predict(self, model: Any, x: np.ndarray, times: np.ndarray) -> np.ndarray:
+    def predict(self, model: Any, x: np.ndarray, times: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         return model.predict(x)
 
     def save(self, model: Any, path: Path) -> None:

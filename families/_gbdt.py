@@ -71,7 +71,7 @@ class LightGBMAdapter(FamilyAdapter):
             info={"best_iteration": int(booster.best_iteration), "trees": int(booster.num_trees())},
         )
 
-    def predict(self, model: Any, x: np.ndarray, times: np.ndarray) -> np.ndarray:
+    def predict(self, model: Any, x: np.ndarray, times: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict(x))
 
     def save(self, model: Any, path: Path) -> None:
@@ -151,7 +151,7 @@ class XGBoostAdapter(FamilyAdapter):
             info={"best_iteration": int(booster.best_iteration), "rounds": int(booster.num_boosted_rounds())},
         )
 
-    def predict(self, model: Any, x: np.ndarray, times: np.ndarray) -> np.ndarray:
+    def predict(self, model: Any, x: np.ndarray, times: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         import xgboost as xgb
 
         matrix = xgb.DMatrix(x, feature_names=model.feature_names)

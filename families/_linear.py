@@ -38,7 +38,7 @@ class _PipelineAdapter(FamilyAdapter):
     library = "sklearn"
     model_file = "model.joblib"
 
-    def predict(self, model: Any, x: np.ndarray, times: np.ndarray) -> np.ndarray:
+    def predict(self, model: Any, x: np.ndarray, times: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         if hasattr(model, "predict_proba"):
             return np.asarray(model.predict_proba(x)[:, 1])
         return np.asarray(model.predict(x))

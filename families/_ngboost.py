@@ -77,7 +77,7 @@ class NGBoostAdapter(FamilyAdapter):
             info={"best_iteration": None if best is None else int(best), "iterations": len(model.base_models)},
         )
 
-    def predict(self, model: Any, x: np.ndarray, times: np.ndarray) -> np.ndarray:
+    def predict(self, model: Any, x: np.ndarray, times: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         return model.predict(x)
 
     def save(self, model: Any, path: Path) -> None:

@@ -70,7 +70,7 @@ class _RegimeAdapter(FamilyAdapter):
     library = "sklearn"
     model_file = "model.joblib"
 
-    def predict(self, model: Any, x: np.ndarray, times: np.ndarray) -> np.ndarray:
+    def predict(self, model: Any, x: np.ndarray, times: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         return model.predict(x, times)
 
     def save(self, model: Any, path: Path) -> None:

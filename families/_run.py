@@ -7,11 +7,16 @@ of the validation and test splits, scores them, and writes into ``ctx.out_dir``:
 
 - the model, in the library's own format (the adapter's ``model_file``);
 - ``predictions.val.npy`` and ``predictions.test.npy``: one float64 per row of the split, in the order of
-  the prepared data's ``split.<name>.npy`` row indices (P(y = 1) for a binary target); under the
-  ``cascade`` strategy also ``predictions.train.npy``.
+  the prepared data's ``split.<name>.npy`` row indices (P(y = 1) for a binary target); a multi-target step
+  (MultiTask) saves one column per target, in the order of ``step.targets``; under the ``cascade`` strategy
+  also ``predictions.train.npy``.
 
-Cascade: a step with ``depends_on`` gets, as extra feature columns named ``pred:<step id>``, the predictions
-that each earlier step saved in ``run_dir/steps/<step id>/`` for the same split rows. The earlier steps'
+The adapter is the one registered for the step's family and backend: a network family lists
+``runtime.backends: [torch, tf]`` and ``campaign.nn_backend`` picks one of them. Metrics of a multi-target
+step are per target: ``metrics[split][target]``.
+
+Cascade: a step with ``depends_on`` gets, as extra feature columns named ``pred:<step id>`` (or
+``pred:<step id>:<target>`` for each target of a multi-target step), the predictions that each earlier step saved in ``run_dir/steps/<step id>/`` for the same split rows. The earlier steps'
 train-split predictions are in-sample (fitted on those rows), so a later stage sees them more accurate on
 train than on validation and test.
 
@@ -34,16 +39,30 @@ from tkplan.families._metrics import evaluate
 from tkplan.families._splits import SPLIT_NAMES
 
 if TYPE_CHECKING:
+    from tkplan.families._adapter import FamilyAdapter
     from tkplan.runtime._context import StepContext
 
-__all__ = ["predictions_file", "run_step"]
+__all__ = ["backend_for", "predictions_file", "run_step"]
 
 _HELD_OUT = ("val", "test")
+_FRAMEWORKS = ("torch", "tf")
 
 
 def predictions_file(split: str) -> str:
     """The file name a step's predictions for ``split`` are saved under."""
     return f"predictions.{split}.npy"
+
+
+def backend_for(config: Mapping[str, Any], family: str) -> str | None:
+    """The network framework a family trains with, or ``None`` for a family without one.
+
+    ``campaign.nn_backend`` when the family's ``runtime.backends`` lists it, else the first framework listed.
+    """
+    frameworks = [b for b in config["families"][family]["runtime"]["backends"] if b in _FRAMEWORKS]
+    if not frameworks:
+        return None
+    chosen = config["campaign"]["nn_backend"]
+    return chosen if chosen in frameworks else frameworks[0]
 
 
 def run_step(ctx: StepContext) -> dict[str, Any]:
@@ -64,36 +83,38 @@ def run_step(ctx: StepContext) -> dict[str, Any]:
     .. versionadded:: 0.1
     """
     step = ctx.step
-    adapter = adapter_for(step.family)
-    if len(step.targets) != 1:
-        raise ValueError(f"step {step.id}: the {step.family} adapter trains one target, got {', '.join(step.targets)}")
-    if step.task not in adapter.tasks:
-        raise ValueError(f"step {step.id}: {step.family} cannot train a {step.task} target (it trains "
-                         f"{', '.join(adapter.tasks)})")
     config = ctx.config
+    adapter = _adapter(config, step.family)
+    if len(step.targets) != 1 and not adapter.multi_target:
+        raise ValueError(f"step {step.id}: the {step.family} adapter trains one target, got {', '.join(step.targets)}")
+    tasks = tuple(str(config["data"]["tasks"][t]) for t in step.targets)
+    if not set(tasks) <= set(adapter.tasks):
+        raise ValueError(f"step {step.id}: {step.family} cannot train a {'/'.join(sorted(set(tasks)))} target (it trains "
+                         f"{', '.join(adapter.tasks)})")
     dataset = prepare(config, ctx.run_dir)
-    target = step.targets[0]
-    parts = {split: dataset.part(split, target) for split in SPLIT_NAMES}
+    parts = {split: _joined([dataset.part(split, target) for target in step.targets]) for split in SPLIT_NAMES}
     names, parts = _with_cascade(ctx, dataset, parts)
     runtime = config["families"][step.family]["runtime"]
     if not runtime["nan_ok"] and any(np.isnan(part.x).any() for part in parts.values()):
         raise DataError(f"step {step.id}: {step.family} cannot take missing feature values (runtime.nan_ok: false) "
                         "and data.nan.features is 'keep'; set it to impute_median or drop_rows")
+    out = Path(ctx.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     data = TrainingData(
         x_train=parts["train"].x, y_train=parts["train"].y, t_train=parts["train"].times,
         x_val=parts["val"].x, y_val=parts["val"].y, t_val=parts["val"].times,
-        feature_names=names, task=step.task,
+        feature_names=names, task=step.task, s_train=parts["train"].symbols, s_val=parts["val"].symbols,
+        n_symbols=dataset.n_symbols, targets=tuple(step.targets), tasks=tasks, work_dir=out,
     )
-    out = Path(ctx.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     cascade = config["campaign"]["strategy"] == "cascade"
     predicted = ("train", *_HELD_OUT) if cascade else _HELD_OUT
     with np.errstate(**dict(config["data"]["safety"]["numpy_errors"])):
         fit = adapter.fit(data, step)
-        predictions = {split: np.asarray(adapter.predict(fit.model, parts[split].x, parts[split].times),
-                                         dtype=np.float64) for split in predicted}
-        metrics = {split: evaluate(step.task, parts[split].y, predictions[split], parts[split].times,
-                                   cross_sectional=dataset.cross_sectional) for split in _HELD_OUT}
+        predictions = {split: np.asarray(adapter.predict(fit.model, parts[split].x, parts[split].times,
+                                                         parts[split].symbols), dtype=np.float64)
+                       for split in predicted}
+        metrics = {split: _scores(step.targets, tasks, parts[split], predictions[split], dataset.cross_sectional)
+                   for split in _HELD_OUT}
     artifacts = [adapter.model_file]
     _atomic(out / adapter.model_file, lambda path: adapter.save(fit.model, path))
     for split, values in predictions.items():
@@ -106,8 +127,30 @@ def run_step(ctx: StepContext) -> dict[str, Any]:
         "fit": _plain(fit.info),
         "data": {"digest": dataset.digest, "rows": {s: int(len(p.rows)) for s, p in parts.items()},
                  "features": len(names), "cascade_features": [n for n in names if n not in dataset.feature_names]},
-        "params_unused": sorted(set(step.params) - fit.params_used),
+        "params_unused": sorted(set(step.params) - fit.params_used - set(adapter.planner_keys)),
     }
+
+
+def _adapter(config: Mapping[str, Any], family: str) -> FamilyAdapter:
+    """The registered adapter of ``family``; for a network family, the one of the framework the plan picks."""
+    return adapter_for(family, backend_for(config, family))
+
+
+def _joined(parts: list[Part]) -> Part:
+    """One part for several targets of the same rows: ``y`` gets a column per target (kept 1-D for one)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    return Part(first.x, np.column_stack([p.y for p in parts]), first.times, first.rows, first.symbols)
+
+
+def _scores(targets: tuple[str, ...], tasks: tuple[str, ...], part: Part, predicted: np.ndarray,
+            cross_sectional: bool) -> dict[str, Any]:
+    """Held-out metrics: flat for one target, ``{target: metrics}`` for several."""
+    if len(targets) == 1:
+        return evaluate(tasks[0], part.y, predicted, part.times, cross_sectional=cross_sectional)
+    return {target: evaluate(task, part.y[:, i], predicted[:, i], part.times, cross_sectional=cross_sectional)
+            for i, (target, task) in enumerate(zip(targets, tasks))}
 
 
 def _with_cascade(ctx: StepContext, dataset: Dataset,
@@ -117,6 +160,7 @@ def _with_cascade(ctx: StepContext, dataset: Dataset,
     if not ctx.step.depends_on:
         return names, dict(parts)
     columns: dict[str, list[np.ndarray]] = {split: [] for split in parts}
+    added: list[str] = []
     for dep in ctx.step.depends_on:
         for split, part in parts.items():
             path = Path(ctx.run_dir) / "steps" / dep / predictions_file(split)
@@ -124,12 +168,15 @@ def _with_cascade(ctx: StepContext, dataset: Dataset,
                 raise DataError(f"step {ctx.step.id} depends on {dep}, but {path} is missing; "
                                 f"run {dep} first (with campaign.strategy: cascade)")
             values = np.load(path)
-            if values.shape != part.rows.shape:
+            if values.shape[0] != part.rows.shape[0]:
                 raise DataError(f"step {ctx.step.id}: {path} holds {values.shape[0]} predictions but the {split} "
                                 f"split has {len(part.rows)} rows; {dep} ran on other data — run it again")
-            columns[split].append(values.astype(np.float32))
-    names += tuple(f"pred:{dep}" for dep in ctx.step.depends_on)
-    extended = {split: Part(np.column_stack([part.x, *columns[split]]), part.y, part.times, part.rows)
+            columns[split].append(values.reshape(len(values), -1).astype(np.float32))
+        width = columns["train"][-1].shape[1]
+        dep_targets = dep.rsplit(".", 2)[1].split("+")
+        added += [f"pred:{dep}"] if width == 1 else [f"pred:{dep}:{t}" for t in dep_targets]
+    names += tuple(added)
+    extended = {split: Part(np.column_stack([part.x, *columns[split]]), part.y, part.times, part.rows, part.symbols)
                 for split, part in parts.items()}
     return names, extended
 

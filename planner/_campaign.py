@@ -13,7 +13,9 @@ import attrs
 from tkplan.errors import Problem, did_you_mean
 from tkplan.planner._merge import Provenance
 
-__all__ = ["RESERVED_FAMILY_KEYS", "Work", "expand_campaign", "family_key"]
+__all__ = ["NETWORK_BACKENDS", "RESERVED_FAMILY_KEYS", "Work", "expand_campaign", "family_key", "network_inputs"]
+
+NETWORK_BACKENDS = ("torch", "tf")  # tkplan: ignore[constant]  the frameworks of the shared training loop
 
 RESERVED_FAMILY_KEYS = ("runtime", "entrypoint")  # tkplan: ignore[constant]  keys of a family section that are not hyperparameters
 
@@ -31,6 +33,20 @@ class Work:
     entrypoint: str | None
     traits: Mapping[str, Any]
     depends_on: tuple[str, ...] = ()
+
+
+def network_inputs(config: Mapping[str, Any], traits: Mapping[str, Any]) -> dict[str, Any]:
+    """What a network family's step needs beyond its own hyperparameters, so its adapter reads only the step.
+
+    A family with a ``torch`` or ``tf`` backend gets ``training`` (the shared loop's settings, with
+    ``data.safety.exp_bounds`` as ``exp_bounds``); a sequence family also gets ``lookback`` (``data.lookback``).
+    """
+    if not set(traits["backends"]) & set(NETWORK_BACKENDS):
+        return {}
+    inputs: dict[str, Any] = {"training": {**config["training"], "exp_bounds": config["data"]["safety"]["exp_bounds"]}}
+    if traits["sequence"]:
+        inputs["lookback"] = config["data"]["lookback"]
+    return inputs
 
 
 def family_key(name: str, families: Mapping[str, Any]) -> str | None:
@@ -91,7 +107,8 @@ def expand_campaign(config: Mapping[str, Any], provenance: Provenance) -> tuple[
             for key in stage:
                 section = families[key]
                 traits = section["runtime"]
-                params = {k: v for k, v in section.items() if k not in RESERVED_FAMILY_KEYS}
+                params = {**{k: v for k, v in section.items() if k not in RESERVED_FAMILY_KEYS},
+                          **network_inputs(config, traits)}
                 for targets in _target_groups(campaign, traits, key):
                     kinds = {tasks[t] for t in targets}
                     task = kinds.pop() if len(targets) == 1 else "multi"

@@ -281,17 +281,14 @@ def _feature_count(config: Mapping[str, Any]) -> int | None:
 def _scale_batch(config: Mapping[str, Any], w: Work) -> tuple[dict[str, Any], list[Derivation]]:
     """Transformer batch scaling: sequence length above the threshold → max(floor, base × threshold / length).
 
-    Attention memory grows with the square of the sequence length. The sequence is the lookback window
-    (``data.lookback``) for a family that reads windows (``runtime.sequence: true``), and the features
-    otherwise (the seed's transformer attended over its feature columns).
+    Attention memory grows with the square of the sequence length. tkplan's Transformer families attend
+    across features, one token per feature (built from its lookback window, or from its one value for
+    TabTransformer), as the seed's transformer did: the sequence length is the feature count.
     """
     params = dict(w.params)
     if "seq_batch_threshold" not in params:
         return params, []
-    if w.traits["sequence"]:
-        length, what = config["data"]["lookback"], "data.lookback"
-    else:
-        length, what = _feature_count(config), "features"
+    length, what = _feature_count(config), "features"
     threshold, floor, base = params["seq_batch_threshold"], params["seq_batch_floor"], params["batch_size"]
     if length is None:
         return params, [Derivation("batch_size", base, "seq_batch_scaling",

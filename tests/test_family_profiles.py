@@ -46,7 +46,10 @@ FAMILIES = {
 }
 NETWORKS = ["mlp", "cnn1d", "lstm", "transformer", "tab_cnn", "tab_lstm", "tab_transformer",
             "vae", "gan", "meta_learning", "multi_task"]
-SEQUENCE = {"cnn1d", "lstm", "transformer", "tab_cnn", "tab_lstm", "tab_transformer"}
+SEQUENCE = {"cnn1d", "lstm", "transformer"}
+"""Families that read a lookback window; the Tab* aliases read one row's features as their sequence."""
+TWO_BACKENDS = {"mlp", "lstm"}
+"""Network families with a TensorFlow implementation beside the PyTorch one."""
 ALIASES = {"tab_cnn": "cnn1d", "tab_lstm": "lstm", "tab_transformer": "transformer"}
 SCHEMA_LINE = "# yaml-language-server: $schema=../../schema/config.schema.json"
 
@@ -249,7 +252,8 @@ def test_runtime_traits_by_kind(key):
     assert runtime["sequence"] is (key in SEQUENCE)
     assert runtime["multi_target"] is (key == "multi_task")
     if key in NETWORKS:
-        assert (runtime["backends"], runtime["thread_policy"], runtime["gpu"]) == (["torch", "tf"], "torch", "optional")
+        backends = ["torch", "tf"] if key in TWO_BACKENDS else ["torch"]
+        assert (runtime["backends"], runtime["thread_policy"], runtime["gpu"]) == (backends, "torch", "optional")
         assert (runtime["vram_cap_mb"], runtime["isolation"]["mode"]) == (4096, "process")
     else:
         assert (runtime["gpu"], runtime["vram_cap_mb"]) == ("none", None)

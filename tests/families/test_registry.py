@@ -10,8 +10,10 @@ import pytest
 from tkplan.families import FamilyAdapter, adapter_for, register, registered
 from tkplan.families import _adapter
 
-BUILT_IN = ("change_point", "ensemble", "ftrl_proximal", "gmm_regime", "lightgbm", "ngboost", "quantile_lightgbm",
-            "reward_based", "xgboost")
+BUILT_IN = ("change_point", "cnn1d", "ensemble", "ftrl_proximal", "gan", "gmm_regime", "lightgbm", "lstm",
+            "meta_learning", "mlp", "multi_task", "ngboost", "quantile_lightgbm", "reward_based", "tab_cnn", "tab_lstm",
+            "tab_transformer", "transformer", "vae", "xgboost")
+"""The seed pipeline's twenty families."""
 
 
 @pytest.fixture
@@ -29,7 +31,7 @@ class Mean(FamilyAdapter):
     def fit(self, data, step):
         raise NotImplementedError
 
-    def predict(self, model, x, times):
+    def predict(self, model, x, times, symbols):
         raise NotImplementedError
 
     def save(self, model, path):
@@ -47,8 +49,18 @@ def test_register_and_look_up(registry):
 
 
 def test_unknown_family(registry):
-    with pytest.raises(LookupError, match=r"no built-in adapter for family 'mlp' \(registered: change_point, "):
+    with pytest.raises(LookupError, match=r"no built-in adapter for family 'mean' \(registered: change_point \(sklearn\), "):
+        adapter_for("mean")
+
+
+def test_a_family_of_two_backends_has_an_adapter_for_each():
+    """MLP and LSTM train on torch or TensorFlow: the backend names the adapter; without one it is ambiguous."""
+    assert (adapter_for("mlp", "torch").library, adapter_for("mlp", "tf").library) == ("torch", "tensorflow")
+    assert adapter_for("lstm", "tf").model_file == "model.keras"
+    with pytest.raises(LookupError, match=r"family 'mlp' has adapters for several backends \(tf, torch\); name one"):
         adapter_for("mlp")
+    with pytest.raises(LookupError, match=r"no built-in adapter for family 'gan' on backend 'tf'"):
+        adapter_for("gan", "tf")
 
 
 def test_register_refuses_a_second_adapter_unless_replacing(registry):
@@ -56,7 +68,7 @@ def test_register_refuses_a_second_adapter_unless_replacing(registry):
         pass
 
     register(Mean)
-    with pytest.raises(ValueError, match=r"family 'mean' already has the adapter Mean; pass replace=True"):
+    with pytest.raises(ValueError, match=r"family 'mean' already has the numpy adapter Mean; pass replace=True"):
         register(Other)
     register(Other, replace=True)
     assert isinstance(adapter_for("mean"), Other)
@@ -91,4 +103,9 @@ def test_adapters_train_the_tasks_their_profiles_declare(tmp_path):
     from .plans import compile_small
 
     families = compile_small(tmp_path, "campaign.families=[lightgbm]").config["families"]
-    assert {f: tuple(families[f]["runtime"]["tasks"]) for f in BUILT_IN} == {f: adapter_for(f).tasks for f in BUILT_IN}
+    for family in BUILT_IN:
+        runtime = families[family]["runtime"]
+        for backend in [b for b in runtime["backends"] if b in ("torch", "tf")] or [None]:
+            adapter = adapter_for(family, backend)
+            assert adapter.tasks == tuple(runtime["tasks"]), family
+            assert adapter.multi_target == runtime["multi_target"], family

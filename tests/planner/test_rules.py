@@ -208,29 +208,26 @@ class TestRules:
         with pytest.raises(PlanningError, match=r"VRAM cap 20000 MB of mlp exceeds the GPU's 15360 MB"):
             compile_for(spec(4, 16384, [(15360, "7.5")]), "campaign.families=[mlp]", "families.mlp.runtime.vram_cap_mb=20000")
 
-    def test_transformer_batch_scales_with_long_sequences(self):
-        """A 300-step lookback window > 200 → max(32, 128·200/300) = 85, recorded with its rule."""
+    def test_transformer_batch_scales_with_many_features(self):
+        """300 features (the Transformer's tokens) > 200 → max(32, 128·200/300) = 85, recorded with its rule."""
         plan = compile_for(spec(4, 16384, []), "campaign.families=[transformer]", "campaign.targets=[fwd_ret_5m]",
-                           "data.lookback=300")
+                           "data.synthetic.features=300")
         (step,) = plan.steps
         assert step.params["batch_size"] == 85
         why = next(d for d in step.derivations if d.key == "batch_size")
-        assert (why.rule, why.why) == ("seq_batch_scaling", "seq_len 300 (data.lookback) > 200: max(32, 128·200/300)")
+        assert (why.rule, why.why) == ("seq_batch_scaling", "seq_len 300 (features) > 200: max(32, 128·200/300)")
 
-    def test_h100_full_lookback_scales_the_transformer_batch(self):
-        """h100_full's 250-step lookback: 128 → max(32, 128·200/250) = 102; the 64-step default leaves 128."""
+    def test_the_lookback_window_does_not_scale_the_batch(self):
+        """h100_full's 250-step lookback lengthens each token, not the sequence: 32 features leave 128."""
         h100 = compile_for(spec(16, 131072, [(81559, "9.0")]), "h100_full", "campaign.families=[transformer]",
                            "campaign.targets=[fwd_ret_5m]", "campaign.seeds=[42]")
-        laptop = compile_for(spec(4, 16384, []), "campaign.families=[transformer]", "campaign.targets=[fwd_ret_5m]")
-        assert h100.steps[0].params["batch_size"] == 102
-        assert laptop.steps[0].params["batch_size"] == 128
-        why = next(d for d in laptop.steps[0].derivations if d.key == "batch_size")
-        assert why.why == "seq_len 64 (data.lookback) ≤ 200: unchanged"
+        assert h100.steps[0].params["batch_size"] == 128
+        why = next(d for d in h100.steps[0].derivations if d.key == "batch_size")
+        assert why.why == "seq_len 32 (features) ≤ 200: unchanged"
 
-    def test_a_transformer_over_features_scales_with_the_feature_count(self):
-        """A family that reads no windows (runtime.sequence: false) attends over its features, as the seed's did."""
-        plan = compile_for(spec(4, 16384, []), "campaign.families=[transformer]", "campaign.targets=[fwd_ret_5m]",
-                           "families.transformer.runtime.sequence=false", "data.synthetic.features=400")
+    def test_tab_transformer_scales_with_the_feature_count_too(self):
+        plan = compile_for(spec(4, 16384, []), "campaign.families=[tab_transformer]", "campaign.targets=[fwd_ret_5m]",
+                           "data.synthetic.features=400")
         why = next(d for d in plan.steps[0].derivations if d.key == "batch_size")
         assert plan.steps[0].params["batch_size"] == 64
         assert why.why == "seq_len 400 (features) > 200: max(32, 128·200/400)"

@@ -1,0 +1,75 @@
+"""Network steps run by the executor in their own processes: the planned threads reach torch and TensorFlow
+from inside the child, and the TensorFlow backend (``campaign.nn_backend: tf``) trains MLP and LSTM."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import tkplan
+from tkplan.families import prepare
+from tkplan.planner import CompileRequest, compile_plan, probe
+from tkplan.runtime import execute
+
+from .plans import SMALL_PANEL
+
+needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
+                              reason="TensorFlow is not installed (the extra tkplan[tf])")
+
+
+def compile_here(tmp_path, *words):
+    """The shipped profiles compiled for this machine (the executor refuses a plan for another one)."""
+    request = CompileRequest(words=(*SMALL_PANEL, "data.lookback=8", *words), cwd=tmp_path, env={}, hermetic=True)
+    return compile_plan(request, probe(), "probe", tkplan.__version__)
+
+
+def constant_rmse(run_dir, config, target):
+    data = prepare(config, run_dir)
+    train, test = data.part("train", target), data.part("test", target)
+    return float(np.sqrt(np.mean((test.y - train.y.mean()) ** 2)))
+
+
+def test_a_torch_step_runs_with_its_planned_threads_in_its_own_process(tmp_path):
+    """In the child: torch's intra-op threads are the step's, inter-op the plan's, OpenMP pools the step's."""
+    plan = compile_here(tmp_path, "campaign.families=[mlp]", "campaign.targets=[fwd_ret_5m]", "families.mlp.epochs=3")
+    (step,) = plan.steps
+    assert step.isolation.mode == "process"
+
+    (result,) = execute(plan, tmp_path / "run").results
+
+    assert result.status == "ok", result.error
+    threads, inter = step.resources.threads, plan.config["threading"]["inter_op_threads"]
+    assert result.output["threads"] == {"torch.num_threads": threads}
+    assert result.applied["torch"] == {"num_threads": threads, "num_interop_threads": inter}
+    openmp = {pool["num_threads"] for pool in result.pools if pool["user_api"] == "openmp"}
+    assert openmp <= {threads}
+    assert result.metrics["test"]["r2"] > 0
+
+
+@needs_tf
+@pytest.mark.parametrize("family, overrides", [
+    ("mlp", ["families.mlp.epochs=8"]),
+    ("lstm", ["families.lstm.epochs=8", "families.lstm.lstm_units=32"]),
+])
+def test_the_tensorflow_backend_trains_under_the_plan(family, overrides, tmp_path):
+    """nn_backend tf: Keras learns the target in the child, with TensorFlow's thread pools set by the plan."""
+    plan = compile_here(tmp_path, f"campaign.families=[{family}]", "campaign.targets=[fwd_ret_5m]",
+                        "campaign.nn_backend=tf", *overrides)
+    (step,) = plan.steps
+    assert step.env["TF_NUM_INTRAOP_THREADS"] == str(step.resources.threads)
+
+    run_dir = tmp_path / "run"
+    (result,) = execute(plan, run_dir).results
+
+    assert result.status == "ok", result.error
+    threads, inter = step.resources.threads, plan.config["threading"]["inter_op_threads"]
+    assert result.output["threads"] == {"tf.intra_op_threads": threads, "tf.inter_op_threads": inter}
+    assert result.applied["tf"]["intra_op_threads"] == threads
+    test = result.metrics["test"]
+    assert test["r2"] > 0
+    assert test["rmse"] < constant_rmse(run_dir, plan.config, "fwd_ret_5m")
+    assert list(result.output["params_unused"]) == []
+    assert (run_dir / "steps" / step.id / "model.keras").is_file()
+    assert result.output["fit"]["policy"] == "float32"
