@@ -7,6 +7,7 @@ line (``laptop`` when none) → the project file ``tkplan.yaml`` in the working 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.resources
 import os
@@ -61,9 +62,10 @@ class SearchPath:
     def display(self, path: Path) -> str:
         """Return a stable display path: shipped files as ``tkplan:profiles/…``, others relative to cwd."""
         shipped = shipped_dir()
+        resolved = _resolved(path)
         for base, prefix in ((shipped, SHIPPED_PREFIX), (self.cwd, "")):
             try:
-                rel = path.resolve().relative_to(base.resolve()).as_posix()
+                rel = resolved.relative_to(_resolved(base)).as_posix()
             except ValueError:
                 continue
             if rel == ".":
@@ -101,9 +103,16 @@ class SearchPath:
         return sorted(found.items())
 
 
+@functools.cache
 def shipped_dir() -> Path:
     """The directory of the profiles shipped with tkplan."""
     return Path(str(importlib.resources.files("tkplan.profiles")))
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, once per path during one `load_layers` (which clears it: links may change between calls)."""
+    return path.resolve()
 
 
 def is_profile_file(word: str) -> bool:
@@ -123,6 +132,7 @@ def load_layers(profiles: Sequence[str], search: SearchPath, *, project: bool = 
         ConfigError: a file is missing, unreadable, malformed or its ``extends`` form a cycle;
             every such problem of the compile is reported together.
     """
+    _resolved.cache_clear()
     loader = _Loader(search)
     loader.add_name("base", "base", origin="")
     for name, path in search.family_files():
@@ -159,7 +169,7 @@ class _Loader:
         self.add_path(path, name, kind, origin, chain)
 
     def add_path(self, path: Path, name: str, kind: str, origin: str, chain: tuple[str, ...] = ()) -> None:
-        path = path.resolve()
+        path = _resolved(path)
         display = self.search.display(path)
         if display in chain:
             cycle = " → ".join((*chain, display))
