@@ -1,8 +1,11 @@
 """Regime adapters: GMMRegime (a Gaussian mixture, a Ridge per regime) and ChangePoint (KMeans over time).
 
 Both standardise the features on the train split, fit Ridge models with ``ridge_alpha`` and
-``ridge_solver`` (``lsqr`` for these MKL-risky families, seed §19.2), and run under
-``threadpool_limits(t, "blas")``, which is what the result reports.
+``ridge_solver`` (``lsqr`` for these MKL-risky families, seed §19.2), and give the planned ``t`` threads to
+both BLAS (the Ridge and mixture algebra) and OpenMP: scikit-learn's KMeans — ChangePoint's clustering and
+GaussianMixture's initialisation — runs its Lloyd iterations on OpenMP threads (BLAS held at 1 inside), so a
+BLAS limit alone would leave it on the environment's OpenMP count (seed §24.4: the thread count applies to
+KMeans and Ridge). The result reports both pools as threadpoolctl sees them.
 
 GMMRegime
     A ``GaussianMixture`` (``n_components``, ``covariance_type``, ``reg_covar``, ``max_iter``) over the
@@ -94,7 +97,7 @@ class GMMRegimeAdapter(_RegimeAdapter):
         xs = scaler.transform(data.x_train)
         gmm = GaussianMixture(n_components=p["n_components"], covariance_type=p["covariance_type"],
                               reg_covar=p["reg_covar"], max_iter=p["max_iter"], random_state=step.seed)
-        with limited(blas=step.resources.threads) as seen:
+        with limited(openmp=step.resources.threads, blas=step.resources.threads) as seen:
             weights = gmm.fit(xs).predict_proba(xs)
             ridges = []
             for k in range(weights.shape[1]):
@@ -124,7 +127,7 @@ class ChangePointAdapter(_RegimeAdapter):
         xs = scaler.transform(data.x_train)
         states, position = _states(xs, data.t_train)
         kmeans = KMeans(n_clusters=p["n_regimes"], random_state=step.seed)
-        with limited(blas=step.resources.threads) as seen:
+        with limited(openmp=step.resources.threads, blas=step.resources.threads) as seen:
             labels = kmeans.fit(states).labels_
             rows = labels[position]
             ridges = tuple(

@@ -46,6 +46,8 @@ def told(family: str, t: int) -> dict[str, int]:
         "xgboost": {"xgboost.nthread": t},
         "ngboost": {"ngboost.blas": t},
         "ensemble": {"hgb.openmp": t, "rf.n_jobs": t, "rf.openmp": 1},
+        "gmm_regime": {"sklearn.blas": t, "sklearn.openmp": t},  # KMeans (GMM's initialisation) runs on OpenMP
+        "change_point": {"sklearn.blas": t, "sklearn.openmp": t},
     }.get(family, {"sklearn.blas": t})
 
 
