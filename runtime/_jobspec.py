@@ -49,8 +49,10 @@ def frameworks(plan: Plan, step: Step) -> list[str]:
 
 
 def plan_facts(plan: Plan) -> dict[str, Any]:
-    """The part of every step's spec that is the same for the whole plan: ``plan_hash``, ``config``,
-    ``hardware``, ``inter_op_threads``, ``tf_allow_growth``. The executor computes it once per run."""
+    """The part of every step's spec that is the same for the whole plan; the executor computes it once per run.
+
+    Keys: ``format``, ``plan_hash``, ``config``, ``hardware``, ``inter_op_threads``, ``tf_allow_growth``.
+    """
     config: Mapping[str, Any] = plan.config
     return {
         "format": SPEC_FORMAT,

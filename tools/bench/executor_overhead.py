@@ -104,7 +104,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"overhead per isolated step beyond interpreter start: {overhead * 1000:7.1f} ms"
           f"   (target < {TARGET_S * 1000:.0f} ms: {'met' if overhead < TARGET_S else 'NOT met'})")
     print(f"tkplan run, {args.steps} in-process no-op steps, per step: {inproc_per_step * 1000:7.1f} ms")
+    print(f"bytecode: {_bytecode_note()}")
     return 0
+
+
+def _bytecode_note() -> str:
+    """Whether a child reads the modules it imports from cached bytecode: without it, each child compiles them."""
+    import importlib.util
+    import os
+    import sys
+
+    import cattrs
+    import tkplan.planner._plan
+
+    cached = [os.path.exists(importlib.util.cache_from_source(m.__file__)) for m in (cattrs, tkplan.planner._plan)
+              if m.__file__]
+    state = "cached" if all(cached) else "NOT cached for some modules the child imports"
+    flag = " (PYTHONDONTWRITEBYTECODE is set: none is written)" if sys.flags.dont_write_bytecode else ""
+    return state + flag
 
 
 if __name__ == "__main__":
