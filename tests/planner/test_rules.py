@@ -9,11 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tkplan.errors import PlanningError
-from tkplan.planner import CompileRequest, Gpu, HardwareSpec, compile_plan, load_hardware
+from tkplan.planner import CompileRequest, Gpu, HardwareSpec, compile_plan, load_hardware, plan_to_json
 from tkplan.planner._admission import can_start, fits_alone
 
 SPECS = Path(__file__).parent.parent / "specs"
@@ -28,11 +28,14 @@ def compile_for(hardware: HardwareSpec, *words: str, tmp: Path | None = None):
     return compile_plan(request, hardware, "spec", "test")
 
 
-def spec(cpus: int, memory_mb: int, gpus: list[tuple[int, str]]) -> HardwareSpec:
+def spec(cpus: int, memory_mb: int, gpus: list[tuple[int, str]], logical: int | None = None) -> HardwareSpec:
+    """A machine with ``cpus`` usable CPUs (of ``logical``, when a cgroup quota leaves fewer) and these GPUs."""
+    logical = logical or cpus
     return HardwareSpec(
-        cpus_usable=cpus, cpus_logical=cpus, cores_physical=cpus, memory_mb=memory_mb, memory_total_mb=memory_mb,
+        cpus_usable=cpus, cpus_logical=logical, cores_physical=logical, memory_mb=memory_mb, memory_total_mb=memory_mb,
         gpus=tuple(Gpu(i, f"GPU-{i:04d}-test", f"Test GPU {i}", mem, cc) for i, (mem, cc) in enumerate(gpus)),
-        gpu_driver="550.0" if gpus else None, mps=False, platform="linux", machine="x86_64", cgroup=None)
+        gpu_driver="550.0" if gpus else None, mps=False, platform="linux", machine="x86_64",
+        cgroup="v2" if logical > cpus else None)
 
 
 def simulate(plan, rng: random.Random) -> list[tuple[float, list]]:
@@ -62,30 +65,47 @@ gpu_strategy = st.tuples(st.sampled_from([8192, 16384, 24576, 40960, 81559]),
 
 class TestBudgetsHoldOnAnyMachine:
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(cpus=st.integers(1, 64), memory=st.integers(2048, 262144), gpus=st.lists(gpu_strategy, max_size=3),
+    @given(cpus=st.integers(1, 64), hidden_cpus=st.integers(0, 32), memory=st.integers(2048, 262144),
+           gpus=st.lists(gpu_strategy, max_size=3),
            families=st.lists(st.sampled_from(FAMILIES), min_size=1, max_size=8, unique=True),
            targets=st.sampled_from(["[fwd_ret_5m]", "[fwd_ret_5m, will_peak_5m]", "[will_peak_5m, fwd_ret_15m]"]),
            seeds=st.lists(st.integers(0, 10_000), min_size=1, max_size=3, unique=True),
-           profile=st.sampled_from(["laptop", "ci_fast", "kaggle_safe"]), seed=st.integers(0, 2**32 - 1))
-    def test_concurrent_threads_and_vram_never_exceed_the_machine(self, cpus, memory, gpus, families, targets,
-                                                                  seeds, profile, seed):
-        """Whatever the machine and campaign, steps running at once fit the CPUs and each GPU's memory."""
-        hardware = spec(cpus, memory, gpus)
-        plan = compile_for(hardware, profile, f"campaign.families=[{', '.join(families)}]",
-                           f"campaign.targets={targets}", f"campaign.seeds={seeds}")
+           profile=st.sampled_from(["laptop", "ci_fast", "kaggle_safe", "h100_full"]),
+           thread_cap=st.one_of(st.none(), st.integers(1, 64)), mlp_vram=st.sampled_from([4096, 1024, 12000]),
+           seed=st.integers(0, 2**32 - 1))
+    def test_concurrent_threads_and_vram_never_exceed_the_machine(self, cpus, hidden_cpus, memory, gpus, families,
+                                                                  targets, seeds, profile, thread_cap, mlp_vram, seed):
+        """Whatever the machine and campaign, steps running at once fit the CPUs and each GPU's memory.
+
+        The machine may have CPUs its cgroup quota withholds, 0-3 GPUs of mixed sizes; the campaign any
+        families, targets and seeds under any shipped profile that can run there, a thread cap and a VRAM cap.
+        """
+        # h100_full refuses a machine without a CUDA GPU, or one too old for its bf16 (tested below)
+        assume(profile != "h100_full" or (gpus and all(float(cc) >= 8.0 for _, cc in gpus)))
+        assume(not gpus or mlp_vram <= max(mem for mem, _ in gpus))
+        hardware = spec(cpus, memory, gpus, logical=cpus + hidden_cpus)
+        words = (profile, f"campaign.families=[{', '.join(families)}]", f"campaign.targets={targets}",
+                 f"campaign.seeds={seeds}", f"run.threads={'auto' if thread_cap is None else min(thread_cap, cpus)}",
+                 f"families.mlp.runtime.vram_cap_mb={mlp_vram}")
+        plan = compile_for(hardware, *words)
         assert plan.schedule.thread_budget <= cpus
         for step in plan.steps:
             assert fits_alone(step, plan.schedule, plan.hardware)
-            assert step.isolation.reason.strip()
-            assert step.resources.threads >= 1
-            assert step.env["OMP_NUM_THREADS"].isdigit()
+            assert step.isolation.mode in ("process", "inproc") and step.isolation.reason.strip()
+            assert 1 <= step.resources.threads <= plan.schedule.thread_budget
+            assert {int(step.env["OMP_NUM_THREADS"]), int(step.env["OPENBLAS_NUM_THREADS"])} <= {1, step.resources.threads}
+            if step.resources.device == "cuda":
+                assert step.env["CUDA_VISIBLE_DEVICES"] == ",".join(step.resources.gpus)
+                assert step.limits.vram_cap_mb <= min(g.memory_mb for g in hardware.gpus if g.uuid in step.resources.gpus)
+            else:
+                assert step.env["CUDA_VISIBLE_DEVICES"] == "-1" and step.limits.vram_cap_mb is None
         for _clock, running in simulate(plan, random.Random(seed)):
             assert sum(s.resources.threads for s in running) <= cpus
             for gpu in hardware.gpus:
                 assert sum(s.limits.vram_cap_mb for s in running if gpu.uuid in s.resources.gpus) <= gpu.memory_mb
-        again = compile_for(hardware, profile, f"campaign.families=[{', '.join(families)}]",
-                            f"campaign.targets={targets}", f"campaign.seeds={seeds}")
+        again = compile_for(hardware, *words)
         assert again.plan_hash == plan.plan_hash
+        assert plan_to_json(again) == plan_to_json(plan)
 
 
 class TestRules:
