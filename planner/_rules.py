@@ -196,7 +196,8 @@ def _allocate_threads(config: Mapping[str, Any], budget: int, work: Sequence[Wor
             continue
         share = max(1, math.ceil(_cost(w) / lane - 1e-9))
         t = _clamp(share, w, budget)
-        why = f"cost {_cost(w):g} of {total:g} over {budget} threads = {_cost(w) / lane:.2f} lanes → {share}"
+        why = (f"cost {_cost(w):g} of the CPU steps' {total:g} over {budget} thread(s) = {_cost(w) / lane:.2f} "
+               f"thread(s) of work → {share}")
         if t != share:
             rule = w.traits["threads"]
             why += f", clamped to [{rule['min']}, {rule['max'] or budget}] minus reserve {rule['reserve']} → {t}"

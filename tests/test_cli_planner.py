@@ -73,10 +73,25 @@ def test_mac_test_plans_for_the_mps_device(cli, tmp_path):
 
 def test_explain_shows_the_planners_derivations(cli):
     result = cli("explain", "threads", "--hermetic", "--hardware", str(SPECS / "laptop_2core.yaml"),
-                 "campaign.families=[quantile_lightgbm]", "campaign.targets=[fwd_ret_5m]", "run.threads=2")
+                 "campaign.families=[quantile_lightgbm, ensemble]", "campaign.targets=[fwd_ret_5m]")
     assert result.exit_code == 0, result.output
-    assert "threads: derived by the planner" in result.output
-    assert "quantile_lightgbm.fwd_ret_5m.s42" in result.output and "cost_share" in result.output
+    assert result.output.splitlines() == [
+        "threads: derived by the planner",
+        "  quantile_lightgbm.fwd_ret_5m.s42  1  cost_share  cost 2.5 of the CPU steps' 27.5 over 2 thread(s) = 0.18 "
+        "thread(s) of work → 1",
+        "  ensemble.fwd_ret_5m.s42           2  cost_share  cost 25 of the CPU steps' 27.5 over 2 thread(s) = 1.82 "
+        "thread(s) of work → 2",
+    ]
+
+
+def test_explain_shows_where_each_gpu_step_goes(cli):
+    result = cli("explain", "gpus", "--hermetic", "--hardware", str(SPECS / "kaggle_t4.yaml"), "kaggle_safe",
+                 "campaign.families=[mlp]", "campaign.targets=[fwd_ret_5m]")
+    assert result.output.splitlines() == [
+        "gpus: derived by the planner",
+        '  mlp.fwd_ret_5m.s42  ["GPU-8f1d6a4e-2b7c-4d3e-9a51-0c6e2f7b3d10"]  gpu_least_loaded  GPU 0 (Tesla T4): '
+        "the only usable GPU",
+    ]
 
 
 def test_explain_prints_the_chain_with_the_winner_marked(cli):

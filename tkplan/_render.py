@@ -6,7 +6,7 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["render_chain", "render_leaderboard", "render_plan_summary", "render_yaml", "table"]
+__all__ = ["render_chain", "render_derived", "render_leaderboard", "render_plan_summary", "render_yaml", "table"]
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -58,6 +58,17 @@ def render_chain(key: str, chain: Sequence[Any]) -> str:
         state = "" if i == len(chain) - 1 else "  (overridden)"
         layer = setting.source if setting.file else ""
         lines.append(f"  {mark} {setting.where:<60} {layer:<22} {_short(setting.value)}{state}")
+    return "\n".join(lines)
+
+
+def render_derived(key: str, derived: Sequence[tuple[str, Any]]) -> str:
+    """A value the planner derives, per step (or for the schedule): the value, the rule, and why."""
+    from tkplan.planner._convert import thaw
+
+    rows = [(where, _short(thaw(d.value)), d.rule, d.why) for where, d in derived]
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{key}: derived by the planner"]
+    lines += [f"  {w:<{width[0]}}  {v:<{width[1]}}  {r:<{width[2]}}  {why}" for w, v, r, why in rows]
     return "\n".join(lines)
 
 

@@ -205,7 +205,7 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     KEY is a config path (families.lightgbm.num_leaves) or a prefix of several, or the name of a value the
     planner derives per step (threads, batch_size, precision, vram_cap_mb, ...).
     """
-    from tkplan._render import render_chain
+    from tkplan._render import render_chain, render_derived
     from tkplan.planner import compile_plan, resolve
 
     request = _request(words, sets, hermetic)
@@ -226,9 +226,7 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
         prefixes |= {d.key for s in plan.steps for d in s.derivations}
         raise ConfigError([Problem(f"no such key: {key}", hint=did_you_mean(key, prefixes) or
                                    "try a prefix such as families.lightgbm")])
-    click.echo(f"{key}: derived by the planner")
-    for step_id, d in derived:
-        click.echo(f"  {step_id:<40} {d.value!s:<12} {d.rule:<22} {d.why}")
+    click.echo(render_derived(key, derived))
 
 
 @main.command("diff")
