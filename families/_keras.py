@@ -107,7 +107,8 @@ class KerasAdapter(FamilyAdapter):
         best = int(np.argmin(losses))
         info = {"epochs_run": len(losses), "batches_per_epoch": batches, "best_epoch": best + 1, "best_val_loss": round(float(losses[best]), 6),
                 "stopped_early": len(losses) < p["epochs"],
-                "seconds_per_epoch": round(float(np.median(timer.seconds)), 4) if timer.seconds else None,
+                "seconds_per_epoch": round(float(np.median(timer.seconds[1:] or timer.seconds)), 4) if timer.seconds else None,
+                "first_epoch_s": round(timer.seconds[0], 4) if timer.seconds else None,
                 "final_lr": float(keras.ops.convert_to_numpy(model.net.optimizer.learning_rate)),
                 "device": step.resources.device, "precision": step.resources.precision,
                 "policy": keras.mixed_precision.global_policy().name, "batch_size": p["batch_size"],

@@ -81,10 +81,11 @@ class LoopResult:
 
     def info(self) -> dict[str, Any]:
         """JSON-ready facts for the step's result."""
-        seconds = self.epoch_seconds
+        seconds = self.epoch_seconds[1:] or self.epoch_seconds  # the first epoch also compiles and warms up
         return {"epochs_run": self.epochs_run, "batches_per_epoch": self.batches_per_epoch, "best_epoch": self.best_epoch,
                 "best_val_loss": round(self.best_val_loss, 6), "stopped_early": self.stopped_early,
                 "seconds_per_epoch": round(float(np.median(seconds)), 4) if seconds else None,
+                "first_epoch_s": round(self.epoch_seconds[0], 4) if self.epoch_seconds else None,
                 "final_lr": self.final_lr, "compiled": self.compiled, "cuda_peak_mb": self.cuda_peak_mb}
 
 
