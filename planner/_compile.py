@@ -23,7 +23,7 @@ from tkplan.planner._plan import FORMAT, Inputs, LayerInput, Plan, compute_hash
 from tkplan.planner._rules import plan_steps
 from tkplan.planner._schemas import HARDWARE_SCHEMA, validator
 from tkplan.planner._sources import Layer, SearchPath, load_layers
-from tkplan.planner._validate import validate_config
+from tkplan.planner._validate import explain_error, validate_config
 from tkplan.planner._yaml import load_path
 
 __all__ = ["CompileRequest", "Resolved", "compile_plan", "load_hardware", "resolve"]
@@ -131,10 +131,12 @@ def load_hardware(path: str | os.PathLike[str]) -> HardwareSpec:
         document = load_path(path)
     except ConfigError as exc:
         raise HardwareError(f"hardware spec {exc}") from None
-    errors = sorted(validator(HARDWARE_SCHEMA).iter_errors(document.data), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"{document.where(tuple(e.absolute_path))}: {e.message}" for e in errors]
-        raise HardwareError("invalid hardware spec:\n  " + "\n  ".join(lines))
+    errors = validator(HARDWARE_SCHEMA).iter_errors(document.data)
+    problems = sorted({p for e in errors for p in explain_error(e, document.where)}, key=lambda p: (p.path, p.message))
+    if problems:
+        lines = [f"  - {p}" for p in problems]
+        raise HardwareError("\n".join([f"invalid hardware spec {document.source} (write one with `tkplan probe` on "
+                                       "that machine):", *lines]))
     try:
         return converter.structure(document.data, HardwareSpec)
     except Exception as exc:  # cattrs wraps attrs validator errors in exception groups

@@ -7,14 +7,14 @@ without a ``default``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from tkplan.errors import Problem, did_you_mean
 from tkplan.planner._merge import Provenance, dotted
 from tkplan.planner._schemas import CONFIG_SCHEMA, registry, schema, validator
 
-__all__ = ["validate_config"]
+__all__ = ["explain_error", "validate_config"]
 
 _JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
                float: "a number", type(None): "null"}
@@ -22,7 +22,8 @@ _JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "a bool
 
 def validate_config(config: Mapping[str, Any], provenance: Provenance) -> list[Problem]:
     """Return every problem of ``config``, each located through ``provenance``, sorted by key path."""
-    problems = [p for error in validator(CONFIG_SCHEMA).iter_errors(config) for p in _explain(error, provenance)]
+    locate = lambda path: _origin(provenance, path)  # noqa: E731
+    problems = [p for error in validator(CONFIG_SCHEMA).iter_errors(config) for p in explain_error(error, locate)]
     problems += _missing(config, schema(CONFIG_SCHEMA), (), provenance)
     unique = {(p.path, p.message): p for p in problems}
     return sorted(unique.values(), key=lambda p: (p.path, p.message))
@@ -62,16 +63,26 @@ def _expected_type(expected: Any) -> str:
     return " or ".join(words.get(n, n) for n in names)
 
 
-def _explain(error: Any, provenance: Provenance) -> Iterator[Problem]:
+def explain_error(error: Any, locate: Callable[[tuple[Any, ...]], str]) -> Iterator[Problem]:
+    """Turn one JSON Schema error into problems a user can act on: what is wrong, at which key, from where.
+
+    Args:
+        error: a ``jsonschema`` validation error.
+        locate: key path → where its value came from (``file:line:col``, ``env:NAME``, ``cli:arg N``).
+    """
     path = tuple(error.absolute_path)
     key = dotted(path)
     kind, value, expected = error.validator, error.instance, error.validator_value
-    origin = _origin(provenance, path)
+    origin = locate(path)
     if kind == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         for extra in sorted(set(value) - set(allowed)):
-            yield Problem(f"unknown key {extra!r}", dotted((*path, extra)), _origin(provenance, (*path, extra)),
+            yield Problem(f"unknown key {extra!r}", dotted((*path, extra)), locate((*path, extra)),
                           did_you_mean(extra, allowed) or f"allowed here: {', '.join(allowed)}")
+        return
+    if kind == "required":
+        for name in [n for n in expected if n not in value]:
+            yield Problem(f"missing key {name!r}", dotted((*path, name)), origin)
         return
     messages = {
         "type": lambda: f"expected {_expected_type(expected)}, got {_describe(value)}",

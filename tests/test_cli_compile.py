@@ -285,9 +285,20 @@ class TestBadInput:
         (tmp_path / "box.yaml").write_text("cpus_usable: many\n")
         result = cli("compile", "--hermetic", "--hardware", "box.yaml")
         assert result.exit_code == 4
-        assert result.stderr.startswith("error: invalid hardware spec:\n")
-        assert "  box.yaml:1:1: 'many' is not of type 'integer'" in result.stderr.splitlines()
+        lines = result.stderr.splitlines()
+        assert lines[0] == "error: invalid hardware spec box.yaml (write one with `tkplan probe` on that machine):"
+        assert "  - box.yaml:1:1: expected an integer, got a string 'many' @ cpus_usable" in lines
+        assert "  - box.yaml: missing key 'memory_mb' @ memory_mb" in lines
         assert "Traceback" not in result.output
+
+    def test_a_misspelt_hardware_spec_key_is_located_with_a_suggestion(self, cli, tmp_path):
+        spec = (TESTS / "specs" / "laptop_2core.yaml").read_text().replace("memory_mb: 16384", "memory_mbs: 16384")
+        (tmp_path / "box.yaml").write_text(spec)
+        result = cli("compile", "--hermetic", "--hardware", "box.yaml")
+        assert (result.exit_code, result.stderr.splitlines()[1:]) == (4, [
+            "  - box.yaml: missing key 'memory_mb' @ memory_mb",
+            "  - box.yaml:5:1: unknown key 'memory_mbs' @ memory_mbs (did you mean 'memory_mb'?)",
+        ])
 
 
 class TestBadInvocation:
