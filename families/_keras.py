@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["KerasAdapter", "KerasLSTMAdapter", "KerasMLPAdapter", "KerasModel"]
 
 _CHECKPOINT = "checkpoint.best.keras"  # tkplan: ignore[constant]  a file name, not a setting
-_POLICIES = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+"""Keras' dtype policy for each planned precision (mixed precision only on a GPU)."""
 
 
 @attrs.define(eq=False)
@@ -88,7 +89,7 @@ class KerasAdapter(FamilyAdapter):
         threads = _threads(tf, step.resources.threads)
         keras.utils.set_random_seed(step.seed)
         keras.mixed_precision.set_global_policy(
-            _POLICIES.get(step.resources.precision, "float32") if step.resources.device == "cuda" else "float32")
+            _POLICIES[step.resources.precision if step.resources.device == "cuda" else "fp32"])
         tasks = data.tasks or (data.task,)
         targets = Targets.fit(data.y_train, tasks)
         lookback = p["lookback"] if self.sequential else None

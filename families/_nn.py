@@ -332,7 +332,7 @@ class MetaLearningAdapter(TorchAdapter):
 
             x, s, y = batch
             tasks = [rows for rows in (torch.nonzero(s == symbol).squeeze(1) for symbol in torch.unique(s))
-                     if len(rows) >= 2]
+                     if len(rows) > 1]  # a task needs a support row and a query row
             tools.optimizer.zero_grad(set_to_none=True)
             total = torch.zeros((), device=x.device)
             for rows in tasks:

@@ -73,7 +73,7 @@ class _Convolutions(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x).mean(dim=2)
+        return self.layers(x).mean(dim=-1)
 
 
 class CNN1D(nn.Module):
@@ -170,7 +170,6 @@ class _FeatureTokens(nn.Module):
         super().__init__()
         self.project = nn.Linear(values_per_token, d_model)
         self.position = nn.Parameter(torch.zeros(1, features, d_model))
-        nn.init.normal_(self.position, std=0.02)
         layer = nn.TransformerEncoderLayer(d_model, heads, ff_dim, dropout, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)  # tkplan: ignore[constructor_kwarg] -- no padding mask to pack
         self.norm = nn.LayerNorm(d_model)
