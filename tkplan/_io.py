@@ -1,9 +1,12 @@
-"""Atomic file writes: a reader sees the old content or the new, never a torn file."""
+"""Atomic file writes: a reader sees the old content or the new, never a torn file.
+
+The new file gets the mode of any file created here (``0o666`` less the umask), as a plain ``open`` would.
+"""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 __all__ = ["write_bytes_atomic", "write_text_atomic"]
@@ -13,7 +16,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory, fsync'd, then renamed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
