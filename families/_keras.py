@@ -20,7 +20,7 @@ import attrs
 import numpy as np
 
 from tkplan.families._adapter import FamilyAdapter, FitResult, Params, TrainingData
-from tkplan.families._nn_data import Standardiser, Targets, window_index
+from tkplan.families._nn_data import Standardiser, Targets, symbol_ids, window_index
 
 if TYPE_CHECKING:
     from tkplan.planner._plan import Step
@@ -99,16 +99,20 @@ class KerasAdapter(FamilyAdapter):
         model.net.compile(optimizer=_optimizer(p, training, batches, keras), loss=_loss(tasks[0], training, keras))
         timer = _epoch_timer(keras)
         callbacks = [timer, *_callbacks(p, training, data.work_dir, keras)]
+        train = model.dataset(data.x_train, data.t_train, symbol_ids(data.s_train, len(data.x_train)), data.y_train,
+                              seed=step.seed)
+        val = model.dataset(data.x_val, data.t_val, symbol_ids(data.s_val, len(data.x_val)), data.y_val)
         history = model.net.fit(
-            model.dataset(data.x_train, data.t_train, _symbols(data.s_train, data.x_train), data.y_train, seed=step.seed),
-            validation_data=model.dataset(data.x_val, data.t_val, _symbols(data.s_val, data.x_val), data.y_val),
+            train, validation_data=val,
             epochs=p["epochs"], callbacks=callbacks, class_weight=_class_weight(tasks[0], training, data.y_train),
             shuffle=False, verbose=0)  # the train pipeline shuffles, seeded
         losses = history.history["val_loss"]
         best = int(np.argmin(losses))
-        info = {"epochs_run": len(losses), "batches_per_epoch": batches, "best_epoch": best + 1, "best_val_loss": round(float(losses[best]), 6),
+        steady = timer.seconds[1:] or timer.seconds  # the first epoch also traces and warms up
+        info = {"epochs_run": len(losses), "batches_per_epoch": batches, "best_epoch": best + 1,
+                "best_val_loss": round(float(losses[best]), 6),
                 "stopped_early": len(losses) < p["epochs"],
-                "seconds_per_epoch": round(float(np.median(timer.seconds[1:] or timer.seconds)), 4) if timer.seconds else None,
+                "seconds_per_epoch": round(float(np.median(steady)), 4) if steady else None,
                 "first_epoch_s": round(timer.seconds[0], 4) if timer.seconds else None,
                 "final_lr": float(keras.ops.convert_to_numpy(model.net.optimizer.learning_rate)),
                 "device": step.resources.device, "precision": step.resources.precision,
@@ -131,7 +135,7 @@ class KerasAdapter(FamilyAdapter):
         return keras.Model(inputs=(x, symbol), outputs=head)
 
     def predict(self, model: Any, x: np.ndarray, times: np.ndarray, symbols: np.ndarray) -> np.ndarray:
-        return model.predict(x, times, _symbols(symbols, x))
+        return model.predict(x, times, symbol_ids(symbols, len(x)))
 
     def save(self, model: Any, path: Path) -> None:
         model.net.save(path)
@@ -249,10 +253,7 @@ def _callbacks(p: Params, training: Any, work_dir: Path | None, keras: Any) -> l
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=stopping["monitor"], patience=schedule["patience"],
                                                            factor=schedule["factor"], min_lr=schedule["min_lr"]))
     if training["checkpoint_best"] and work_dir is not None:
-        callbacks.append(keras.callbacks.ModelCheckpoint(str(work_dir / _CHECKPOINT), monitor=stopping["monitor"],
-                                                         save_best_only=True))  # tkplan: ignore[constructor_kwarg] -- "the best epoch" is the setting
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            str(work_dir / _CHECKPOINT), monitor=stopping["monitor"],
+            save_best_only=True))  # tkplan: ignore[constructor_kwarg] -- what training.checkpoint_best means
     return callbacks
-
-
-def _symbols(symbols: np.ndarray | None, x: np.ndarray) -> np.ndarray:
-    return np.zeros(len(x), dtype=np.int32) if symbols is None else np.asarray(symbols, dtype=np.int32)

@@ -37,7 +37,7 @@ import attrs
 import numpy as np
 
 from tkplan.families._adapter import FamilyAdapter, FitResult, Params, TrainingData
-from tkplan.families._nn_data import Standardiser, Targets, window_index
+from tkplan.families._nn_data import Standardiser, Targets, symbol_ids, window_index
 
 if TYPE_CHECKING:
     from torch import nn
@@ -155,8 +155,8 @@ class TorchAdapter(FamilyAdapter):
         model = self.model(TorchModel(net, {"network": self.network, "arguments": arguments},
                                       Standardiser.fit(data.x_train), targets,
                                       p["lookback"] if self.sequential else None, settings), p, data)
-        train = model.inputs(data.x_train, data.t_train, _symbols(data.s_train, data.x_train), data.y_train)
-        val = model.inputs(data.x_val, data.t_val, _symbols(data.s_val, data.x_val), data.y_val)
+        train = model.inputs(data.x_train, data.t_train, symbol_ids(data.s_train, len(data.x_train)), data.y_train)
+        val = model.inputs(data.x_val, data.t_val, symbol_ids(data.s_val, len(data.x_val)), data.y_val)
         loss = target_loss(tasks, training, targets.scaled(data.y_train), self.loss_weights(p, data))
         result = fit_loop(net, train, val, loss, settings, **self.loop_options(p, net, settings, tuple(tasks)))
         info = {**result.info(), "device": settings.device, "precision": settings.precision,
@@ -175,7 +175,7 @@ class TorchAdapter(FamilyAdapter):
         return model
 
     def predict(self, model: Any, x: np.ndarray, times: np.ndarray, symbols: np.ndarray) -> np.ndarray:
-        return model.predict(x, times, _symbols(symbols, x))
+        return model.predict(x, times, symbol_ids(symbols, len(x)))
 
     def save(self, model: Any, path: Path) -> None:
         import torch
@@ -183,16 +183,12 @@ class TorchAdapter(FamilyAdapter):
         torch.save(model.payload(), path)
 
 
-def _symbols(symbols: np.ndarray | None, x: np.ndarray) -> np.ndarray:
-    """Symbol ids, or all 0 for data without a symbol column."""
-    return np.zeros(len(x), dtype=np.int64) if symbols is None else np.asarray(symbols, dtype=np.int64)
-
-
 class _Embedded(TorchAdapter):
     """A network with seed 002's learned asset embedding (``asset_embedding_dim``, 0 = none)."""
 
     def arguments(self, p: Params, data: TrainingData) -> dict[str, Any]:
-        return {**super().arguments(p, data), "n_symbols": data.n_symbols, "asset_embedding_dim": p["asset_embedding_dim"]}
+        return {**super().arguments(p, data), "n_symbols": data.n_symbols,
+                "asset_embedding_dim": p["asset_embedding_dim"]}
 
 
 class MLPAdapter(_Embedded):
@@ -325,7 +321,7 @@ class MetaLearningAdapter(TorchAdapter):
                 "n_symbols": data.n_symbols, "asset_embedding_dim": 0}
 
     def loop_options(self, p: Params, net: nn.Module, settings: LoopSettings, tasks: tuple[str, ...]) -> dict[str, Any]:
-        adapt = _Adaptation(int(p["inner_steps"]), float(p["inner_learning_rate"]))
+        adapt = _Adaptation.of(p)
 
         def meta_step(model: nn.Module, batch: Any, loss: Any, tools: StepTools) -> Any:
             import torch
@@ -351,7 +347,7 @@ class MetaLearningAdapter(TorchAdapter):
     def model(self, model: TorchModel, p: Params, data: TrainingData) -> TorchModel:
         return _MetaModel(model.net, model.architecture, model.features, model.targets, model.lookback,
                           model.settings, support=_latest_rows(data, int(p["support_rows"])),
-                          adaptation=_Adaptation(int(p["inner_steps"]), float(p["inner_learning_rate"])))
+                          adaptation=_Adaptation.of(p))
 
 
 @attrs.frozen
@@ -360,6 +356,11 @@ class _Adaptation:
 
     steps: int
     learning_rate: float
+
+    @classmethod
+    def of(cls, p: Params) -> _Adaptation:
+        """The family's ``inner_steps`` and ``inner_learning_rate``."""
+        return cls(int(p["inner_steps"]), float(p["inner_learning_rate"]))
 
     def weights(self, net: Any, loss: Any, x: Any, s: Any, y: Any) -> dict[str, Any]:
         import torch
@@ -375,7 +376,7 @@ class _Adaptation:
 
 def _latest_rows(data: TrainingData, rows: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per symbol id, the features and targets of its latest ``rows`` train rows."""
-    symbols = _symbols(data.s_train, data.x_train)
+    symbols = symbol_ids(data.s_train, len(data.x_train))
     support = {}
     for symbol in np.unique(symbols):
         mine = np.flatnonzero(symbols == symbol)

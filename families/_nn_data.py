@@ -8,8 +8,8 @@ A sequence family sees, for each row, the ``lookback`` most recent rows of the s
 including it — within the same split only, so no window reaches across a split boundary (nor across the
 purge gap between splits). `window_index` gives those rows as indices; a row with less history in its
 split is left-padded with index ``rows`` (one past the last row), the all-zero row that
-`Standardiser.padded` appends: the train mean once standardised. Windows are gathered batch by batch from the index, so a split's windows are never all in
-memory at once.
+`Standardiser.padded` appends: the train mean once standardised. Windows are gathered batch by batch
+from the index, so a split's windows are never all in memory at once.
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-__all__ = ["Standardiser", "Targets", "window_index"]
+__all__ = ["Standardiser", "Targets", "symbol_ids", "window_index"]
+
+
+def symbol_ids(symbols: np.ndarray | None, rows: int) -> np.ndarray:
+    """The rows' symbol ids as int64, or all 0 when the data has no symbol column."""
+    return np.zeros(rows, dtype=np.int64) if symbols is None else np.asarray(symbols, dtype=np.int64)
 
 
 def window_index(symbols: np.ndarray, times: np.ndarray, lookback: int) -> np.ndarray:

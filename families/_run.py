@@ -16,7 +16,8 @@ The adapter is the one registered for the step's family and backend: a network f
 step are per target: ``metrics[split][target]``.
 
 Cascade: a step with ``depends_on`` gets, as extra feature columns named ``pred:<step id>`` (or
-``pred:<step id>:<target>`` for each target of a multi-target step), the predictions that each earlier step saved in ``run_dir/steps/<step id>/`` for the same split rows. The earlier steps'
+``pred:<step id>:<target>`` for each target of a multi-target step), the predictions that each earlier step
+saved in ``run_dir/steps/<step id>/`` for the same split rows. The earlier steps'
 train-split predictions are in-sample (fitted on those rows), so a later stage sees them more accurate on
 train than on validation and test.
 
@@ -89,8 +90,8 @@ def run_step(ctx: StepContext) -> dict[str, Any]:
         raise ValueError(f"step {step.id}: the {step.family} adapter trains one target, got {', '.join(step.targets)}")
     tasks = tuple(str(config["data"]["tasks"][t]) for t in step.targets)
     if not set(tasks) <= set(adapter.tasks):
-        raise ValueError(f"step {step.id}: {step.family} cannot train a {'/'.join(sorted(set(tasks)))} target (it trains "
-                         f"{', '.join(adapter.tasks)})")
+        raise ValueError(f"step {step.id}: {step.family} cannot train a {'/'.join(sorted(set(tasks)))} target "
+                         f"(it trains {', '.join(adapter.tasks)})")
     dataset = prepare(config, ctx.run_dir)
     parts = {split: _joined([dataset.part(split, target) for target in step.targets]) for split in SPLIT_NAMES}
     names, parts = _with_cascade(ctx, dataset, parts)

@@ -82,7 +82,8 @@ class LoopResult:
     def info(self) -> dict[str, Any]:
         """JSON-ready facts for the step's result."""
         seconds = self.epoch_seconds[1:] or self.epoch_seconds  # the first epoch also compiles and warms up
-        return {"epochs_run": self.epochs_run, "batches_per_epoch": self.batches_per_epoch, "best_epoch": self.best_epoch,
+        return {"epochs_run": self.epochs_run, "batches_per_epoch": self.batches_per_epoch,
+                "best_epoch": self.best_epoch,
                 "best_val_loss": round(self.best_val_loss, 6), "stopped_early": self.stopped_early,
                 "seconds_per_epoch": round(float(np.median(seconds)), 4) if seconds else None,
                 "first_epoch_s": round(self.epoch_seconds[0], 4) if self.epoch_seconds else None,
@@ -195,7 +196,8 @@ def target_loss(tasks: Sequence[str], training: Mapping[str, Any], y_train: np.n
 
     def loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         out = out.float()
-        return sum(w * fn(out[:, i], y[:, i]) for i, (w, fn) in enumerate(zip(factors, each)))  # type: ignore[return-value]
+        terms = [w * fn(out[:, i], y[:, i]) for i, (w, fn) in enumerate(zip(factors, each))]
+        return torch.stack(terms).sum()
 
     return loss
 
@@ -282,7 +284,8 @@ def fit_loop(model: nn.Module, train: Inputs, val: Inputs, loss_fn: LossFn, sett
     if restore and best_state is not None:
         model.load_state_dict(best_state)
     return LoopResult(
-        epochs_run=epoch, batches_per_epoch=batches, best_epoch=best_epoch, best_val_loss=best, stopped_early=epoch < settings.epochs,
+        epochs_run=epoch, batches_per_epoch=batches, best_epoch=best_epoch, best_val_loss=best,
+        stopped_early=epoch < settings.epochs,
         epoch_seconds=tuple(seconds), final_lr=float(optimizer.param_groups[0]["lr"]), compiled=compiled,
         cuda_peak_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None)
 
@@ -317,9 +320,11 @@ def _optimizer(parameters: Iterable[nn.Parameter], settings: LoopSettings) -> to
 def _scheduler(optimizer: torch.optim.Optimizer, settings: LoopSettings) -> Any:
     spec = settings.training["lr_scheduler"]
     if spec["name"] == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs, eta_min=float(spec["min_lr"]))
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=int(spec["patience"]),  # tkplan: ignore[constructor_kwarg] -- a loss falls
-                                                      factor=float(spec["factor"]), min_lr=float(spec["min_lr"]))
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs,
+                                                          eta_min=float(spec["min_lr"]))
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, patience=int(spec["patience"]), factor=float(spec["factor"]), min_lr=float(spec["min_lr"]),
+        mode="min")  # tkplan: ignore[constructor_kwarg] -- the validation loss improves downwards
 
 
 def _save_checkpoint(path: Path, model: nn.Module, epoch: int, val_loss: float) -> None:

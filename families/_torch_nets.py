@@ -4,7 +4,7 @@ Every network maps ``(x, symbols)`` to one raw output per target, shape (batch, 
 binary target, a standardised value for a regression target. ``x`` is (batch, features) for a tabular
 network and (batch, lookback, features) for a sequence network (`SEQUENCE_NETS`). Networks with a learned
 asset embedding (``asset_embedding_dim`` > 0) concatenate it to their pooled representation before the
-head (seed 002's architectures); symbol id ``n_symbols`` is the embedding of a symbol not seen in training.
+head (seed 002's architectures); symbol ids run from 0 to ``n_symbols - 1`` over the whole data set.
 
 This module imports torch at import time: only the torch adapters import it, inside ``fit``.
 """
@@ -28,7 +28,7 @@ class AssetEmbedding(nn.Module):
     def __init__(self, n_symbols: int, dim: int) -> None:
         super().__init__()
         self.dim = dim
-        self.table = nn.Embedding(n_symbols + 1, dim) if dim else None
+        self.table = nn.Embedding(n_symbols, dim) if dim else None
 
     def forward(self, pooled: torch.Tensor, symbols: torch.Tensor) -> torch.Tensor:
         if self.table is None:
@@ -106,8 +106,8 @@ class LSTM(nn.Module):
 
     ``cell`` picks LSTM or GRU (architectures 2 and 3); ``attention`` lets the last step's output attend over
     every step's output with multi-head attention, plus a residual (seed 002 mean-pooled the attended steps;
-    reading them from the last step keeps the present row's weight); without it the last output is used; ``conv_layers`` > 0 puts
-    convolutions with batch norm in front (architecture 4, CNN-LSTM). ``recurrent_dropout`` is the dropout
+    reading them from the last step keeps the present row's weight); without it the last output is used;
+    ``conv_layers`` > 0 puts convolutions with batch norm in front (architecture 4, CNN-LSTM). ``recurrent_dropout`` is the dropout
     between stacked recurrent layers; ``dropout`` is applied to the attention and before the head.
     """
 
@@ -118,7 +118,8 @@ class LSTM(nn.Module):
         front: list[nn.Module] = []
         width = features
         for _ in range(conv_layers):
-            front += [nn.Conv1d(width, conv_filters, kernel_size, padding="same"), nn.BatchNorm1d(conv_filters), nn.ReLU()]
+            front += [nn.Conv1d(width, conv_filters, kernel_size, padding="same"), nn.BatchNorm1d(conv_filters),
+                      nn.ReLU()]
             width = conv_filters
         self.front = nn.Sequential(*front) if front else None
         recurrent = {"lstm": nn.LSTM, "gru": nn.GRU}[cell]
@@ -171,7 +172,9 @@ class _FeatureTokens(nn.Module):
         self.project = nn.Linear(values_per_token, d_model)
         self.position = nn.Parameter(torch.zeros(1, features, d_model))
         layer = nn.TransformerEncoderLayer(d_model, heads, ff_dim, dropout, batch_first=True)
-        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)  # tkplan: ignore[constructor_kwarg] -- no padding mask to pack
+        self.encoder = nn.TransformerEncoder(
+            layer, num_layers,
+            enable_nested_tensor=False)  # tkplan: ignore[constructor_kwarg] -- every token is real: nothing to pack
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:

@@ -75,7 +75,8 @@ def main(argv: list[str]) -> int:
     for row in rows:
         print(f"{row['step']:36} {row['status']:7} {row['device']:5} {row['precision']:5} "
               f"{row['vram_cap_mb'] or '-':>7} {row['cuda_peak_mb'] if row['cuda_peak_mb'] is not None else '-':>8} "
-              f"{row['epochs'] or '-':>6} {row['s_per_epoch'] or '-':>8} {row['first_epoch_s'] or '-':>7} {row['batch'] or '-':>5} "
+              f"{row['epochs'] or '-':>6} {row['s_per_epoch'] or '-':>8} {row['first_epoch_s'] or '-':>7} "
+              f"{row['batch'] or '-':>5} "
               f"{str(row['compiled']):>8} {round(row['score'], 3) if row['score'] is not None else '-':>7}")
         if row["error"]:
             print(f"    {row['error']}")
