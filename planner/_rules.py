@@ -132,8 +132,12 @@ def _device(config: Mapping[str, Any], hardware: HardwareSpec, gpus: tuple[Gpu, 
         problems.append(Problem(f"family {w.family} requires a GPU and none is available", f"families.{w.family}.runtime.gpu",
                                 _where(provenance, f"families.{w.family}.runtime.gpu"),
                                 "drop the family, or set gpu.fallback_to_cpu: true to run it on the CPU"))
-    rule = "gpu_fallback_to_cpu" if use == "required" else "no_gpu_found"
-    return "cpu", Derivation("device", "cpu", rule, f"{w.family} would use a GPU ({use}) but none is available")
+    if use == "required":  # only reached when the profile allows the fallback
+        return "cpu", Derivation("device", "cpu", "gpu_fallback_to_cpu", f"{w.family} requires a GPU and none is "
+                                 f"available; gpu.fallback_to_cpu (set at {_where(provenance, 'gpu.fallback_to_cpu')}) "
+                                 "allows the CPU")
+    return "cpu", Derivation("device", "cpu", "no_gpu_found", f"{w.family} uses a GPU when there is one ({use}); "
+                             "none is available")
 
 
 def _cost(w: Work) -> float:

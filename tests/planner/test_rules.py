@@ -170,6 +170,20 @@ class TestRules:
         with pytest.raises(PlanningError, match=r"h100_full.yaml:\d+:\d+: this profile requires a CUDA GPU"):
             compile_for(spec(16, 65536, []), "h100_full")
 
+    def test_a_family_that_requires_a_gpu_fails_without_one_unless_the_profile_allows_the_cpu(self):
+        """Fail is fail; the fallback happens only where gpu.fallback_to_cpu says so, and the step records it."""
+        words = ("campaign.families=[mlp]", "campaign.targets=[fwd_ret_5m]", "families.mlp.runtime.gpu=required")
+        with pytest.raises(PlanningError) as info:
+            compile_for(spec(4, 16384, []), *words)
+        assert [str(p) for p in info.value.problems] == [
+            "cli:arg 3: family mlp requires a GPU and none is available @ families.mlp.runtime.gpu (drop the family, "
+            "or set gpu.fallback_to_cpu: true to run it on the CPU)"]
+        (step,) = compile_for(spec(4, 16384, []), *words, "gpu.fallback_to_cpu=true").steps
+        device = next(d for d in step.derivations if d.key == "device")
+        assert (step.resources.device, device.rule) == ("cpu", "gpu_fallback_to_cpu")
+        assert device.why == ("mlp requires a GPU and none is available; gpu.fallback_to_cpu (set at cli:arg 4) "
+                              "allows the CPU")
+
     def test_bf16_only_where_compute_capability_allows(self):
         """auto picks bf16 on an H100 (9.0) and fp16 on a T4 (7.5); asking bf16 on a T4 is an error."""
         h100 = compile_for(spec(16, 65536, [(81559, "9.0")]), "campaign.families=[mlp]", "campaign.targets=[fwd_ret_5m]")
