@@ -60,7 +60,7 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
     gpus = _usable_gpus(config, hardware, provenance, problems)
     devices = {w.id: _device(config, hardware, gpus, w, provenance, problems) for w in work}
     threads = _allocate_threads(config, budget, work, devices)
-    parallel, parallel_why = _parallel(config, budget, [t for t, _ in threads.values()])
+    parallel, parallel_why = _parallel(config, budget, [t for t, _ in threads.values()], hardware, provenance, problems)
     placement = _place_on_gpus(config, gpus, [w for w in work if devices[w.id][0] == "cuda"])
     steps = []
     for w in work:
@@ -378,16 +378,36 @@ def _child_env(config: Mapping[str, Any], w: Work, threads: int, device: str, as
                            f"{w.family} thread policy {policy}: {meaning}")
 
 
-def _parallel(config: Mapping[str, Any], budget: int, threads: Sequence[int]) -> tuple[int, Derivation]:
-    """The most steps at once: as many as the thread budget holds at the smallest step's threads."""
+def _parallel(config: Mapping[str, Any], budget: int, threads: Sequence[int], hardware: HardwareSpec,
+              provenance: Provenance, problems: list[Problem]) -> tuple[int, Derivation]:
+    """The most steps at once: as many as the thread budget holds at the smallest step's threads, and, with a
+    per-step memory cap, no more than the usable memory holds at that cap (``memory_threshold`` of it).
+
+    An explicit ``run.max_parallel`` whose steps' memory caps together exceed the machine is a problem.
+    """
     asked = config["run"]["max_parallel"]
+    limits = config["limits"]
+    cap_mb = None if limits["memory_cap_gb"] is None else int(limits["memory_cap_gb"] * 1024)
     if asked != "auto":
+        if cap_mb is not None and asked * cap_mb > hardware.memory_mb:
+            problems.append(Problem(f"run.max_parallel = {asked} steps × limits.memory_cap_gb "
+                                    f"{limits['memory_cap_gb']:g} GB exceeds the machine's "
+                                    f"{hardware.memory_mb / 1024:.1f} GB", "run.max_parallel",
+                                    _where(provenance, "run.max_parallel"),
+                                    f"lower run.max_parallel to {max(1, hardware.memory_mb // cap_mb)}, or the cap"))
         return asked, Derivation("max_parallel", asked, "profile", f"run.max_parallel = {asked}")
-    fits = max(1, budget // max(1, min(threads, default=1)))
+    smallest = min(threads, default=1)
+    fits = max(1, budget // max(1, smallest))
     parallel = max(1, min(fits, len(threads)))
-    return parallel, Derivation("max_parallel", parallel, "thread_budget",
-                                f"{budget} threads / {min(threads, default=1)} thread(s) of the smallest step, "
-                                f"at most {len(threads)} steps")
+    why = f"{budget} threads / {smallest} thread(s) of the smallest step, at most {len(threads)} steps"
+    if cap_mb is not None:
+        memory_slots = max(1, int(hardware.memory_mb * limits["memory_threshold"]) // cap_mb)
+        if memory_slots < parallel:
+            return memory_slots, Derivation(
+                "max_parallel", memory_slots, "memory_budget",
+                f"{limits['memory_threshold']:g} × {hardware.memory_mb} MB usable memory / {cap_mb} MB cap per step "
+                f"= {memory_slots} (the thread budget would allow {parallel})")
+    return parallel, Derivation("max_parallel", parallel, "thread_budget", why)
 
 
 def _schedule(config: Mapping[str, Any], budget: int, whys: Sequence[Derivation], parallel: int,

@@ -72,21 +72,24 @@ class TestBudgetsHoldOnAnyMachine:
            seeds=st.lists(st.integers(0, 10_000), min_size=1, max_size=3, unique=True),
            profile=st.sampled_from(["laptop", "ci_fast", "kaggle_safe", "h100_full"]),
            thread_cap=st.one_of(st.none(), st.integers(1, 64)), mlp_vram=st.sampled_from([4096, 1024, 12000]),
-           seed=st.integers(0, 2**32 - 1))
+           memory_cap_gb=st.sampled_from([None, 1, 4, 12]), seed=st.integers(0, 2**32 - 1))
     def test_concurrent_threads_and_vram_never_exceed_the_machine(self, cpus, hidden_cpus, memory, gpus, families,
-                                                                  targets, seeds, profile, thread_cap, mlp_vram, seed):
-        """Whatever the machine and campaign, steps running at once fit the CPUs and each GPU's memory.
+                                                                  targets, seeds, profile, thread_cap, mlp_vram,
+                                                                  memory_cap_gb, seed):
+        """Whatever the machine and campaign, steps running at once fit the CPUs, the memory and each GPU's memory.
 
         The machine may have CPUs its cgroup quota withholds, 0-3 GPUs of mixed sizes; the campaign any
-        families, targets and seeds under any shipped profile that can run there, a thread cap and a VRAM cap.
+        families, targets and seeds under any shipped profile that can run there, a thread, VRAM and memory cap.
         """
         # h100_full refuses a machine without a CUDA GPU, or one too old for its bf16 (tested below)
         assume(profile != "h100_full" or (gpus and all(float(cc) >= 8.0 for _, cc in gpus)))
         assume(not gpus or mlp_vram <= max(mem for mem, _ in gpus))
+        assume(memory_cap_gb is None or memory_cap_gb * 1024 <= memory)
         hardware = spec(cpus, memory, gpus, logical=cpus + hidden_cpus)
         words = (profile, f"campaign.families=[{', '.join(families)}]", f"campaign.targets={targets}",
                  f"campaign.seeds={seeds}", f"run.threads={'auto' if thread_cap is None else min(thread_cap, cpus)}",
-                 f"families.mlp.runtime.vram_cap_mb={mlp_vram}")
+                 f"families.mlp.runtime.vram_cap_mb={mlp_vram}",
+                 f"limits.memory_cap_gb={'null' if memory_cap_gb is None else memory_cap_gb}")
         plan = compile_for(hardware, *words)
         assert plan.schedule.thread_budget <= cpus
         for step in plan.steps:
@@ -101,6 +104,7 @@ class TestBudgetsHoldOnAnyMachine:
                 assert step.env["CUDA_VISIBLE_DEVICES"] == "-1" and step.limits.vram_cap_mb is None
         for _clock, running in simulate(plan, random.Random(seed)):
             assert sum(s.resources.threads for s in running) <= cpus
+            assert sum(s.limits.memory_cap_mb for s in running) <= memory
             for gpu in hardware.gpus:
                 assert sum(s.limits.vram_cap_mb for s in running if gpu.uuid in s.resources.gpus) <= gpu.memory_mb
         again = compile_for(hardware, *words)
@@ -165,6 +169,18 @@ class TestRules:
     def test_memory_cap_above_the_machine_is_a_compile_error(self):
         with pytest.raises(PlanningError, match=r"memory_cap_gb = 64 exceeds the machine's 8.0 GB"):
             compile_for(spec(4, 8192, []), "limits.memory_cap_gb=64")
+
+    def test_memory_caps_of_steps_at_once_fit_the_machine(self):
+        """A 6 GB cap per step on a 16 GB box: 0.8 × 16 GB holds 2 of them at once, though 8 CPUs would run 8."""
+        plan = compile_for(spec(8, 16384, []), "limits.memory_cap_gb=6")
+        assert plan.schedule.max_parallel == 2
+        why = next(d for d in plan.schedule.derivations if d.key == "max_parallel")
+        assert (why.rule, why.why) == ("memory_budget", "0.8 × 16384 MB usable memory / 6144 MB cap per step = 2 "
+                                                        "(the thread budget would allow 8)")
+        with pytest.raises(PlanningError, match=r"run.max_parallel = 4 steps × limits.memory_cap_gb 6 GB exceeds "
+                                                r"the machine's 16.0 GB @ run.max_parallel \(lower run.max_parallel "
+                                                r"to 2, or the cap\)"):
+            compile_for(spec(8, 16384, []), "limits.memory_cap_gb=6", "run.max_parallel=4")
 
     def test_h100_full_without_a_gpu_fails_and_says_what_to_change(self):
         with pytest.raises(PlanningError, match=r"h100_full.yaml:\d+:\d+: this profile requires a CUDA GPU"):
