@@ -61,7 +61,6 @@ from tkplan.families._metrics import rank_ic as rank_ic
 from tkplan.families._ngboost import NGBoostAdapter as NGBoostAdapter
 from tkplan.families._regime import ChangePointAdapter as ChangePointAdapter
 from tkplan.families._regime import GMMRegimeAdapter as GMMRegimeAdapter
-from tkplan.families._run import backend_for as backend_for
 from tkplan.families._run import predictions_file as predictions_file
 from tkplan.families._run import run_step as run_step
 from tkplan.families._sources import BUILTINS as BUILTINS
@@ -98,7 +97,6 @@ __all__ = [
     "VAEAdapter",
     "XGBoostAdapter",
     "adapter_for",
-    "backend_for",
     "data_digest",
     "evaluate",
     "load_prepared",

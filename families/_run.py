@@ -11,8 +11,8 @@ of the validation and test splits, scores them, and writes into ``ctx.out_dir``:
   (MultiTask) saves one column per target, in the order of ``step.targets``; under the ``cascade`` strategy
   also ``predictions.train.npy``.
 
-The adapter is the one registered for the step's family and backend: a network family lists
-``runtime.backends: [torch, tf]`` and ``campaign.nn_backend`` picks one of them. Metrics of a multi-target
+The adapter is the one registered for the step's family and, for a network family, the framework the plan
+gave the step (``step.resources.backend``). Metrics of a multi-target
 step are per target: ``metrics[split][target]``.
 
 Cascade: a step with ``depends_on`` gets, as extra feature columns named ``pred:<step id>`` (or
@@ -40,30 +40,16 @@ from tkplan.families._metrics import evaluate
 from tkplan.families._splits import SPLIT_NAMES
 
 if TYPE_CHECKING:
-    from tkplan.families._adapter import FamilyAdapter
     from tkplan.runtime._context import StepContext
 
-__all__ = ["backend_for", "predictions_file", "run_step"]
+__all__ = ["predictions_file", "run_step"]
 
 _HELD_OUT = ("val", "test")
-_FRAMEWORKS = ("torch", "tf")
 
 
 def predictions_file(split: str) -> str:
     """The file name a step's predictions for ``split`` are saved under."""
     return f"predictions.{split}.npy"
-
-
-def backend_for(config: Mapping[str, Any], family: str) -> str | None:
-    """The network framework a family trains with, or ``None`` for a family without one.
-
-    ``campaign.nn_backend`` when the family's ``runtime.backends`` lists it, else the first framework listed.
-    """
-    frameworks = [b for b in config["families"][family]["runtime"]["backends"] if b in _FRAMEWORKS]
-    if not frameworks:
-        return None
-    chosen = config["campaign"]["nn_backend"]
-    return chosen if chosen in frameworks else frameworks[0]
 
 
 def run_step(ctx: StepContext) -> dict[str, Any]:
@@ -85,7 +71,7 @@ def run_step(ctx: StepContext) -> dict[str, Any]:
     """
     step = ctx.step
     config = ctx.config
-    adapter = _adapter(config, step.family)
+    adapter = adapter_for(step.family, step.resources.backend)
     if len(step.targets) != 1 and not adapter.multi_target:
         raise ValueError(f"step {step.id}: the {step.family} adapter trains one target, got {', '.join(step.targets)}")
     tasks = tuple(str(config["data"]["tasks"][t]) for t in step.targets)
@@ -130,11 +116,6 @@ def run_step(ctx: StepContext) -> dict[str, Any]:
                  "features": len(names), "cascade_features": [n for n in names if n not in dataset.feature_names]},
         "params_unused": sorted(set(step.params) - fit.params_used - set(adapter.planner_keys)),
     }
-
-
-def _adapter(config: Mapping[str, Any], family: str) -> FamilyAdapter:
-    """The registered adapter of ``family``; for a network family, the one of the framework the plan picks."""
-    return adapter_for(family, backend_for(config, family))
 
 
 def _joined(parts: list[Part]) -> Part:

@@ -13,7 +13,8 @@ import attrs
 from tkplan.errors import Problem, did_you_mean
 from tkplan.planner._merge import Provenance
 
-__all__ = ["NETWORK_BACKENDS", "RESERVED_FAMILY_KEYS", "Work", "expand_campaign", "family_key", "network_inputs"]
+__all__ = ["NETWORK_BACKENDS", "RESERVED_FAMILY_KEYS", "Work", "expand_campaign", "family_key", "network_backend",
+           "network_inputs"]
 
 NETWORK_BACKENDS = ("torch", "tf")  # tkplan: ignore[constant]  the frameworks of the shared training loop
 
@@ -47,6 +48,16 @@ def network_inputs(config: Mapping[str, Any], traits: Mapping[str, Any]) -> dict
     if traits["sequence"]:
         inputs["lookback"] = config["data"]["lookback"]
     return inputs
+
+
+def network_backend(config: Mapping[str, Any], traits: Mapping[str, Any]) -> str | None:
+    """The framework a network family trains with: ``campaign.nn_backend`` when the family lists it, else the
+    first framework it lists; ``None`` for a family without one."""
+    frameworks = [b for b in traits["backends"] if b in NETWORK_BACKENDS]
+    if not frameworks:
+        return None
+    chosen = config["campaign"]["nn_backend"]
+    return chosen if chosen in frameworks else frameworks[0]
 
 
 def family_key(name: str, families: Mapping[str, Any]) -> str | None:

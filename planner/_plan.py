@@ -81,12 +81,14 @@ class Isolation:
 
 @attrs.frozen
 class Resources:
-    """What a step may use: CPU threads, device, GPUs (by UUID, in ``CUDA_VISIBLE_DEVICES`` order), precision."""
+    """What a step may use: CPU threads, device, GPUs (by UUID, in ``CUDA_VISIBLE_DEVICES`` order), precision,
+    and for a network family the framework it trains with (``torch`` or ``tf``; ``None`` for other families)."""
 
     threads: int = attrs.field(validator=attrs.validators.ge(1))
     device: str = attrs.field(validator=attrs.validators.in_(("cpu", "cuda", "mps")))
     gpus: tuple[str, ...] = ()
     precision: str = "fp32"
+    backend: str | None = None
 
 
 @attrs.frozen

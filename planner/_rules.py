@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tkplan.errors import PlanningError, Problem
-from tkplan.planner._campaign import Work
+from tkplan.planner._campaign import Work, network_backend
 from tkplan.planner._hardware import Gpu, HardwareSpec
 from tkplan.planner._merge import Provenance
 from tkplan.planner._plan import Derivation, Isolation, Limits, Resources, Schedule, Step
@@ -81,12 +81,15 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
         derivations.append(seed_why)
         isolation = _isolation(config, w, device, provenance)
         t = threads[w.id][0]
-        env, env_why = _child_env(config, w, t, device, assigned, seed)
+        backend, backend_why = _backend(config, w, provenance)
+        derivations += backend_why
+        env, env_why = _child_env(config, w, t, device, assigned, seed, backend)
         derivations.append(env_why)
         steps.append(Step(
             id=w.id, family=w.family, target="+".join(w.targets), targets=w.targets, task=w.task, seed=seed,
             params=params, entrypoint=w.entrypoint,
-            resources=Resources(threads=t, device=device, gpus=tuple(g.uuid for g in assigned), precision=precision),
+            resources=Resources(threads=t, device=device, gpus=tuple(g.uuid for g in assigned), precision=precision,
+                                backend=backend),
             env=env, isolation=isolation, limits=limits, derivations=tuple(derivations), depends_on=w.depends_on))
     if problems:
         raise PlanningError(dict.fromkeys(problems))  # each once, not once per step
@@ -328,8 +331,22 @@ def _isolation(config: Mapping[str, Any], w: Work, device: str, provenance: Prov
     return Isolation(default["mode"], default["reason"])
 
 
+def _backend(config: Mapping[str, Any], w: Work, provenance: Provenance) -> tuple[str | None, list[Derivation]]:
+    """The framework of a network step, and why: the campaign's choice, or the only one the family has."""
+    backend = network_backend(config, w.traits)
+    if backend is None:
+        return None, []
+    asked = config["campaign"]["nn_backend"]
+    if backend == asked:
+        return backend, [Derivation("backend", backend, "nn_backend",
+                                    f"campaign.nn_backend = {asked} ({_where(provenance, 'campaign.nn_backend')})")]
+    return backend, [Derivation("backend", backend, "family_backend",
+                                f"campaign.nn_backend = {asked}, but {w.family} has no {asked} implementation "
+                                f"(runtime.backends: {list(w.traits['backends'])})")]
+
+
 def _child_env(config: Mapping[str, Any], w: Work, threads: int, device: str, assigned: tuple[Gpu, ...],
-               seed: int) -> tuple[dict[str, str], Derivation]:
+               seed: int, backend: str | None) -> tuple[dict[str, str], Derivation]:
     """The exact variables the step's process gets, set before any library loads."""
     policy = w.traits["thread_policy"]
     th = config["threading"]
@@ -350,7 +367,7 @@ def _child_env(config: Mapping[str, Any], w: Work, threads: int, device: str, as
         "TKPLAN_SEED": str(seed),
         "CUDA_VISIBLE_DEVICES": ",".join(g.uuid for g in assigned) if device == "cuda" else "-1",
     }
-    if "tf" in w.traits["backends"] and (config["campaign"]["nn_backend"] == "tf" or w.traits["backends"] == ["tf"]):
+    if backend == "tf":
         env.update({
             "TF_NUM_INTRAOP_THREADS": str(threads),
             "TF_NUM_INTEROP_THREADS": str(th["inter_op_threads"]),

@@ -20,7 +20,6 @@ __all__ = ["SPEC_FORMAT", "frameworks", "job_spec", "plan_facts", "thread_limits
 SPEC_FORMAT = "tkplan.step/1"  # tkplan: ignore[constant]  the step file format
 _BLAS_VARS = ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 """Where the planner writes the BLAS thread count (its thread policy table); the first one set wins."""
-_NETWORK_BACKENDS = ("torch", "tf")
 
 
 def thread_limits(step: Step) -> dict[str, int]:
@@ -35,17 +34,9 @@ def thread_limits(step: Step) -> dict[str, int]:
     return {"openmp": int(omp or step.resources.threads), "blas": int(blas or step.resources.threads)}
 
 
-def frameworks(plan: Plan, step: Step) -> list[str]:
-    """The network framework the step trains with (``["torch"]``, ``["tf"]``), or ``[]`` for other families.
-
-    A family listing both uses ``campaign.nn_backend``; one listing a single framework uses that one.
-    """
-    backends = plan.config["families"][step.family]["runtime"]["backends"]
-    nets = [b for b in backends if b in _NETWORK_BACKENDS]
-    if not nets:
-        return []
-    chosen = plan.config["campaign"]["nn_backend"]
-    return [chosen] if chosen in nets else [nets[0]]
+def frameworks(step: Step) -> list[str]:
+    """The network framework the plan gave the step (``["torch"]``, ``["tf"]``), or ``[]`` for other families."""
+    return [step.resources.backend] if step.resources.backend else []
 
 
 def plan_facts(plan: Plan) -> dict[str, Any]:
@@ -84,7 +75,7 @@ def job_spec(plan: Plan, step: Step, run_dir: Path, out_dir: Path,
         "entrypoint": step.entrypoint or DEFAULT_ENTRYPOINT,
         "env": dict(step.env),
         "thread_limits": thread_limits(step),
-        "frameworks": frameworks(plan, step),
+        "frameworks": frameworks(step),
         "threads": step.resources.threads,
         "device": step.resources.device,
         "vram_cap_mb": step.limits.vram_cap_mb,

@@ -316,3 +316,24 @@ def test_golden_plan_summaries(name, profile):
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(text)
     assert text == golden.read_text(), f"{golden.name} differs: review the plan, then TKPLAN_UPDATE_GOLDEN=1 rewrites it"
+
+
+class TestNetworkBackend:
+    """Each network step records the framework it trains with; only a TensorFlow step gets TensorFlow's env."""
+
+    def test_the_campaign_picks_the_framework_where_the_family_has_it(self):
+        plan = compile_for(spec(4, 16384, []), "campaign.families=[mlp, gan, lightgbm]", "campaign.targets=[fwd_ret_5m]",
+                           "campaign.nn_backend=tf")
+        steps = {s.family: s for s in plan.steps}
+        assert {f: s.resources.backend for f, s in steps.items()} == {"mlp": "tf", "gan": "torch", "lightgbm": None}
+        why = {f: next(d for d in s.derivations if d.key == "backend") for f, s in steps.items() if f != "lightgbm"}
+        assert why["mlp"].rule == "nn_backend"
+        assert (why["gan"].rule, why["gan"].why) == (
+            "family_backend", "campaign.nn_backend = tf, but gan has no tf implementation (runtime.backends: ['torch'])")
+        assert steps["mlp"].env["TF_NUM_INTRAOP_THREADS"] == str(steps["mlp"].resources.threads)
+        assert "TF_NUM_INTRAOP_THREADS" not in steps["gan"].env
+
+    def test_torch_by_default(self):
+        plan = compile_for(spec(4, 16384, []), "campaign.families=[lstm]", "campaign.targets=[fwd_ret_5m]")
+        assert {s.resources.backend for s in plan.steps} == {"torch"}
+        assert not any(name.startswith("TF_") for name in plan.steps[0].env)
