@@ -1,8 +1,10 @@
 """NGBoost adapter: natural-gradient boosting (Normal for regression, Bernoulli for binary).
 
 Features are robust-scaled on the train split and clipped to ± ``clip`` (the seed trainer's clipper); the
-boosting loop stops early on the validation split. NGBoost's work is numpy linear algebra, so the planned
-threads go to BLAS (``threadpool_limits(t, "blas")``), which is what the result reports.
+boosting loop stops early on the validation split. The base learner is NGBoost's own default tree, seeded
+with the step's seed: NGBoost leaves it unseeded, so two fits of one step would differ in their last bits.
+NGBoost's work is numpy linear algebra, so the planned threads go to BLAS (``threadpool_limits(t, "blas")``),
+which is what the result reports.
 """
 
 from __future__ import annotations
@@ -55,12 +57,15 @@ class NGBoostAdapter(FamilyAdapter):
     def fit(self, data: TrainingData, step: Step) -> FitResult:
         from ngboost import NGBClassifier, NGBRegressor
         from ngboost.distns import Bernoulli, Normal
+        from ngboost.learners import default_tree_learner
+        from sklearn.base import clone
         from sklearn.preprocessing import RobustScaler
 
         p = Params(step)
         binary = data.task == "binary"
         estimator, dist = (NGBClassifier, Bernoulli) if binary else (NGBRegressor, Normal)
-        model = estimator(Dist=dist, n_estimators=p["n_estimators"], learning_rate=p["learning_rate"],
+        base = clone(default_tree_learner).set_params(random_state=step.seed)
+        model = estimator(Dist=dist, Base=base, n_estimators=p["n_estimators"], learning_rate=p["learning_rate"],
                           col_sample=p["col_sample"], random_state=step.seed, verbose=False)
         scaled = ClippedNGBoost(RobustScaler().fit(data.x_train), float(p["clip"]), model, data.task)
         y_train, y_val = data.y_train, data.y_val
