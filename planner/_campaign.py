@@ -101,6 +101,12 @@ def expand_campaign(config: Mapping[str, Any], provenance: Provenance) -> tuple[
         problems.append(Problem(f"data.splits: val_ratio {splits['val_ratio']:g} + test_ratio {splits['test_ratio']:g} "
                                 "leaves no time for training", "data.splits", where("data.splits.test_ratio"),
                                 "keep their sum below 1"))
+    data = config["data"]
+    if data["source"] == "builtin:synthetic_panel" and data["min_cs"] > data["synthetic"]["symbols"]:
+        problems.append(Problem(f"data.min_cs = {data['min_cs']} exceeds the {data['synthetic']['symbols']} symbols of "
+                                "data.synthetic: every timestamp would be dropped", "data.min_cs", where("data.min_cs"),
+                                f"lower data.min_cs to at most {data['synthetic']['symbols']}, or raise "
+                                "data.synthetic.symbols"))
     for name in config["isolation"]["process_for"]:
         if family_key(name, families) is None:
             problems.append(Problem(f"unknown family {name!r}", "isolation.process_for", where("isolation.process_for"),

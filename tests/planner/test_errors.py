@@ -153,6 +153,13 @@ class TestOneMistake:
         error = problems_of(tmp_path, "campaign.families=[lightgbm, XGBost]")
         assert str(error) == "cli:arg 1: unknown family 'XGBost' @ campaign.families (did you mean 'xgboost'?)"
 
+    def test_a_cross_section_minimum_above_the_synthetic_panels_symbols(self, tmp_path):
+        """Every timestamp would be dropped: a compile error where the minimum was set, not failed steps later."""
+        error = problems_of(tmp_path, "data.synthetic.symbols=8")
+        assert str(error).endswith("data.min_cs = 10 exceeds the 8 symbols of data.synthetic: every timestamp would be "
+                                   "dropped @ data.min_cs (lower data.min_cs to at most 8, or raise data.synthetic.symbols)")
+        assert str(error).startswith("tkplan:profiles/base.yaml:")
+
 
 class TestOverrides:
     def test_an_override_that_names_no_key(self, tmp_path):
