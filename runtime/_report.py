@@ -16,7 +16,7 @@ import attrs
 
 from tkplan.errors import RunDirError
 from tkplan.planner._convert import converter
-from tkplan.planner._plan import Plan, plan_from_json
+from tkplan.planner._plan import Plan, read_plan
 from tkplan.runtime._results import StepResult
 
 __all__ = ["Entry", "leaderboard", "load_run"]
@@ -45,7 +45,7 @@ def load_run(run_dir: Path) -> tuple[Plan, list[StepResult]]:
     plan_file = run_dir / "plan.json"
     if not plan_file.is_file():
         raise RunDirError(f"{run_dir} is not a run directory (no plan.json); give the directory `tkplan run` wrote")
-    plan = plan_from_json(plan_file.read_text("utf-8"), str(plan_file))
+    plan = read_plan(plan_file)
     results = []
     for step_id in plan.schedule.order:
         path = run_dir / "steps" / step_id / "result.json"

@@ -40,3 +40,11 @@ def test_report_refuses_a_directory_that_is_not_a_run(tmp_path):
     assert done.returncode == 5
     assert "is not a run directory (no plan.json)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_report_refuses_a_damaged_plan_with_a_message(tmp_path):
+    (tmp_path / "plan.json").write_bytes(b"\xff\xfe")
+    done = subprocess.run([sys.executable, "-m", "tkplan.cli", "report", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 5
+    assert "plan.json: not a plan (not UTF-8 text, byte 0)" in done.stderr
+    assert "Traceback" not in done.stderr
