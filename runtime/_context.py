@@ -13,10 +13,14 @@ from tkplan.planner._convert import JsonMap, freeze
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._plan import Step
 
-__all__ = ["DEFAULT_ENTRYPOINT", "StepContext"]
+__all__ = ["DEFAULT_ENTRYPOINT", "DEFAULT_PREPARE", "StepContext"]
 
 DEFAULT_ENTRYPOINT = "tkplan.families:run_step"  # tkplan: ignore[constant]  the trainers' contract
 """What runs a step whose family has no ``entrypoint`` of its own: the built-in adapters' dispatcher."""
+
+DEFAULT_PREPARE = "tkplan.families:prepare"  # tkplan: ignore[constant]  the trainers' contract
+"""What the executor calls once, ``fn(config, run_dir)``, before the first step that uses `DEFAULT_ENTRYPOINT`:
+the run's data is prepared, or refused with a ``DataError``, before any step starts."""
 
 
 @attrs.frozen

@@ -16,6 +16,7 @@ of its unfinished attempt moved to ``attempts/<id>/<n>/``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import time
@@ -30,6 +31,7 @@ from tkplan.planner._convert import converter, thaw
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._classify import classify
+from tkplan.runtime._context import DEFAULT_PREPARE
 from tkplan.runtime._drift import hardware_differences
 from tkplan.runtime._engine import DEFAULT_ENGINE, Engine, Job, JobEnd, get_engine
 from tkplan.runtime._events import Event, Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
@@ -146,6 +148,7 @@ class _Run:
                         adopted.append(step_id)
             self.emit(RunStarted(str(self.rundir.path), self.plan.plan_hash, len(self.steps), len(self.results),
                                  tuple(adopted), drift))
+            self._prepare_data()
             self._loop()
         except BaseException:
             running = sorted(self.running)
@@ -160,6 +163,12 @@ class _Run:
         journal.append("run_finished", counts=dict(summary.counts))
         self.emit(RunFinished(summary))
         return summary
+
+    def _prepare_data(self) -> None:
+        """Prepare the built-in trainer's data once, before any step: bad data stops the run here, whole."""
+        if any(self.steps[s].entrypoint is None for s in self.plan.schedule.order if s not in self.results):
+            module, _, name = DEFAULT_PREPARE.partition(":")
+            getattr(importlib.import_module(module), name)(thaw(self.plan.config), self.rundir.path)
 
     def _loop(self) -> None:
         pending = [s for s in self.plan.schedule.order if s not in self.results]

@@ -201,8 +201,6 @@ def test_bad_data_fails_before_training(tmp_path, run_dir):
     assert not (run_dir / "steps").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="the executor does not prepare the data before the first step yet: each "
-                   "step meets the DataError in its own child, the run ends 'failed' with exit 1 (runtime/_executor.py)")
 def test_bad_data_from_the_command_line_is_exit_6_before_any_step(tmp_path):
     """`tkplan demo` on bad data stops before any step starts: exit 6, the message, no traceback."""
     path = tmp_path / "bad.csv"
