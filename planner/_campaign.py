@@ -161,7 +161,7 @@ def _stages(campaign: Mapping[str, Any], chosen: list[str], families: Mapping[st
         keys = [family_key(name, families) for name in stage["families"]]
         for name, key in zip(stage["families"], keys):
             if key is None:
-                problems.append(Problem(f"unknown family {name!r}", f"campaign.cascade", where("campaign.cascade"),
+                problems.append(Problem(f"unknown family {name!r}", "campaign.cascade", where("campaign.cascade"),
                                         did_you_mean(name, families)))
         stages.append([k for k in keys if k is not None])
     return stages

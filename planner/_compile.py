@@ -7,17 +7,17 @@ goes on to the hashed plan. Every problem of one compile is reported together.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from tkplan.errors import ConfigError, HardwareError, Problem
+from tkplan.errors import ConfigError, HardwareError
 from tkplan.planner._campaign import Work, expand_campaign
 from tkplan.planner._convert import converter, first_error, thaw
 from tkplan.planner._hardware import HardwareSpec
-from tkplan.planner._merge import Provenance, Setting, merge_layers
+from tkplan.planner._merge import Provenance, merge_layers
 from tkplan.planner._overrides import apply_overrides, env_overrides, split_words
 from tkplan.planner._plan import FORMAT, Inputs, LayerInput, Plan, compute_hash
 from tkplan.planner._rules import plan_steps

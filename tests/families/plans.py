@@ -1,9 +1,15 @@
-"""Plans for the family tests: the shipped profiles compiled for a fixed 4-CPU machine, small data."""
+"""Plans for the family tests: the shipped profiles compiled for a fixed 4-CPU machine, small data; and the
+yardstick of "it learned": better than a constant on the held-out test split."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from tkplan.families import prepare
 from tkplan.planner import CompileRequest, HardwareSpec, compile_plan
 from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._context import StepContext
@@ -29,3 +35,21 @@ def context(plan: Plan, run_dir: Path, step: Step | None = None) -> StepContext:
     return StepContext(step=step, config=plan.config, hardware=plan.hardware, run_dir=run_dir,
                        out_dir=run_dir / "steps" / step.id)
 
+
+
+def constant_rmse(run_dir: Path, config: Mapping[str, Any], target: str) -> float:
+    """The test-split RMSE of predicting the train mean everywhere."""
+    data = prepare(config, run_dir)
+    train, test = data.part("train", target), data.part("test", target)
+    return float(np.sqrt(np.mean((test.y - train.y.mean()) ** 2)))
+
+
+def assert_learned(test: Mapping[str, Any], task: str, run_dir: Path, config: Mapping[str, Any], target: str, *,
+                   min_auc: float) -> None:
+    """Regression: R² > 0, RMSE below a constant's, rank IC > 0. Binary: ROC-AUC above ``min_auc``."""
+    if task == "regression":
+        assert test["r2"] > 0
+        assert test["rmse"] < constant_rmse(run_dir, config, target)
+        assert test["rank_ic"] > 0
+    else:
+        assert test["roc_auc"] > min_auc
