@@ -296,18 +296,18 @@ def _scale_batch(config: Mapping[str, Any], w: Work) -> tuple[dict[str, Any], li
     params = dict(w.params)
     if "seq_batch_threshold" not in params:
         return params, []
-    length, what = _feature_count(config), "features"
+    length = _feature_count(config)
     threshold, floor, base = params["seq_batch_threshold"], params["seq_batch_floor"], params["batch_size"]
     if length is None:
         return params, [Derivation("batch_size", base, "seq_batch_scaling",
                                    "feature count unknown until the data is read; list data.columns.features to plan it")]
     if length <= threshold:
         return params, [Derivation("batch_size", base, "seq_batch_scaling",
-                                   f"seq_len {length} ({what}) ≤ {threshold}: unchanged")]
+                                   f"seq_len {length} (features) ≤ {threshold}: unchanged")]
     scaled = max(floor, int(base * threshold / length))
     params["batch_size"] = scaled
     return params, [Derivation("batch_size", scaled, "seq_batch_scaling",
-                               f"seq_len {length} ({what}) > {threshold}: max({floor}, {base}·{threshold}/{length})")]
+                               f"seq_len {length} (features) > {threshold}: max({floor}, {base}·{threshold}/{length})")]
 
 
 def _derived_seed(base_seed: int, w: Work) -> tuple[int, Derivation]:
