@@ -156,12 +156,6 @@ def _parse(text: str) -> Any:
         def __init__(self, stream: str) -> None:
             CParser.__init__(self, stream)
             VersionedResolver.__init__(self, version=(1, 2), loader=self)
-            self._resolvers = VersionedResolver.versioned_resolver.fget(self)  # type: ignore[attr-defined]
-
-        @property
-        def versioned_resolver(self) -> Any:
-            """Always YAML 1.2's resolvers: looked up once, not once per scalar (a third of the parse time)."""
-            return self._resolvers
 
     parser = _Composer(text)
     try:
@@ -175,15 +169,6 @@ def _constructor() -> Any:
     from ruamel.yaml import YAML
 
     return YAML(typ="safe", pure=True).constructor
-
-
-def _tag_of(node: Any) -> str:
-    """The node's full tag (``tag:yaml.org,2002:int``), read without ruamel's per-node URI decoding when it has none."""
-    ctag = getattr(node, "ctag", None)
-    suffix = getattr(ctag, "suffix", None)
-    if ctag is not None and ctag.handle is None and isinstance(suffix, str) and "%" not in suffix:
-        return suffix
-    return node.tag or ""
 
 
 def _kind(value: Any) -> str:
@@ -210,14 +195,14 @@ class _Builder:
         if self.nodes > MAX_NODES:
             raise ConfigError([Problem(f"document expands to more than {MAX_NODES} nodes (alias bomb?)",
                                        origin=self.where(node), hint="remove the repeated aliases")])
-        tag = _tag_of(node)
+        tag = node.tag or ""
         short = tag[len(_CORE):] if tag.startswith(_CORE) else None
         if isinstance(node, ScalarNode):
             if short not in _SCALARS:
                 raise self.refuse(node)
-            if short in ("timestamp", "str"):  # a timestamp stays the text written; a string is its text
+            if short == "timestamp":
                 return node.value
-            return self.constructor.yaml_constructors[tag](self.constructor, node)  # null, bool, int, float
+            return self.constructor.construct_object(node, deep=True)
         if id(node) in self.stack:
             raise ConfigError([Problem("recursive alias", origin=self.where(node))])
         self.stack.add(id(node))
