@@ -12,6 +12,7 @@ windows are gathered batch by batch in a ``tf.data`` pipeline. The model is save
 
 from __future__ import annotations
 
+import abc
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,9 +77,9 @@ class KerasAdapter(FamilyAdapter):
     model_file = "model.keras"
     sequential = False
 
+    @abc.abstractmethod
     def body(self, p: Params, inputs: Any, keras: Any) -> Any:
         """The network from its (windows or features) input tensor to its pooled representation."""
-        raise NotImplementedError
 
     def fit(self, data: TrainingData, step: Step) -> FitResult:
         import keras

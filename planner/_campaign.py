@@ -42,7 +42,7 @@ def network_inputs(config: Mapping[str, Any], traits: Mapping[str, Any]) -> dict
     A family with a ``torch`` or ``tf`` backend gets ``training`` (the shared loop's settings, with
     ``data.safety.exp_bounds`` as ``exp_bounds``); a sequence family also gets ``lookback`` (``data.lookback``).
     """
-    if not set(traits["backends"]) & set(NETWORK_BACKENDS):
+    if network_backend(config, traits) is None:
         return {}
     inputs: dict[str, Any] = {"training": {**config["training"], "exp_bounds": config["data"]["safety"]["exp_bounds"]}}
     if traits["sequence"]:
