@@ -70,12 +70,15 @@ def interrupts() -> Iterator[None]:
 def run() -> NoReturn:
     """Entry point of ``tkplan``: the command line, with an interrupt anywhere ending as `Interrupted` says.
 
-    The handlers stay in place until the process exits, so no signal meets Python's default handler.
+    The handlers stay in place until the process exits, so no signal meets Python's default handler; a
+    signal that arrived while they were blocked is handled as soon as they are in place. (Only the
+    interpreter's own start-up, before any tkplan code runs, is outside their reach.)
     """
     for sig in SIGNALS:
         signal.signal(sig, _handle)
     _state["depth"] += 1
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
         from tkplan.cli import main
 
         main(standalone_mode=True)
