@@ -207,6 +207,11 @@ def safe_name(value: Any, what: str) -> str:
                     "not starting with '.'")
 
 
+_RUNTIME_KEYS = (  # tkplan: ignore[constant]  what the executor reads from a plan's config
+    "run.name", "run.output_dir", "report.rank_by", "report.split", "data.tasks", "threading.inter_op_threads",
+    "gpu.tf_allow_growth")
+
+
 def shell_name(value: Any) -> bool:
     """Whether ``value`` is a POSIX shell variable name (what ``export NAME=...`` accepts)."""
     return isinstance(value, str) and _SHELL_NAME.fullmatch(value) is not None
@@ -215,13 +220,21 @@ def shell_name(value: Any) -> bool:
 def check_plan(data: Mapping[str, Any]) -> list[str]:
     """What is wrong with an unstructured plan beyond its schema: each problem as a sentence (none: ``[]``).
 
-    Step ids are unique safe names; ``run.name`` is a safe name; ``depends_on`` names steps of the plan and
-    has no cycle; ``schedule.order`` holds each step exactly once; every ``env`` name is a shell identifier.
+    The config holds what the executor reads; step ids are unique safe names; ``run.name`` is a safe name;
+    ``depends_on`` names steps of the plan and has no cycle; ``schedule.order`` holds each step exactly once; every ``env`` name is a shell identifier.
     """
     problems: list[str] = []
+    for key in _RUNTIME_KEYS:
+        node: Any = data["config"]
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is None:
+            problems.append(f"config.{key} is missing; the executor needs it")
+    if problems:
+        return problems
     steps = data["steps"]
     ids = [step["id"] for step in steps]
-    for name, what in [(i, "step id") for i in ids] + [(data["config"].get("run", {}).get("name"), "run.name")]:
+    for name, what in [(i, "step id") for i in ids] + [(data["config"]["run"]["name"], "run.name")]:
         try:
             safe_name(name, what)
         except PlanError as exc:

@@ -188,7 +188,12 @@ class _Run:
         """Prepare the built-in trainer's data once, before any step: bad data stops the run here, whole."""
         if any(self.steps[s].entrypoint is None for s in self.plan.schedule.order if s not in self.results):
             module, _, name = DEFAULT_PREPARE.partition(":")
-            getattr(importlib.import_module(module), name)(thaw(self.plan.config), self.rundir.path)
+            prepare = getattr(importlib.import_module(module), name)
+            try:
+                prepare(thaw(self.plan.config), self.rundir.path)
+            except (KeyError, TypeError, AttributeError) as exc:  # a config the built-in trainer cannot read
+                raise PlanError(f"the plan's data settings cannot be used ({type(exc).__name__}: {exc}); "
+                                "compile the plan again") from None
 
     def _loop(self) -> None:
         pending = [s for s in self.plan.schedule.order if s not in self.results]
