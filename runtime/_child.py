@@ -4,7 +4,9 @@
 started it with the step's environment already in place, so every library loaded here reads its thread
 variables (``OMP_NUM_THREADS``, the BLAS variables, ``CUDA_VISIBLE_DEVICES``...) at load. Then, in order:
 
-1. read ``steps/<id>/step.json`` (written by ``tkplan.runtime._jobspec``);
+1. read ``steps/<id>/step.json`` (written by ``tkplan.runtime._jobspec``) and start the step's own watchdog
+   (``tkplan.runtime._guard``, with the spec's ``watch``: timeout, memory cap, period), which keeps the
+   limits should the executor die;
 2. enter ``threadpoolctl.threadpool_limits`` with the step's OpenMP and BLAS pool sizes;
 3. when the step trains with torch or TensorFlow: set their intra-/inter-op threads and, for a CUDA step
    with a VRAM cap, the cap (torch: ``set_per_process_memory_fraction``; TF: a logical device with that

@@ -12,6 +12,7 @@ the run once there is room); 128 + N interrupted by signal N: 130 Ctrl-C, 143 SI
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -79,8 +80,9 @@ def _execute(plan: Any, run_dir: Path, quiet: bool, **options: Any) -> Any:
         with interrupts():
             return execute(plan, run_dir, on_event=None if quiet else _echo_progress, **options)
     except (Interrupted, KeyboardInterrupt) as exc:
-        click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
-                   err=True)
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
+                       err=True)
         sys.exit(exc.exit_code if isinstance(exc, Interrupted) else 128 + signal.SIGINT)
 
 
@@ -229,7 +231,8 @@ def render_summary(summary: Any) -> str:
 def _echo_progress(event: Any) -> None:
     line = render_progress(event)
     if line is not None:
-        click.echo(line, err=True)
+        with contextlib.suppress(OSError):  # stderr closed (a pipe gone, the terminal hung up): the run goes on
+            click.echo(line, err=True)
 
 
 def _counter(done: int, total: int) -> str:
