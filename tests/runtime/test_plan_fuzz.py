@@ -103,12 +103,15 @@ def test_edited_plans_end_with_a_documented_exit_code_and_write_nowhere_else(bas
         (work / "plan.json").write_text(json.dumps(edited))
         monkeypatch.chdir(work)
         runner = CliRunner()
+        codes = {}
         for args in (["run", "plan.json", "--out", "run", "-q"], ["env", "plan.json", step],
                      ["exec", "plan.json", step, "--", "true"], ["report", "run"]):
             result = runner.invoke(cli.main, args)
             assert result.exit_code in DOCUMENTED, (args, result.output, result.exception)
             assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
             assert "Traceback" not in result.output
+            codes[args[0]] = result.exit_code
+        assert bool(execs) == (codes["env"] == 0)  # exec reaches the OS exactly when the plan and step are sound
         written = files_under(sandbox)
         assert {p for p in written if not p.startswith("work/run/")} <= {"work", "work/plan.json", "work/run"}
         monkeypatch.chdir(sandbox)
