@@ -208,8 +208,8 @@ def safe_name(value: Any, what: str) -> str:
 
 
 _RUNTIME_KEYS = (  # tkplan: ignore[constant]  what the executor reads from a plan's config
-    "run.name", "run.output_dir", "report.rank_by", "report.split", "data.tasks", "threading.inter_op_threads",
-    "gpu.tf_allow_growth")
+    "run.name", "run.output_dir", "report.rank_by.regression", "report.rank_by.binary", "report.split", "data.tasks",
+    "threading.inter_op_threads", "gpu.tf_allow_growth")
 
 
 def shell_name(value: Any) -> bool:
@@ -221,7 +221,7 @@ def check_plan(data: Mapping[str, Any]) -> list[str]:
     """What is wrong with an unstructured plan beyond its schema: each problem as a sentence (none: ``[]``).
 
     The config holds what the executor reads; step ids are unique safe names; ``run.name`` is a safe name;
-    ``depends_on`` names steps of the plan and has no cycle; ``schedule.order`` holds each step exactly once; every ``env`` name is a shell identifier.
+    ``depends_on`` names steps of the plan and has no cycle; each target is in ``data.tasks``; ``schedule.order`` holds each step exactly once; every ``env`` name is a shell identifier.
     """
     problems: list[str] = []
     for key in _RUNTIME_KEYS:
@@ -249,6 +249,8 @@ def check_plan(data: Mapping[str, Any]) -> list[str]:
                      for d in step["depends_on"] if d not in seen]
         problems += [f"step {step['id']}: env name {name!r} is not a shell identifier"
                      for name in step["env"] if not shell_name(name)]
+        problems += [f"step {step['id']}: target {target!r} is not in config.data.tasks"
+                     for target in step["targets"] if target not in data["config"]["data"]["tasks"]]
     cycle = _cycle({step["id"]: [d for d in step["depends_on"] if d in seen] for step in steps})
     if cycle:
         problems.append(f"the steps depend on each other in a cycle: {' -> '.join(cycle)}")

@@ -96,3 +96,24 @@ def test_a_full_disk_when_taking_the_lock_exits_7(plan_path, tmp_path, monkeypat
     result = run(plan_path, "--out", tmp_path / "run", "-q")
     assert result.exit_code == 7
     assert "no space left on the device" in result.stderr
+
+
+def test_a_full_disk_while_preparing_the_data_stops_before_any_step_with_exit_7(tmp_path, monkeypatch):
+    """The built-in trainer's data is written once before the first step (``numpy.save``, faked full here)."""
+    import numpy as np
+
+    from tkplan.errors import DiskFullError
+    from tkplan.runtime import execute
+
+    from ..families.plans import MACHINE, compile_small
+
+    plan = compile_small(tmp_path, "campaign.families=[lightgbm]", "campaign.targets=[fwd_ret_5m]")
+
+    def full(path, array, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", full)
+    with pytest.raises(DiskFullError, match="no space left on the device; every finished step is kept"):
+        execute(plan, tmp_path / "run", hardware=MACHINE)
+    records = read_journal(tmp_path / "run" / "journal.jsonl")
+    assert [r["event"] for r in records] == ["run_started", "run_interrupted"]
