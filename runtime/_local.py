@@ -239,7 +239,7 @@ class LocalEngine(Engine):
 
     def _spawn_worker(self, token: str) -> _Worker:
         read_end, write_end = os.pipe()
-        log = open(self.run_dir / "worker.log", "ab")  # noqa: SIM115 - lives as long as the worker
+        log = open(self.run_dir / "worker.log", "ab")
         try:
             popen = subprocess.Popen([sys.executable, "-P", "-m", _CHILD, "--worker", str(self.run_dir), str(write_end)],
                                      env={**os.environ, RUN_TOKEN: token},
