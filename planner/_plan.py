@@ -221,7 +221,8 @@ def check_plan(data: Mapping[str, Any]) -> list[str]:
     """What is wrong with an unstructured plan beyond its schema: each problem as a sentence (none: ``[]``).
 
     The config holds what the executor reads; step ids are unique safe names; ``run.name`` is a safe name;
-    ``depends_on`` names steps of the plan and has no cycle; each target is in ``data.tasks``; ``schedule.order`` holds each step exactly once; every ``env`` name is a shell identifier.
+    ``depends_on`` names steps of the plan and has no cycle; each target is in ``data.tasks``;
+    ``schedule.order`` holds each step exactly once; every ``env`` name is a shell identifier.
     """
     problems: list[str] = []
     for key in _RUNTIME_KEYS:

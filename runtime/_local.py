@@ -241,8 +241,8 @@ class LocalEngine(Engine):
         read_end, write_end = os.pipe()
         log = open(self.run_dir / "worker.log", "ab")
         try:
-            popen = subprocess.Popen([sys.executable, "-P", "-m", _CHILD, "--worker", str(self.run_dir), str(write_end)],
-                                     env={**os.environ, RUN_TOKEN: token},
+            popen = subprocess.Popen([sys.executable, "-P", "-m", _CHILD, "--worker", str(self.run_dir),
+                                      str(write_end)], env={**os.environ, RUN_TOKEN: token},
                                      stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_end,),
                                      start_new_session=True)
         finally:

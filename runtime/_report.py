@@ -65,7 +65,8 @@ def _read_result(path: Path, step_id: str) -> StepResult:
         raise RunDirError(f"{path}: not a step result (damaged or truncated: {_first(exc)}); "
                           "the run directory was damaged or edited") from None
     except Exception as exc:  # cattrs raises exception groups for a wrong structure
-        raise RunDirError(f"{path}: not a step result ({_first(exc)}); the run directory was damaged or edited") from None
+        raise RunDirError(f"{path}: not a step result ({_first(exc)}); "
+                          "the run directory was damaged or edited") from None
     if result.step_id != step_id:
         raise RunDirError(f"{path}: the result of step {result.step_id!r}, not of {step_id!r}")
     return result

@@ -75,7 +75,8 @@ def edit(name):
         d["config"]["run"]["name"] = "../../elsewhere"
 
     return {
-        "run_dir_escape": (run_dir_escape, "'..' does not match '^[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,199}$' @ $.steps[0].id"),
+        "run_dir_escape": (run_dir_escape,
+                           "'..' does not match '^[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,199}$' @ $.steps[0].id"),
         "absolute": (absolute, "'/tmp/x' does not match"),
         "empty": (empty, "'' does not match"),
         "dot": (dot, "'.' does not match"),

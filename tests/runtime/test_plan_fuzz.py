@@ -84,8 +84,8 @@ def files_under(directory):
     return {p.relative_to(directory).as_posix() for p in Path(directory).rglob("*")}
 
 
-@settings(max_examples=int(os.environ.get("TKPLAN_FUZZ_EXAMPLES", "30")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("TKPLAN_FUZZ_EXAMPLES", "30")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_edited_plans_end_with_a_documented_exit_code_and_write_nowhere_else(base_plan, data, monkeypatch):
     paths = sorted(places(base_plan), key=lambda p: tuple(map(str, p)))

@@ -140,4 +140,5 @@ def escape_and_return(ctx: StepContext) -> dict[str, Any]:
 
 def not_a_number(ctx: StepContext) -> dict[str, Any]:
     """Metrics a constant prediction gives: an undefined correlation (NaN) and an infinite ratio."""
-    return {"metrics": {"test": {"rank_ic": float("nan"), "r2": 0.5, "ratio": float("inf")}}, "curve": [1.0, float("-inf")]}
+    metrics = {"test": {"rank_ic": float("nan"), "r2": 0.5, "ratio": float("inf")}}
+    return {"metrics": metrics, "curve": [1.0, float("-inf")]}
