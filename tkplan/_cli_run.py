@@ -30,7 +30,7 @@ _RUNNING_SHOWN = 3
 
 
 def _load_plan(path: str) -> Any:
-    from tkplan.planner._plan import read_plan
+    from tkplan.planner import read_plan
 
     return read_plan(path)
 
@@ -62,7 +62,7 @@ def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, ma
     summary = _execute(plan, run_dir, quiet, resume=resume, allow_drift=allow_drift, max_parallel=max_parallel,
                        engine=engine)
     if fmt == "json":
-        from tkplan.planner._convert import converter
+        from tkplan.planner import converter
 
         click.echo(json.dumps(converter.unstructure(summary), indent=1, sort_keys=True))
     else:
@@ -118,7 +118,7 @@ def demo_cmd(words: tuple[str, ...], out: str | None, quiet: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def report_cmd(run_dir: str, fmt: str) -> None:
     """Print the leaderboard of RUN_DIR: each target's steps ranked by the plan's report.rank_by metric."""
-    from tkplan.planner._convert import converter
+    from tkplan.planner import converter
     from tkplan.runtime import leaderboard, load_run
 
     plan, results = load_run(Path(run_dir))
