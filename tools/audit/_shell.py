@@ -15,9 +15,11 @@ from __future__ import annotations
 import re
 
 from ._config import AuditSettings
-from ._scan import FileScan, Rules, parse_ignores
 from ._findings import Finding
 from ._keys import suggest
+from ._rules import Rules
+from ._scan import FileScan
+from ._source import parse_ignores
 
 __all__ = ["scan_shell"]
 
