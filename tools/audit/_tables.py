@@ -9,7 +9,8 @@ import re
 
 __all__ = [
     "CLIP_NAMES", "CONFIG_RECEIVERS", "CONSTRUCTORS", "CONSTRUCTOR_SUFFIX", "CPU_COUNT", "ENV_LIKE", "ENV_NAME",
-    "HI_KW", "LOG_ENV", "LOG_KEYS", "LOG_LEVELS", "LO_KW", "MODULE_LIKE", "STRUCTURAL_ATTRS", "STRUCTURAL_CALLS",
+    "FILE_NAME", "HI_KW", "LOG_ENV", "LOG_KEYS", "LOG_LEVELS", "LO_KW", "MODULE_LIKE", "PROCESS_ATTRS",
+    "PROCESS_SETTERS", "REGULARISERS", "SEEDED_MODULES", "STRUCTURAL_ATTRS", "STRUCTURAL_CALLS",
     "STRUCTURAL_KWARGS", "STRUCTURAL_MODES", "UPPER", "WRAPPERS",
 ]
 
@@ -70,3 +71,30 @@ WRAPPERS = frozenset({"int", "float", "round", "abs", "floor", "ceil"})
 CPU_COUNT = frozenset({"cpu_count", "process_cpu_count", "device_count"})
 LO_KW = frozenset({"min", "a_min", "lower", "lo", "clip_value_min"})
 HI_KW = frozenset({"max", "a_max", "upper", "hi", "clip_value_max"})
+FILE_NAME = re.compile(r"^[\w\-./]*\w\.[A-Za-z][A-Za-z0-9]{0,4}$")
+"""A file name with an extension (``model.txt``, ``out/preds.parquet``): a name, not a setting."""
+
+REGULARISERS = frozenset(  # tkplan: ignore[constant]
+    {
+        "GaussianNoise", "GaussianDropout", "ActivityRegularization", "L1", "L2", "L1L2", "l1", "l2", "l1_l2",
+        "LeakyReLU", "ELU", "Softplus",
+    }
+)
+"""Callees besides the constructors whose literal positional numbers are ``positional_arg`` findings."""
+
+PROCESS_SETTERS = frozenset(  # tkplan: ignore[constant]
+    {
+        "set_printoptions", "seterr", "set_num_threads", "set_num_interop_threads",
+        "set_intra_op_parallelism_threads", "set_inter_op_parallelism_threads", "set_float32_matmul_precision",
+        "use_deterministic_algorithms", "set_default_dtype", "set_flush_denormal",
+        "set_per_process_memory_fraction", "set_memory_growth", "threadpool_limits", "set_option", "set_seed",
+        "set_random_seed", "manual_seed", "manual_seed_all", "enable_op_determinism",
+    }
+)
+"""Calls that make a process-wide setting (NumPy print and error options, framework threads, seeds)."""
+
+SEEDED_MODULES = frozenset({"random", "np.random", "numpy.random"})
+"""Receivers whose ``.seed(n)`` seeds the whole process."""
+
+PROCESS_ATTRS = ("torch.backends.", "pd.options.", "pandas.options.", "tf.config.")  # tkplan: ignore[constant]
+"""Attribute chains whose assignment is a process-wide setting (``torch.backends.cudnn.benchmark = True``)."""

@@ -11,10 +11,22 @@ from collections.abc import Callable
 from typing import Any
 
 from ._astnames import callee, env_like, is_structural, name_of, receiver_name, str_arg
-from ._keys import suggest
+from ._keys import snake, suggest
 from ._literal import NOT
 from ._rules import Rules
-from ._tables import CLIP_NAMES, CPU_COUNT, ENV_NAME, HI_KW, LO_KW, MODULE_LIKE, UPPER
+from ._tables import (
+    CLIP_NAMES,
+    CPU_COUNT,
+    ENV_NAME,
+    HI_KW,
+    LO_KW,
+    MODULE_LIKE,
+    PROCESS_ATTRS,
+    PROCESS_SETTERS,
+    REGULARISERS,
+    SEEDED_MODULES,
+    UPPER,
+)
 
 __all__ = ["DISPATCH", "Raw", "Visitor"]
 
@@ -28,6 +40,39 @@ _FIELDS: dict[type, tuple[str, ...]] = {
 }
 for _leaf in _LEAVES:
     _FIELDS[_leaf] = ()
+
+
+_HINTED = (ast.Call, ast.BoolOp)
+_TOLERANCE_OPS = (ast.Add, ast.Sub)  # not Mult: `budget_h * 3600` converts a unit
+
+
+def _dotted(expr: ast.AST) -> str:
+    """``torch.backends.cudnn.benchmark`` for an attribute chain on a name, else ``""``."""
+    parts = []
+    while expr.__class__ is ast.Attribute:
+        parts.append(expr.attr)  # type: ignore[attr-defined]
+        expr = expr.value  # type: ignore[attr-defined]
+    if expr.__class__ is not ast.Name:
+        return ""
+    parts.append(expr.id)  # type: ignore[attr-defined]
+    return ".".join(reversed(parts))
+
+
+def _none_test(test: ast.AST) -> ast.AST | None:
+    """The subject of ``x is None`` (a name or attribute), else ``None``."""
+    if test.__class__ is ast.Compare and len(test.ops) == 1 and test.ops[0].__class__ is ast.Is:  # type: ignore[attr-defined]
+        right = test.comparators[0]  # type: ignore[attr-defined]
+        if right.__class__ is ast.Constant and right.value is None:  # type: ignore[attr-defined]
+            left = test.left  # type: ignore[attr-defined]
+            if left.__class__ in (ast.Name, ast.Attribute):
+                return left  # type: ignore[no-any-return]
+    return None
+
+
+def _same(a: ast.AST, b: ast.AST) -> bool:
+    """Whether two names or attribute chains are the same (``limit``, ``self.limit``)."""
+    dotted = _dotted(a)
+    return bool(dotted) and dotted == _dotted(b)
 
 
 Raw = tuple[int, int, str, str, Any, str, str]  # line, byte column, kind, key, value, scope, suggested key
@@ -44,6 +89,11 @@ class Visitor(ast.NodeVisitor):
         self.depth = 0
         self.hints: dict[int, str] = {}
         self.env_dicts: set[int] = set()
+        self.reported: set[int] = set()  # value nodes already in a finding: their parts are not reported again
+        self.fallbacks: set[int] = set()  # assignments that are the body of `if x is None:`
+        self.constants: dict[str, Any] = {}  # module-level names bound to a literal
+        self.bodies: list[bool] = []  # per open scope: True for a class body, False for a function body
+        self.scoped: set[int] = set()  # calls that open a `with` block: their keywords are scoped switches
         self.os_names = {"os"}
         self.environ_names: set[str] = set()
         self.getenv_names: set[str] = set()
@@ -70,6 +120,7 @@ class Visitor(ast.NodeVisitor):
                 visit(value)
 
     def add(self, kind: str, key: str, value: Any, node: ast.AST, *, suffix: str = "", qualifier: str = "") -> None:
+        self.reported.add(id(node))
         if kind not in self.kinds or self.rules.is_noise(kind, key, value):
             return
         self.found.append(
@@ -94,23 +145,39 @@ class Visitor(ast.NodeVisitor):
             if default is not None and _FIELDS[default.__class__]:
                 self.visit(default)
         self.scope.append(node.name)
+        self.bodies.append(False)
         self.depth += 1
         if "signature_default" in self.kinds and not any(callee(d) == "overload" for d in node.decorator_list):
             self._signature(args)
         for stmt in node.body:
             self.visit(stmt)
         self.depth -= 1
+        self.bodies.pop()
         self.scope.pop()
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for expr in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
             self.visit(expr)
         self.scope.append(node.name)
+        self.bodies.append(True)
         self.depth += 1
         for stmt in node.body:
             self.visit(stmt)
         self.depth -= 1
+        self.bodies.pop()
         self.scope.pop()
+
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
+        """``with np.errstate(over="ignore"):`` sets a switch for one block, not a setting of the run."""
+        for item in node.items:
+            if item.context_expr.__class__ is ast.Call:
+                self.scoped.add(id(item.context_expr))
+        self.generic_visit(node)
+
+    @property
+    def in_class_body(self) -> bool:
+        """Whether the innermost scope is a class body (a declaration of data, not a setting)."""
+        return bool(self.bodies) and self.bodies[-1]
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -136,12 +203,14 @@ class Visitor(ast.NodeVisitor):
             if cls is ast.Name:
                 if self.depth == 0:
                     self._constant(target, value)
+                elif id(node) not in self.fallbacks:
+                    self._local(target.id, value)  # type: ignore[attr-defined]
                 if value.__class__ is ast.Dict and env_like(target.id):  # type: ignore[attr-defined]
                     self._env_dict(value)  # type: ignore[arg-type]
-                if value.__class__ is ast.Call:
+                if value.__class__ in _HINTED:
                     self.hints[id(value)] = target.id  # type: ignore[attr-defined]
             elif cls is ast.Subscript:
-                self._env_item(target, value)  # type: ignore[arg-type]
+                self._item(target, value)  # type: ignore[arg-type]
                 self.visit(target)
             elif cls is ast.Tuple and self.depth == 0 and value.__class__ is ast.Tuple:
                 if len(target.elts) == len(value.elts):  # type: ignore[attr-defined]
@@ -149,8 +218,9 @@ class Visitor(ast.NodeVisitor):
                         if t.__class__ is ast.Name:
                             self._constant(t, v)
             elif cls is ast.Attribute:
-                if value.__class__ is ast.Call:
+                if value.__class__ in _HINTED:
                     self.hints[id(value)] = target.attr  # type: ignore[attr-defined]
+                self._attribute(target, value, fallback=id(node) in self.fallbacks)  # type: ignore[arg-type]
                 self.visit(target)
         if _FIELDS[value.__class__]:
             self.visit(value)
@@ -163,7 +233,9 @@ class Visitor(ast.NodeVisitor):
         if target.__class__ is ast.Name:
             if self.depth == 0:
                 self._constant(target, value)  # type: ignore[arg-type]
-            if value.__class__ is ast.Call:
+            else:
+                self._local(target.id, value)  # type: ignore[attr-defined]
+            if value.__class__ in _HINTED:
                 self.hints[id(value)] = target.id  # type: ignore[attr-defined]
         if _FIELDS[value.__class__]:
             self.visit(value)
@@ -207,6 +279,10 @@ class Visitor(ast.NodeVisitor):
                 self._env_update(node)
             elif name == "add_argument":
                 self._argparse(node)
+            elif name in PROCESS_SETTERS or (name == "seed" and _dotted(receiver) in SEEDED_MODULES):
+                self._process_call(node, name)
+                self.generic_visit(node)
+                return
             elif name in CLIP_NAMES:
                 module_form = receiver.__class__ is ast.Name and receiver.id in MODULE_LIKE  # type: ignore[attr-defined]
                 self._clip(node, None if module_form else receiver)
@@ -222,16 +298,28 @@ class Visitor(ast.NodeVisitor):
                 self._clip(node, None)
             elif name == "getattr" and len(node.args) == 3:
                 self._get_default(node, node.args[0], node.args[1:])
+            elif name in PROCESS_SETTERS:
+                self._process_call(node, name)
+                self.generic_visit(node)
+                return
+        is_ctor = name is not None and self.rules.is_constructor(name)
+        if node.args and name is not None and (is_ctor or name in REGULARISERS):
+            self._positional(node, name)
         keywords = node.keywords
         if keywords:
-            ctor = name is not None and "constructor_kwarg" in self.kinds and self.rules.is_constructor(name)
+            ctor = is_ctor and "constructor_kwarg" in self.kinds
             for kw in keywords:
                 value = kw.value
                 vcls = value.__class__
-                if ctor and kw.arg is not None:
+                if kw.arg is not None and (
+                    ctor or (not is_ctor and id(node) not in self.scoped and self.rules.is_setting(kw.arg))
+                ):
                     literal = self.rules.literal(value)
                     if literal is not NOT:
-                        self.add("constructor_kwarg", kw.arg, literal, value, qualifier=name)  # type: ignore[arg-type]
+                        if ctor:
+                            self.add("constructor_kwarg", kw.arg, literal, value, qualifier=name)  # type: ignore[arg-type]
+                        else:
+                            self.add("call_kwarg", kw.arg, literal, value)
                 if vcls is ast.Call and kw.arg is not None:
                     self.hints[id(value)] = kw.arg
                 elif vcls is ast.Dict and kw.arg == "env":
@@ -254,6 +342,8 @@ class Visitor(ast.NodeVisitor):
                         self.add("threshold", name_of(right), lv, left, suffix="threshold")
                     elif right_num and lv is NOT and not (structural and is_structural(left)):
                         self.add("threshold", name_of(left), rv, right, suffix="threshold")
+                    elif lv is NOT and rv is NOT:
+                        self._tolerance(left, right, structural)
                 left = right
         self.generic_visit(node)
 
@@ -262,10 +352,8 @@ class Visitor(ast.NodeVisitor):
         if node.op.__class__ is ast.Or and len(values) >= 2:
             fallback = values[-1]
             literal = self.rules.literal(fallback)
-            if literal is not NOT:
-                for expr in values[:-1]:
-                    if self._or_default(expr, fallback, literal):
-                        break
+            if literal is not NOT and not any(self._or_default(e, fallback, literal) for e in values[:-1]):
+                self._or_fallback(node, fallback, literal)
         self.generic_visit(node)
 
     def visit_Dict(self, node: ast.Dict) -> None:
@@ -276,17 +364,52 @@ class Visitor(ast.NodeVisitor):
                 text = str_arg(key)
                 if text:
                     self.hints[id(value)] = text
+        if (
+            "config_dict" in self.kinds
+            and not self.in_class_body
+            and id(node) not in self.reported
+            and id(node) not in self.env_dicts
+        ):
+            for key, value in zip(node.keys, node.values):
+                text = str_arg(key)
+                if text is not None and value.__class__ is not ast.Dict and self.rules.is_setting(text):
+                    literal = self.rules.literal(value)
+                    if literal is not NOT and literal != text:  # {"max_bin": "max_bin"}: a table of names
+                        self.add("config_dict", text, literal, value)
+        self.generic_visit(node)
+
+    def visit_If(self, node: ast.If) -> None:
+        """``if limit is None: limit = 500``: the assignment is a fallback default."""
+        subject = _none_test(node.test)
+        if subject is not None:
+            for stmt in node.body:
+                if stmt.__class__ is ast.Assign and len(stmt.targets) == 1 and _same(stmt.targets[0], subject):  # type: ignore[attr-defined]
+                    literal = self.rules.literal(stmt.value)  # type: ignore[attr-defined]
+                    if literal is not NOT:
+                        self.fallbacks.add(id(stmt))
+                        self.add("fallback", name_of(subject), literal, stmt.value)  # type: ignore[attr-defined]
+        self.generic_visit(node)
+
+    def visit_IfExp(self, node: ast.IfExp) -> None:
+        """``limit = 500 if limit is None else limit``."""
+        subject = _none_test(node.test)
+        if subject is not None and _same(node.orelse, subject):
+            literal = self.rules.literal(node.body)
+            if literal is not NOT:
+                self.add("fallback", name_of(subject), literal, node.body)
         self.generic_visit(node)
 
     # -- kinds -----------------------------------------------------------------------------------
 
     def _constant(self, target: ast.Name, value: ast.AST) -> None:
         name = target.id
-        if "constant" not in self.kinds or not UPPER.match(name) or name.startswith("__"):
+        if not UPPER.match(name) or name.startswith("__"):
             return
         literal = self.rules.literal(value)
         if literal is not NOT:
+            self.constants[name] = literal
             self.add("constant", name, literal, target)
+            self.reported.add(id(value))
 
     def _signature(self, args: ast.arguments) -> None:
         positional = [*args.posonlyargs, *args.args]
@@ -323,10 +446,19 @@ class Visitor(ast.NodeVisitor):
         if literal is not NOT:
             self.add("env_default", key, literal, default)
 
+    def _env_value(self, node: ast.AST) -> Any:
+        """The literal an env write gives: a literal, a module constant, or ``str()`` of either."""
+        if node.__class__ is ast.Call and callee(node.func) == "str" and len(node.args) == 1:  # type: ignore[attr-defined]
+            inner = self._env_value(node.args[0])  # type: ignore[attr-defined]
+            return NOT if inner is NOT else str(inner)
+        if node.__class__ is ast.Name:
+            return self.constants.get(node.id, NOT)  # type: ignore[attr-defined]
+        return self.rules.literal(node)
+
     def _env_pair(self, node: ast.Call) -> None:
         if len(node.args) == 2:
             key = str_arg(node.args[0])
-            literal = self.rules.literal(node.args[1])
+            literal = self._env_value(node.args[1])
             if key is not None and literal is not NOT:
                 self.add("env_write", key, literal, node.args[1])
 
@@ -351,20 +483,88 @@ class Visitor(ast.NodeVisitor):
                 if literal is not NOT:
                     self.add("env_write", text, literal, value)
 
-    def _env_item(self, target: ast.Subscript, value: ast.AST) -> None:
+    def _item(self, target: ast.Subscript, value: ast.AST) -> None:
+        """``os.environ["K"] = v`` and ``env["K"] = v``; ``rcParams["k"] = v``; ``opts["timeout_s"] = 900``."""
         key = str_arg(target.slice)
         if key is None:
             return
         holder = target.value
-        if not self._is_environ(holder):
-            name = callee(holder)
-            if name is None or not ENV_NAME.match(key):
-                return
-            if not env_like(name):
-                return
+        name = callee(holder)
+        if self._is_environ(holder) or (name is not None and ENV_NAME.match(key) and env_like(name)):
+            literal = self._env_value(value)
+            if literal is not NOT:
+                self.add("env_write", key, literal, value)
+            return
         literal = self.rules.literal(value)
-        if literal is not NOT:
-            self.add("env_write", key, literal, value)
+        if literal is NOT:
+            return
+        if name == "rcParams":
+            self.add("process_setting", key, literal, value)
+        elif self.rules.is_setting(key):
+            self.add("config_dict", key, literal, value)
+
+    def _attribute(self, target: ast.Attribute, value: ast.AST, *, fallback: bool) -> None:
+        """``torch.backends.cudnn.benchmark = True`` (process-wide); ``self.patience = 6`` in a method."""
+        dotted = _dotted(target)
+        if dotted.startswith(PROCESS_ATTRS):
+            literal = self.rules.literal(value)
+            if literal is not NOT:
+                self.add("process_setting", target.attr, literal, value)
+        elif not fallback and self.depth and target.value.__class__ is ast.Name and target.value.id == "self":  # type: ignore[attr-defined]
+            self._local(target.attr, value)
+
+    def _local(self, name: str, value: ast.AST) -> None:
+        """A literal bound to a setting-named name inside a function or class."""
+        if "local" in self.kinds and not self.in_class_body and self.rules.is_setting(name):
+            literal = self.rules.literal(value)
+            if literal is not NOT:
+                self.add("local", name, literal, value)
+
+    def _positional(self, node: ast.Call, name: str) -> None:
+        """Literal numbers given by position to a layer or regulariser: ``nn.Dropout(0.3)``, ``l2(1e-4)``."""
+        if "positional_arg" not in self.kinds:
+            return
+        args = node.args
+        for i, arg in enumerate(args):
+            literal = self.rules.literal(arg)
+            if literal.__class__ in (int, float):
+                key = snake(name) if len(args) == 1 else f"{snake(name)}_{i + 1}"
+                self.add("positional_arg", key, literal, arg)
+
+    def _process_call(self, node: ast.Call, name: str) -> None:
+        """``torch.set_num_threads(4)``, ``np.set_printoptions(precision=4)``, ``pd.set_option("k", v)``."""
+        args = list(node.args)
+        key = name
+        if len(args) >= 2 and str_arg(args[0]) is not None:
+            key = str_arg(args[0])  # type: ignore[assignment]
+            args = args[1:]
+        for arg in args:
+            literal = self.rules.literal(arg)
+            if literal is not NOT:
+                self.add("process_setting", key, literal, arg)
+        for kw in node.keywords:
+            if kw.arg is not None:
+                literal = self.rules.literal(kw.value)
+                if literal is not NOT:
+                    self.add("process_setting", kw.arg, literal, kw.value)
+
+    def _tolerance(self, left: ast.AST, right: ast.AST, structural: bool) -> None:
+        """``loss > prev - 1e-4``: the literal inside the arithmetic of one side is a tolerance."""
+        for side, other in ((right, left), (left, right)):
+            if side.__class__ is ast.BinOp and side.op.__class__ in _TOLERANCE_OPS:  # type: ignore[attr-defined]
+                operands = (side.left, side.right)  # type: ignore[attr-defined]
+                values = [self.rules.literal(o) for o in operands]
+                numbers = [(o, v) for o, v in zip(operands, values) if v.__class__ in (int, float)]
+                if len(numbers) == 1 and not (structural and (is_structural(other) or is_structural(side))):
+                    self.add("threshold", name_of(other), numbers[0][1], numbers[0][0], suffix="tolerance")
+                return
+
+    def _or_fallback(self, node: ast.BoolOp, fallback: ast.AST, literal: Any) -> None:
+        """``workers = n or 8``: a fallback when the target or the operand names a setting."""
+        target = self.hints.get(id(node))
+        name = target if self.rules.is_setting(target) else name_of(node.values[0])
+        if self.rules.is_setting(name):
+            self.add("fallback", name, literal, fallback)
 
     def _get_default(self, node: ast.Call, receiver: ast.AST, args: list[ast.expr] | None = None) -> None:
         """``cfg.get("k", lit)``, ``kwargs.pop("k", lit)``, ``getattr(cfg, "k", lit)`` on a config-like receiver."""
@@ -470,6 +670,10 @@ class Visitor(ast.NodeVisitor):
 
 
 DISPATCH: dict[type, Callable[[Visitor, Any], None]] = {
+    ast.If: Visitor.visit_If,
+    ast.With: Visitor.visit_With,
+    ast.AsyncWith: Visitor.visit_With,
+    ast.IfExp: Visitor.visit_IfExp,
     ast.Call: Visitor.visit_Call,
     ast.Compare: Visitor.visit_Compare,
     ast.Assign: Visitor.visit_Assign,

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-
 from tkplan.planner._yaml import load_path, parse_value
 from tkplan.tools.audit import AuditSettings, Finding, audit
 from tkplan.tools.audit._profiles import same_value
@@ -161,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if gaps:
         print("lines with a literal and no label:\n  " + "\n  ".join(gaps), file=sys.stderr)
         return 2
-    result = audit([corpus.as_posix()], settings=AuditSettings(), profiles=args.profiles)
+    settings = AuditSettings(exclude=("labels.yaml", "profiles"))  # the answers and the profiles are not the tree
+    result = audit([corpus.as_posix()], settings=settings, profiles=args.profiles)
     outcome = score(result.findings, labels, corpus.as_posix())
     kinds = sorted({label.kind for label in labels} | {f.kind for f in result.findings})
     label_count = Counter(label.kind for label in labels)
