@@ -35,7 +35,8 @@ GENERIC = frozenset(  # tkplan: ignore[constant]
         "features", "config", "params", "data", "env", "inputs", "steps", "task", "tasks", "cell", "platform",
     }
 )
-"""Last words that name a thing (a file, a label, a record) rather than a setting; never matched by word."""
+"""Words that name a thing (a file, a label, a record) rather than a setting: never a setting name, alone
+or as the last word."""
 
 _SCHEMAS = ("config.schema.json", "family_runtime.json", "user_family.json")
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -53,7 +54,8 @@ class Vocabulary:
     """Setting names, and the last words they end with.
 
     Attributes:
-        names: setting names as config keys (``num_leaves``), and the singular of each (``seed``).
+        names: setting names as config keys (``num_leaves``), and the singular of each (``seed``),
+            less `GENERIC` words (``name``).
         heads: the singular last words of those names, less `GENERIC` ones and any shorter than two
             letters (``leave``).
     """
@@ -64,7 +66,7 @@ class Vocabulary:
     @classmethod
     def of(cls, names: Iterable[str]) -> Vocabulary:
         """The vocabulary of ``names`` (config keys; others are ignored)."""
-        kept = {n for n in names if _IDENT.match(n)}
+        kept = {n for n in names if _IDENT.match(n) and n not in GENERIC}
         heads = {stem(n.rsplit("_", 1)[-1]) for n in kept} - {stem(g) for g in GENERIC}
         return cls(frozenset(kept | {stem(n) for n in kept}), frozenset(h for h in heads if h.isalpha() and len(h) > 1))
 
