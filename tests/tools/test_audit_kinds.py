@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tkplan.tools.audit import AuditSettings, audit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -305,7 +304,7 @@ class TestHostileInput:
 
         done = subprocess.run(
             [sys.executable, "-m", "tkplan.cli", "audit", "job.py", "--profiles", "bomb.yaml"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
         )
 
         assert done.returncode == 2
@@ -319,7 +318,7 @@ class TestHostileInput:
 
         done = subprocess.run(
             [sys.executable, "-m", "tkplan.cli", "audit", "deep.sh", "--format", "json"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
         )
 
         assert done.returncode == 0, done.stderr
@@ -331,7 +330,13 @@ class TestHostileInput:
 def test_the_labelled_corpus_meets_the_quality_targets(profiles: list[str]) -> None:
     """tools/bench/audit_quality.py's scoring on tests/tools/corpus: every literal line labelled; recall and
     precision at their targets with the shipped vocabulary alone, and with the team's profile."""
-    from tkplan.tools.bench.audit_quality import CORPUS, TARGET_PRECISION, coverage_gaps, read_labels, score
+    from tkplan.tools.bench.audit_quality import (
+        CORPUS,
+        TARGET_PRECISION,
+        coverage_gaps,
+        read_labels,
+        score,
+    )
 
     labelled, labels = read_labels(CORPUS)
     assert coverage_gaps(CORPUS, labelled) == []

@@ -1,4 +1,4 @@
-"""Find the files an audit scans: Python and shell sources under the given paths.
+"""Find the files an audit scans: Python, shell and config (YAML, JSON, TOML) files under the given paths.
 
 Directories are walked in name order, following symbolic links; a link back to an enclosing
 directory (a loop), a directory reached twice, a broken link, an unreadable directory and a file over
