@@ -94,6 +94,7 @@ class AuditSettings:
         family_aliases: more module stems that mean a tkplan family (``{"lgbm2": "lightgbm"}``).
         max_file_bytes: files larger than this are skipped (2 MiB: generated tables, not code).
         max_literal_items: a container literal with more items is data, not a setting (50).
+        max_config_leaves: a YAML/JSON/TOML file with more values is data, not configuration (200).
         workers: processes for a large tree; 0 = the usable CPUs of this process (affinity).
         serial_below: trees with fewer files are scanned in this process; a pool costs more (50).
         chunk_bytes: a pool task holds files up to this many bytes in all (256 KiB) ...
@@ -116,6 +117,7 @@ class AuditSettings:
     family_aliases: Mapping[str, str] = attrs.field(factory=dict, converter=_mapping, hash=False)
     max_file_bytes: int = attrs.field(default=2 * 2**20, validator=_non_negative)
     max_literal_items: int = attrs.field(default=50, validator=_non_negative)
+    max_config_leaves: int = attrs.field(default=200, validator=_non_negative)
     workers: int = attrs.field(default=0, validator=_non_negative)
     serial_below: int = attrs.field(default=50, validator=_non_negative)
     chunk_bytes: int = attrs.field(default=256 * 2**10, validator=_non_negative)
@@ -164,6 +166,7 @@ _KEYS = {
     "family_aliases",
     "max_file_bytes",
     "max_literal_items",
+    "max_config_leaves",
     "workers",
     "serial_below",
     "chunk_bytes",

@@ -5,7 +5,8 @@ A config file next to the code is a second home for settings that belong in the 
 the profiles like any other. YAML and JSON are read with tkplan's one safe YAML loader (positions,
 bounded aliases, no tags); TOML with `tomllib`, lines found by its ``[table]`` and ``key =`` lines.
 A document whose top level is not a mapping (a JSON list of records) or that declares ``$schema`` (a
-JSON Schema) is data, not configuration: no findings. A file that does not parse is skipped with why.
+JSON Schema) is data, not configuration: no findings; one with more than ``max_config_leaves`` values
+is data too, and listed as skipped. A file that does not parse is skipped with why.
 
 The suggested key is the file's dotted key path, under the file's stem unless its first part is a
 section of tkplan's configuration (``run.threads`` stays ``run.threads``; ``model.num_leaves`` in
@@ -14,6 +15,7 @@ section of tkplan's configuration (``run.threads`` stays ``run.threads``; ``mode
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
@@ -80,6 +82,30 @@ def _load_toml(text: str) -> tuple[Any, dict[_Path, tuple[int, int]]]:
     return data, lines
 
 
+def _is_config(document: Any) -> bool:
+    return isinstance(document, dict) and "$schema" not in document
+
+
+def _count(data: Any, limit: int) -> int:
+    """The number of leaves of ``data``, counted up to just past ``limit``."""
+    count = 0
+    stack = [data]
+    while stack and count <= limit:
+        node = stack.pop()
+        if isinstance(node, dict) and node:
+            stack.extend(node.values())
+        else:
+            count += 1
+    return count
+
+
+def _not_config(path: str, document: Any, limit: int) -> FileScan:
+    """No findings for data (a list, a JSON Schema); a skip, with why, for a mapping too large to be settings."""
+    if _is_config(document):
+        return FileScan(path, skipped=f"more than {limit} values: data, not configuration; see max-config-leaves")
+    return FileScan(path)
+
+
 def _where(lines: dict[_Path, tuple[int, int]], path: _Path) -> tuple[int, int]:
     while path and path not in lines:
         path = path[:-1]
@@ -92,17 +118,22 @@ def scan_config(path: str, data: bytes, settings: AuditSettings) -> FileScan:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return FileScan(path, skipped=f"not valid UTF-8 text (byte {exc.start})")
+    limit = settings.max_config_leaves
     try:
+        if path.endswith(".json"):  # the C JSON reader sorts data from config before the YAML reader's positions
+            document = json.loads(text)
+            if not _is_config(document) or _count(document, limit) > limit:
+                return _not_config(path, document, limit)
         if path.endswith(".toml"):
             document, lines = _load_toml(text)
         else:
             document, lines = _load_yaml(text, path)
     except ConfigError as exc:
         return FileScan(path, skipped=f"cannot read as configuration: {exc.problems[0].message}")
-    except ValueError as exc:  # tomllib.TOMLDecodeError
+    except ValueError as exc:  # json.JSONDecodeError, tomllib.TOMLDecodeError
         return FileScan(path, skipped=f"cannot read as configuration: {exc}")
-    if not isinstance(document, dict) or "$schema" in document:
-        return FileScan(path)
+    if not _is_config(document) or _count(document, limit) > limit:
+        return _not_config(path, document, limit)
     rules = Rules(settings, path)
     if "config_file" not in rules.kinds:
         return FileScan(path)

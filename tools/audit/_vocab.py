@@ -64,7 +64,8 @@ class Vocabulary:
     heads: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, names: Iterable[str]) -> Vocabulary:
+    @functools.lru_cache(maxsize=8)  # a few vocabularies per process; every scanned file asks
+    def of(cls, names: frozenset[str]) -> Vocabulary:
         """The vocabulary of ``names`` (config keys; others are ignored)."""
         kept = {n for n in names if _IDENT.match(n) and n not in GENERIC}
         heads = {stem(n.rsplit("_", 1)[-1]) for n in kept} - {stem(g) for g in GENERIC}
