@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tkplan.tools.audit import AuditSettings, audit
+from tkplan.tools.audit import AuditSettings, audit, load_project_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,6 +82,15 @@ class TestCallKeywords:
             (3, "call_kwarg", "gpu_mem_mb", 8192, "job.gpu_mem_mb"),
         ]
         assert findings(tmp_path, "job.py", text, settings=AuditSettings(vocabulary={"workers"}))[0][2] == "workers"
+
+    def test_pyproject_adds_setting_names(self, tmp_path: Path) -> None:
+        (tmp_path / "pyproject.toml").write_text('[tool.tkplan.audit]\nvocabulary = ["momentum"]\n', encoding="utf-8")
+
+        settings = load_project_config(tmp_path / "pyproject.toml").settings
+
+        assert findings(tmp_path, "opt.py", "def f():\n    make(momentum=0.9)\n", settings=settings) == [
+            (2, "call_kwarg", "momentum", 0.9, "opt.momentum"),
+        ]
 
     def test_api_keywords_switches_and_scoped_blocks_stay_quiet(self, tmp_path: Path) -> None:
         text = (
@@ -284,6 +293,21 @@ class TestConfigFiles:
         result = audit([tmp_path])
 
         assert (result.findings, result.skipped) == ((), ())
+
+    def test_a_mapping_with_more_values_than_settings_have_is_data(self, tmp_path: Path) -> None:
+        """A registry of 300 entries is data: listed as skipped with the limit to raise, no 300 findings."""
+        (tmp_path / "registry.json").write_text(json.dumps({f"k{i}": i for i in range(300)}), encoding="utf-8")
+        (tmp_path / "small.json").write_text(json.dumps({f"k{i}": i for i in range(3)}), encoding="utf-8")
+
+        result = audit([tmp_path], settings=AuditSettings(max_config_leaves=2))
+        wider = audit([tmp_path], settings=AuditSettings(max_config_leaves=3))
+
+        assert [(s.path.rsplit("/", 1)[-1], s.reason) for s in result.skipped] == [
+            ("registry.json", "more than 2 values: data, not configuration; see max-config-leaves"),
+            ("small.json", "more than 2 values: data, not configuration; see max-config-leaves"),
+        ]
+        assert len(wider.findings) == 3
+        assert audit([tmp_path]).skipped[0].reason.startswith("more than 200 values")
 
     def test_a_broken_config_file_is_skipped_with_a_reason(self, tmp_path: Path) -> None:
         (tmp_path / "bad.yaml").write_text("a: [1, 2\n", encoding="utf-8")
