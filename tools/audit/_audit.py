@@ -131,7 +131,7 @@ def audit(
     sources, skipped = discover(paths, settings)
     if profile_paths:  # the profiles themselves are not config files in the tree
         roots = [os.path.realpath(p) for p in profile_paths]
-        sources = [s for s in sources if s.language != "config" or not _under(os.path.realpath(s.path), roots)]
+        sources = tuple(s for s in sources if s.language != "config" or not _under(os.path.realpath(s.path), roots))
     scans = _scan_all(sources, settings)
     findings: list[Finding] = []
     notes: list[str] = []

@@ -562,7 +562,7 @@ class Visitor(ast.NodeVisitor):
     def _or_fallback(self, node: ast.BoolOp, fallback: ast.AST, literal: Any) -> None:
         """``workers = n or 8``: a fallback when the target or the operand names a setting."""
         target = self.hints.get(id(node))
-        name = target if self.rules.is_setting(target) else name_of(node.values[0])
+        name = target if target and self.rules.is_setting(target) else name_of(node.values[0])
         if self.rules.is_setting(name):
             self.add("fallback", name, literal, fallback)
 
