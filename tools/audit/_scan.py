@@ -1,14 +1,17 @@
 """Find the hardcoded configuration values of one Python file, in one `ast.NodeVisitor` pass.
 
 What is reported, by kind (see `KINDS`): ``setdefault``, ``get_default``, ``env_default``, ``env_write``,
-``signature_default``, ``constructor_kwarg``, ``constant``, ``argparse_default``, ``threshold`` and
+``signature_default``, ``constructor_kwarg``, ``call_kwarg``, ``positional_arg``, ``config_dict``,
+``fallback``, ``local``, ``process_setting``, ``constant``, ``argparse_default``, ``threshold`` and
 ``clamp``. Only literal values count (numbers, strings, booleans, None, and small tuples, lists, sets and
 dicts of them, with constant arithmetic such as ``4 * 2**20`` folded); a value computed at run time is
-not a hardcoded default. Noise filters (`NOISE_FILTERS`) drop the usual non-settings. A line that ends
+not a hardcoded default. Noise filters (`NOISE_FILTERS`) drop the usual non-settings, and where most
+literals are not settings a name must name one (`Vocabulary`). A line that ends
 with ``# tkplan: ignore[kind, ...]`` (or a bare ``# tkplan: ignore``) reports nothing of those kinds.
 
 The jobs live in their own modules: name tables (`_tables`), noise rules (`_rules`), literal folding
-(`_literal`), syntax-tree names (`_astnames`), the visitor (`_visitor`) and source decoding (`_source`).
+(`_literal`), syntax-tree names (`_astnames`), setting names (`_vocab`), the visitor (`_visitor`) and
+source decoding (`_source`).
 """
 
 from __future__ import annotations
