@@ -132,6 +132,8 @@ def scan_config(path: str, data: bytes, settings: AuditSettings) -> FileScan:
         return FileScan(path, skipped=f"cannot read as configuration: {exc.problems[0].message}")
     except ValueError as exc:  # json.JSONDecodeError, tomllib.TOMLDecodeError
         return FileScan(path, skipped=f"cannot read as configuration: {exc}")
+    except RecursionError:
+        return FileScan(path, skipped="too deeply nested to read as configuration")
     if not _is_config(document) or _count(document, limit) > limit:
         return _not_config(path, document, limit)
     rules = Rules(settings, path)
