@@ -24,6 +24,8 @@ from ._vocab import Vocabulary
 
 __all__ = ["Rules"]
 
+_CONSTRUCTOR_ANSWERS: dict[frozenset[str], dict[str, bool]] = {}
+"""Per set of constructor names, the answers of `Rules.is_constructor` so far (shared by the files of a scan)."""
 _NAMED_KINDS = frozenset({"setdefault", "get_default", "constant"})
 """Kinds whose trivial values (0, 1, -1; None for the first two) are kept when their key names a setting."""
 _SWITCH_KINDS = frozenset({"signature_default", "argparse_default", "call_kwarg", "config_dict", "local"})
@@ -45,8 +47,7 @@ class Rules:
         self.receivers = CONFIG_RECEIVERS | {r.lower() for r in settings.config_receivers}
         self.prefix = module_prefix(path, settings.family_aliases)
         self.vocabulary = Vocabulary.of(settings.vocabulary)
-        self._is_ctor: dict[str, bool] = {}
-        self._is_setting: dict[str, bool] = {}
+        self._is_ctor = _CONSTRUCTOR_ANSWERS.setdefault(self.constructors, {})
 
     def is_constructor(self, name: str) -> bool:
         known = self._is_ctor.get(name)
@@ -56,12 +57,7 @@ class Rules:
 
     def is_setting(self, name: str | None) -> bool:
         """Whether ``name`` names a setting of the vocabulary (`Vocabulary.names_setting`)."""
-        if not name:
-            return False
-        known = self._is_setting.get(name)
-        if known is None:
-            known = self._is_setting[name] = self.vocabulary.names_setting(name)
-        return known
+        return bool(name) and self.vocabulary.names_setting(name)  # type: ignore[arg-type]
 
     def is_config_like(self, name: str | None) -> bool:
         if not name:

@@ -62,6 +62,8 @@ class Vocabulary:
 
     names: frozenset[str] = frozenset()
     heads: frozenset[str] = frozenset()
+    known: dict[str, bool] = attrs.field(factory=dict, eq=False, hash=False, repr=False)
+    """Answers of `names_setting` so far: a scan asks about the same names in file after file."""
 
     @classmethod
     @functools.lru_cache(maxsize=8)  # a few vocabularies per process; every scanned file asks
@@ -73,6 +75,12 @@ class Vocabulary:
 
     def names_setting(self, name: str) -> bool:
         """Whether the code name ``name`` names a setting (see the module docstring)."""
+        known = self.known.get(name)
+        if known is None:
+            known = self.known[name] = self._names_setting(name)
+        return known
+
+    def _names_setting(self, name: str) -> bool:
         key = normalise(name)
         if key in self.names or stem(key) in self.names:
             return True
