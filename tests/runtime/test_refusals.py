@@ -88,7 +88,7 @@ class TestRunDirectory:
             assert f"is locked by another tkplan run (pid {first.pid})" in second.stderr
         finally:
             first.terminate()
-            assert first.wait(timeout=30) == 130  # SIGTERM: running steps killed, journaled as interrupted
+            assert first.wait(timeout=30) == 143  # SIGTERM: running steps killed, journaled as interrupted
         assert read_journal(tmp_path / "run" / "journal.jsonl")[-1]["event"] == "run_interrupted"
 
     def test_the_lock_is_released_when_the_run_directory_closes(self, project, tmp_path):
@@ -101,7 +101,7 @@ class TestRunDirectory:
     def test_a_finished_run_is_not_run_again_without_resume(self, project, tmp_path):
         plan = compile_project(project)
         execute(plan, tmp_path / "run")
-        with pytest.raises(RunDirError, match="already holds a run of this plan .* pass --resume"):
+        with pytest.raises(RunDirError, match=r"already holds a run of this plan .* pass --resume"):
             execute(plan, tmp_path / "run")
         again = execute(plan, tmp_path / "run", resume=True)
         assert [r.status for r in again.results] == ["ok"]
