@@ -148,7 +148,8 @@ class TestAudit:
     def test_a_named_non_source_file_is_skipped(self, workdir: Path) -> None:
         result = audit(["audit_tree/notes.txt"])
 
-        assert result.skipped == (Skipped("audit_tree/notes.txt", "not a Python (.py), shell (.sh, .bash) or config (.yaml, .yml, .json, .toml) file"),)
+        reason = "not a Python (.py), shell (.sh, .bash) or config (.yaml, .yml, .json, .toml) file"
+        assert result.skipped == (Skipped("audit_tree/notes.txt", reason),)
 
 
 class TestSettings:
@@ -189,8 +190,8 @@ class TestSettings:
         result = audit(["audit_tree"], settings=AuditSettings(exclude=("model_fun", "*.sh")))
 
         assert {f.path for f in result.findings} == {
-            "audit_tree/ignored.py", "audit_tree/lightgbm_trainer.py", "audit_tree/safety.py", "audit_tree/settings.yaml",
-            "audit_tree/train.py", "audit_tree/trainer_loop.py",
+            "audit_tree/ignored.py", "audit_tree/lightgbm_trainer.py", "audit_tree/safety.py",
+            "audit_tree/settings.yaml", "audit_tree/train.py", "audit_tree/trainer_loop.py",
         }
 
     def test_extra_constructors_and_receivers(self, tmp_path: Path) -> None:
@@ -320,7 +321,7 @@ class TestProfiles:
             load_profiles([bad])
 
     def test_a_profile_must_be_a_mapping(self, tmp_path: Path) -> None:
-        with pytest.raises(AuditError, match="list.yaml: not a valid profile: .*must be a mapping"):
+        with pytest.raises(AuditError, match=r"list\.yaml: not a valid profile: .*must be a mapping"):
             load_profiles([write(tmp_path / "list.yaml", "- 1\n")])
 
 

@@ -200,7 +200,9 @@ class TestBaseline:
 
         clean = run("audit_tree", "--baseline", "baseline.json", "--check")
         assert clean.exit_code == 0
-        assert clean.stdout.splitlines()[-1] == f"0 findings in 9 files ({len(EXPECTED)} more accepted by the baseline), 2 skipped"
+        assert clean.stdout.splitlines()[-1] == (
+            f"0 findings in 9 files ({len(EXPECTED)} more accepted by the baseline), 2 skipped"
+        )
 
         safety = Path("audit_tree/safety.py")
         safety.write_text('"""Moved down."""\n\n\n' + safety.read_text(encoding="utf-8"), encoding="utf-8")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tkplan.tools.audit import AuditSettings, audit, load_project_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -257,7 +258,8 @@ class TestProcessSettings:
 
 class TestConfigFiles:
     def test_each_leaf_of_yaml_json_and_toml_is_a_finding(self, tmp_path: Path) -> None:
-        assert findings(tmp_path, "conf/train.yaml", "model:\n  num_leaves: 127\n  tags: [a, b]\nrun:\n  threads: 16\n") == [
+        train = "model:\n  num_leaves: 127\n  tags: [a, b]\nrun:\n  threads: 16\n"
+        assert findings(tmp_path, "conf/train.yaml", train) == [
             (2, "config_file", "model.num_leaves", 127, "train.model.num_leaves"),
             (3, "config_file", "model.tags", ("a", "b"), "train.model.tags"),
             (5, "config_file", "run.threads", 16, "run.threads"),
@@ -321,7 +323,7 @@ class TestHostileInput:
     def test_an_alias_bomb_in_profiles_fails_fast_with_a_clean_error(self, tmp_path: Path) -> None:
         """Nine lines that expand to 9**9 strings: refused by the planner's loader, exit 2, no traceback."""
         lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-        for prev, name in zip("abcdefgh", "bcdefghi"):
+        for prev, name in zip("abcdefgh", "bcdefghi", strict=False):
             lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
         (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         (tmp_path / "job.py").write_text("x = 1\n", encoding="utf-8")
@@ -347,7 +349,8 @@ class TestHostileInput:
 
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)
-        assert [(f["line"], f["col"], f["key"], f["value"]) for f in report["findings"]] == [(1, 5 * depth + 1, "A", "x")]
+        found = [(f["line"], f["col"], f["key"], f["value"]) for f in report["findings"]]
+        assert found == [(1, 5 * depth + 1, "A", "x")]
 
 
 @pytest.mark.parametrize("profiles", [[], ["profiles"]])

@@ -6,6 +6,8 @@ import ast
 
 from ._tables import ENV_LIKE, STRUCTURAL_ATTRS, STRUCTURAL_CALLS, WRAPPERS
 
+_GETTERS = ("get", "pop", "setdefault")
+
 __all__ = ["callee", "env_like", "is_structural", "name_of", "receiver_name", "str_arg"]
 
 
@@ -61,7 +63,7 @@ def receiver_name(expr: ast.AST) -> str | None:
             return expr.attr  # type: ignore[attr-defined]
         if cls is ast.Subscript:
             expr = expr.value  # type: ignore[attr-defined]
-        elif cls is ast.Call and expr.func.__class__ is ast.Attribute and expr.func.attr in ("get", "pop", "setdefault"):  # type: ignore[attr-defined]
+        elif cls is ast.Call and expr.func.__class__ is ast.Attribute and expr.func.attr in _GETTERS:  # type: ignore[attr-defined]
             expr = expr.func.value  # type: ignore[attr-defined]
         else:
             return None
@@ -73,7 +75,7 @@ def is_structural(expr: ast.AST) -> bool:
     for _ in range(8):
         cls = expr.__class__
         if cls is ast.Call:
-            return callee(expr.func) in STRUCTURAL_CALLS  # type: ignore[attr-defined]
+            return callee(expr.func) in STRUCTURAL_CALLS  # type: ignore[attr-defined, operator]
         if cls is ast.Attribute:
             return expr.attr in STRUCTURAL_ATTRS  # type: ignore[attr-defined]
         if cls is ast.Subscript:
@@ -90,6 +92,6 @@ def env_like(name: str) -> bool:
 
 
 def str_arg(node: ast.AST | None) -> str | None:
-    if node is not None and node.__class__ is ast.Constant and node.value.__class__ is str:  # type: ignore[attr-defined]
-        return node.value  # type: ignore[attr-defined]
+    if node is not None and node.__class__ is ast.Constant and node.value.__class__ is str:
+        return node.value
     return None

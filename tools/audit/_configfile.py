@@ -145,7 +145,8 @@ def scan_config(path: str, data: bytes, settings: AuditSettings) -> FileScan:
         if not rules.is_noise("config_file", key_path[-1], value):
             found.append((*_where(lines, key_path), ".".join(key_path), value))
     text_lines = text.splitlines()
-    ignores, notes = parse_ignores((n, text_lines[n - 1]) for n in sorted({f[0] for f in found}) if n <= len(text_lines))
+    lines_found = sorted({f[0] for f in found if f[0] <= len(text_lines)})
+    ignores, notes = parse_ignores((n, text_lines[n - 1]) for n in lines_found)
     findings = []
     for line, col, key, value in found:
         silenced = ignores.get(line, ())

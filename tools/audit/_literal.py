@@ -50,7 +50,7 @@ def literal_value(node: ast.AST, budget: list[int]) -> Any:
         if budget[0] < 0:
             return NOT
         result = {}
-        for k, v in zip(keys, values):
+        for k, v in zip(keys, values, strict=False):
             if k is None:
                 return NOT
             key = literal_value(k, budget)

@@ -1,8 +1,9 @@
 """Compare findings with profiles: is each value only in code, duplicated in a profile, or drifted?
 
 Profiles are YAML files (or directories of them, read recursively in name order), loaded with
-tkplan's one safe YAML loader (the planner's: bounded size, nesting and aliases) and flattened to dotted keys (``families.lightgbm.num_leaves``); lists are
-leaves. A later file overrides an earlier one, as layers do. ``extends`` is ignored.
+tkplan's one safe YAML loader (the planner's: bounded size, nesting and aliases) and flattened to
+dotted keys (``families.lightgbm.num_leaves``); lists are leaves. A later file overrides an earlier
+one, as layers do. ``extends`` is ignored.
 
 A finding is matched with a profile key by its suggested key, in this order:
 

@@ -83,7 +83,7 @@ def scan_python(path: str, data: bytes, settings: AuditSettings) -> FileScan:
     findings = []
     for line, offset, kind, key, value, scope, suggested in found:
         silenced = ignores.get(line, ())
-        if silenced is None or kind in silenced:  # type: ignore[operator]
+        if silenced is None or kind in silenced:
             continue
         if ascii_only:
             col = offset + 1

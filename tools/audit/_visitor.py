@@ -50,22 +50,22 @@ def _dotted(expr: ast.AST) -> str:
     """``torch.backends.cudnn.benchmark`` for an attribute chain on a name, else ``""``."""
     parts = []
     while expr.__class__ is ast.Attribute:
-        parts.append(expr.attr)  # type: ignore[attr-defined]
-        expr = expr.value  # type: ignore[attr-defined]
+        parts.append(expr.attr)
+        expr = expr.value
     if expr.__class__ is not ast.Name:
         return ""
-    parts.append(expr.id)  # type: ignore[attr-defined]
+    parts.append(expr.id)
     return ".".join(reversed(parts))
 
 
 def _none_test(test: ast.AST) -> ast.AST | None:
     """The subject of ``x is None`` (a name or attribute), else ``None``."""
-    if test.__class__ is ast.Compare and len(test.ops) == 1 and test.ops[0].__class__ is ast.Is:  # type: ignore[attr-defined]
-        right = test.comparators[0]  # type: ignore[attr-defined]
-        if right.__class__ is ast.Constant and right.value is None:  # type: ignore[attr-defined]
-            left = test.left  # type: ignore[attr-defined]
+    if test.__class__ is ast.Compare and len(test.ops) == 1 and test.ops[0].__class__ is ast.Is:
+        right = test.comparators[0]
+        if right.__class__ is ast.Constant and right.value is None:
+            left = test.left
             if left.__class__ in (ast.Name, ast.Attribute):
-                return left  # type: ignore[no-any-return]
+                return left
     return None
 
 
@@ -202,11 +202,11 @@ class Visitor(ast.NodeVisitor):
             cls = target.__class__
             if cls is ast.Name:
                 if self.depth == 0:
-                    self._constant(target, value)
+                    self._constant(target, value)  # type: ignore[arg-type]
                 elif id(node) not in self.fallbacks:
                     self._local(target.id, value)  # type: ignore[attr-defined]
                 if value.__class__ is ast.Dict and env_like(target.id):  # type: ignore[attr-defined]
-                    self._env_dict(value)  # type: ignore[arg-type]
+                    self._env_dict(value)
                 if value.__class__ in _HINTED:
                     self.hints[id(value)] = target.id  # type: ignore[attr-defined]
             elif cls is ast.Subscript:
@@ -214,7 +214,7 @@ class Visitor(ast.NodeVisitor):
                 self.visit(target)
             elif cls is ast.Tuple and self.depth == 0 and value.__class__ is ast.Tuple:
                 if len(target.elts) == len(value.elts):  # type: ignore[attr-defined]
-                    for t, v in zip(target.elts, value.elts):  # type: ignore[attr-defined]
+                    for t, v in zip(target.elts, value.elts, strict=False):  # type: ignore[attr-defined]
                         if t.__class__ is ast.Name:
                             self._constant(t, v)
             elif cls is ast.Attribute:
@@ -232,11 +232,11 @@ class Visitor(ast.NodeVisitor):
         target = node.target
         if target.__class__ is ast.Name:
             if self.depth == 0:
-                self._constant(target, value)  # type: ignore[arg-type]
+                self._constant(target, value)
             else:
-                self._local(target.id, value)  # type: ignore[attr-defined]
+                self._local(target.id, value)
             if value.__class__ in _HINTED:
-                self.hints[id(value)] = target.id  # type: ignore[attr-defined]
+                self.hints[id(value)] = target.id
         if _FIELDS[value.__class__]:
             self.visit(value)
 
@@ -284,7 +284,7 @@ class Visitor(ast.NodeVisitor):
                 self.generic_visit(node)
                 return
             elif name in CLIP_NAMES:
-                module_form = receiver.__class__ is ast.Name and receiver.id in MODULE_LIKE  # type: ignore[attr-defined]
+                module_form = receiver.__class__ is ast.Name and receiver.id in MODULE_LIKE
                 self._clip(node, None if module_form else receiver)
         elif cls is ast.Name:
             name = func.id  # type: ignore[attr-defined]
@@ -330,7 +330,7 @@ class Visitor(ast.NodeVisitor):
         if "threshold" in self.kinds:
             left = node.left
             structural = "structural" in self.rules.noise
-            for op, right in zip(node.ops, node.comparators):
+            for op, right in zip(node.ops, node.comparators, strict=False):
                 if op.__class__ in _ORDER:
                     lv = self.rules.literal(left)
                     rv = self.rules.literal(right)
@@ -357,7 +357,7 @@ class Visitor(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Dict(self, node: ast.Dict) -> None:
-        for key, value in zip(node.keys, node.values):
+        for key, value in zip(node.keys, node.values, strict=False):
             if key is None and self._is_environ(value):
                 self._env_dict(node)
             elif value.__class__ is ast.Call:
@@ -370,7 +370,7 @@ class Visitor(ast.NodeVisitor):
             and id(node) not in self.reported
             and id(node) not in self.env_dicts
         ):
-            for key, value in zip(node.keys, node.values):
+            for key, value in zip(node.keys, node.values, strict=False):
                 text = str_arg(key)
                 if text is not None and value.__class__ is not ast.Dict and self.rules.is_setting(text):
                     literal = self.rules.literal(value)
@@ -383,11 +383,11 @@ class Visitor(ast.NodeVisitor):
         subject = _none_test(node.test)
         if subject is not None:
             for stmt in node.body:
-                if stmt.__class__ is ast.Assign and len(stmt.targets) == 1 and _same(stmt.targets[0], subject):  # type: ignore[attr-defined]
-                    literal = self.rules.literal(stmt.value)  # type: ignore[attr-defined]
+                if stmt.__class__ is ast.Assign and len(stmt.targets) == 1 and _same(stmt.targets[0], subject):
+                    literal = self.rules.literal(stmt.value)
                     if literal is not NOT:
                         self.fallbacks.add(id(stmt))
-                        self.add("fallback", name_of(subject), literal, stmt.value)  # type: ignore[attr-defined]
+                        self.add("fallback", name_of(subject), literal, stmt.value)
         self.generic_visit(node)
 
     def visit_IfExp(self, node: ast.IfExp) -> None:
@@ -413,15 +413,15 @@ class Visitor(ast.NodeVisitor):
 
     def _signature(self, args: ast.arguments) -> None:
         positional = [*args.posonlyargs, *args.args]
-        pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
-        pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+        pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=False))
+        pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=False) if d is not None]
         for arg, default in pairs:
             literal = self.rules.literal(default)
             if literal is not NOT:
                 self.add("signature_default", arg.arg, literal, default)
 
     def _is_os(self, node: ast.AST) -> bool:
-        return node.__class__ is ast.Name and node.id in self.os_names  # type: ignore[attr-defined]
+        return node.__class__ is ast.Name and node.id in self.os_names
 
     def _is_environ(self, node: ast.AST) -> bool:
         cls = node.__class__
@@ -448,11 +448,11 @@ class Visitor(ast.NodeVisitor):
 
     def _env_value(self, node: ast.AST) -> Any:
         """The literal an env write gives: a literal, a module constant, or ``str()`` of either."""
-        if node.__class__ is ast.Call and callee(node.func) == "str" and len(node.args) == 1:  # type: ignore[attr-defined]
-            inner = self._env_value(node.args[0])  # type: ignore[attr-defined]
+        if node.__class__ is ast.Call and callee(node.func) == "str" and len(node.args) == 1:
+            inner = self._env_value(node.args[0])
             return NOT if inner is NOT else str(inner)
         if node.__class__ is ast.Name:
-            return self.constants.get(node.id, NOT)  # type: ignore[attr-defined]
+            return self.constants.get(node.id, NOT)
         return self.rules.literal(node)
 
     def _env_pair(self, node: ast.Call) -> None:
@@ -465,7 +465,7 @@ class Visitor(ast.NodeVisitor):
     def _env_update(self, node: ast.Call) -> None:
         for arg in node.args:
             if arg.__class__ is ast.Dict:
-                self._env_dict(arg)  # type: ignore[arg-type]
+                self._env_dict(arg)
         for kw in node.keywords:
             if kw.arg is not None:
                 literal = self.rules.literal(kw.value)
@@ -476,7 +476,7 @@ class Visitor(ast.NodeVisitor):
         if id(node) in self.env_dicts:
             return
         self.env_dicts.add(id(node))
-        for key, value in zip(node.keys, node.values):
+        for key, value in zip(node.keys, node.values, strict=False):
             text = str_arg(key)
             if text is not None and ENV_NAME.match(text):
                 literal = self.rules.literal(value)
@@ -510,7 +510,7 @@ class Visitor(ast.NodeVisitor):
             literal = self.rules.literal(value)
             if literal is not NOT:
                 self.add("process_setting", target.attr, literal, value)
-        elif not fallback and self.depth and target.value.__class__ is ast.Name and target.value.id == "self":  # type: ignore[attr-defined]
+        elif not fallback and self.depth and target.value.__class__ is ast.Name and target.value.id == "self":
             self._local(target.attr, value)
 
     def _local(self, name: str, value: ast.AST) -> None:
@@ -551,10 +551,10 @@ class Visitor(ast.NodeVisitor):
     def _tolerance(self, left: ast.AST, right: ast.AST, structural: bool) -> None:
         """``loss > prev - 1e-4``: the literal inside the arithmetic of one side is a tolerance."""
         for side, other in ((right, left), (left, right)):
-            if side.__class__ is ast.BinOp and side.op.__class__ in _TOLERANCE_OPS:  # type: ignore[attr-defined]
-                operands = (side.left, side.right)  # type: ignore[attr-defined]
+            if side.__class__ is ast.BinOp and side.op.__class__ in _TOLERANCE_OPS:
+                operands = (side.left, side.right)
                 values = [self.rules.literal(o) for o in operands]
-                numbers = [(o, v) for o, v in zip(operands, values) if v.__class__ in (int, float)]
+                numbers = [(o, v) for o, v in zip(operands, values, strict=False) if v.__class__ in (int, float)]
                 if len(numbers) == 1 and not (structural and (is_structural(other) or is_structural(side))):
                     self.add("threshold", name_of(other), numbers[0][1], numbers[0][0], suffix="tolerance")
                 return
@@ -607,13 +607,13 @@ class Visitor(ast.NodeVisitor):
         """``os.getenv("K") or 4``, ``cfg.get("k") or 4``, ``os.cpu_count() or 4``: report the fallback."""
         if expr.__class__ is not ast.Call:
             return False
-        func = expr.func  # type: ignore[attr-defined]
-        args = expr.args  # type: ignore[attr-defined]
+        func = expr.func
+        args = expr.args
         name = callee(func)
         if name in CPU_COUNT and not args:
             self.add("clamp", self.hints.get(id(expr), name), literal, fallback, suffix="fallback")
             return True
-        if len(args) != 1 or expr.keywords:  # type: ignore[attr-defined]
+        if len(args) != 1 or expr.keywords:
             return False
         key = str_arg(args[0])
         if key is None:
@@ -636,12 +636,12 @@ class Visitor(ast.NodeVisitor):
             return
         values = [self.rules.literal(a) if a.__class__ is not ast.Starred else NOT for a in args]
         numbers = [i for i, v in enumerate(values) if v.__class__ in (int, float)]
-        others = [a for a, v in zip(args, values) if v is NOT]
+        others = [a for a, v in zip(args, values, strict=False) if v is NOT]
         if not numbers or not others or any(a.__class__ is ast.Starred for a in args):
             return
         target = self.hints.get(id(node)) or name_of(others[0])
         for other in others:
-            if other.__class__ is ast.Call and callee(other.func) in ("min", "max"):  # type: ignore[attr-defined]
+            if other.__class__ is ast.Call and callee(other.func) in ("min", "max"):
                 self.hints[id(other)] = target
         bound = "min" if name == "max" else "max"
         for i in numbers:
@@ -656,7 +656,7 @@ class Visitor(ast.NodeVisitor):
             if not args:
                 return
             subject = args.pop(0)
-        bounds: list[tuple[ast.AST, str]] = [(a, s) for a, s in zip(args, ("min", "max"))]
+        bounds: list[tuple[ast.AST, str]] = [(a, s) for a, s in zip(args, ("min", "max"), strict=False)]
         for kw in node.keywords:
             if kw.arg in LO_KW:
                 bounds.append((kw.value, "min"))

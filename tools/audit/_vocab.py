@@ -7,9 +7,10 @@ leaf key of the shipped profiles, every non-section property of the config and f
 the leaf keys of the user's ``--profiles`` and ``AuditSettings.vocabulary``.
 
 A code name names a setting when, made a config key (`normalise`: ``DEFAULT_EPOCHS`` → ``epochs``), it
-is one of those names (or its singular is: ``seed`` for ``seeds``), or it has several words and its last word (singular) is the last word of one of
-them and not a word that names a thing rather than a quantity (`GENERIC`: ``model_file``, ``run_name``):
-``subsample_freq`` (as ``bagging_freq``), ``max_leaves`` (``num_leaves``), ``blas_threads`` (``threads``).
+is one of those names (or its singular is: ``seed`` for ``seeds``), or it has several words and its
+last word (singular) is the last word of one of them and not a word that names a thing rather than a
+quantity (`GENERIC`: ``model_file``, ``run_name``): ``subsample_freq`` (as ``bagging_freq``),
+``max_leaves`` (``num_leaves``), ``blas_threads`` (``threads``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ __all__ = ["GENERIC", "Vocabulary", "profile_leaf_names", "shipped_names", "stem
 GENERIC = frozenset(  # tkplan: ignore[constant]
     {
         "name", "names", "value", "values", "key", "keys", "id", "ids", "file", "files", "path", "paths",
-        "dir", "directory", "type", "kind", "mode", "ok", "index", "line", "col", "column", "columns", "source", "format",
+        "dir", "directory", "type", "kind", "mode", "ok", "index", "line", "col", "column", "columns", "source",
+        "format",
         "text", "label", "message", "title", "prefix", "suffix", "version", "reason", "rule", "why",
         "provenance", "entrypoint", "extends", "family", "families", "target", "targets", "symbol", "symbols",
         "features", "config", "params", "data", "env", "inputs", "steps", "task", "tasks", "cell", "platform",

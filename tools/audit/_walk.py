@@ -42,7 +42,9 @@ TOOL_FILES = frozenset(  # tkplan: ignore[constant]
 )
 """Configuration files of tools (packaging, CI, docs), not of training: never scanned as config files."""
 
-TOOL_DIRS = frozenset({".github", ".circleci", ".gitlab", ".devcontainer", ".vscode", ".idea"})  # tkplan: ignore[constant]
+TOOL_DIRS = frozenset(  # tkplan: ignore[constant]
+    {".github", ".circleci", ".gitlab", ".devcontainer", ".vscode", ".idea"}
+)
 """Directories whose config files belong to tools."""
 
 
@@ -68,6 +70,10 @@ def _display(path: str) -> str:
     return text[2:] if text.startswith("./") else text
 
 
+_TOOL_FILE = "a tool's configuration (packaging, CI, docs), not a training one"
+_NOT_SCANNED = "not a Python (.py), shell (.sh, .bash) or config (.yaml, .yml, .json, .toml) file"
+
+
 def _tool_file(display: str) -> bool:
     parts = PurePosixPath(display).parts
     return parts[-1] in TOOL_FILES or not TOOL_DIRS.isdisjoint(parts[:-1])
@@ -89,12 +95,12 @@ class _Walker:
         language = LANGUAGES.get(os.path.splitext(path)[1])
         if language == "config" and _tool_file(display):
             if named:
-                self.skipped.append(Skipped(display, "a tool's configuration (packaging, CI, docs), not a training one"))
+                self.skipped.append(Skipped(display, _TOOL_FILE))
             return
         if language is None:
             if named:
                 self.skipped.append(
-                    Skipped(display, "not a Python (.py), shell (.sh, .bash) or config (.yaml, .yml, .json, .toml) file")
+                    Skipped(display, _NOT_SCANNED)
                 )
             return
         key = (info.st_dev, info.st_ino)
@@ -104,7 +110,8 @@ class _Walker:
         self.seen_files[key] = display
         if info.st_size > self.settings.max_file_bytes:
             self.skipped.append(
-                Skipped(display, f"larger than {self.settings.max_file_bytes} bytes ({info.st_size}); see max-file-bytes")
+                Skipped(display, f"larger than {self.settings.max_file_bytes} bytes ({info.st_size}); "
+                        "see max-file-bytes")
             )
             return
         self.sources.append(Source(path, display, language, info.st_size))

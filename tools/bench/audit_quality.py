@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
 from tkplan.planner._yaml import load_path, parse_value
 from tkplan.tools.audit import AuditSettings, Finding, audit
 from tkplan.tools.audit._profiles import same_value
@@ -116,7 +117,7 @@ def _literal_lines(path: Path) -> set[int]:
 
 def coverage_gaps(corpus: Path, labelled: dict[str, set[int]]) -> list[str]:
     """Every ``file:line`` of the corpus that holds a literal and has no label."""
-    gaps = []
+    gaps: list[str] = []
     for path in sorted(corpus.rglob("*")):
         rel = path.relative_to(corpus).as_posix()
         if not path.is_file() or rel == "labels.yaml" or rel.startswith("profiles/") or "__pycache__" in rel:
