@@ -148,7 +148,7 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
     directory = cache.cache_dir(env)
     key = cache.cache_key(tkplan.__version__, [*words, *(f"--set={s}" for s in sets)], env, cwd, hermetic,
                           hardware_spec)
-    entry = None if no_cache else cache.lookup(directory, key, search.dirs)
+    entry = None if no_cache else cache.lookup(directory, key, search.dirs, {} if hermetic else env)
     if entry is None:
         entry = _compile_fresh(words, sets, hermetic, hardware_spec, search)
         cache.store(directory, key, entry)
@@ -179,7 +179,8 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
     layer_files = [shipped_dir() / l.file[len(prefix):] if l.file.startswith(prefix) else search.cwd / l.file
                    for l in plan.inputs.layers]
     return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
-            "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE)}
+            "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE),
+            "env": cache.referenced_env(plan.provenance, {} if hermetic else os.environ)}
 
 
 @main.command("validate")
