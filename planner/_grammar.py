@@ -16,6 +16,7 @@ A primitive is typed like a YAML 1.2 core scalar: ``null``/``~``, ``true``/``fal
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -24,8 +25,8 @@ import attrs
 
 from tkplan.errors import ConfigError, Problem
 
-__all__ = ["ChoiceSweep", "OPS", "ParsedOverride", "RangeSweep", "Sweep", "format_override", "format_value",
-           "parse_override"]
+__all__ = ["NO_VALUE", "OPS", "ChoiceSweep", "ParsedOverride", "RangeSweep", "Sweep", "format_override",
+           "format_value", "parse_override"]
 
 OPS = ("=", "+", "++", "~")  # tkplan: ignore[constant]  set, add, add or set, remove
 """The operations: ``key=v`` sets, ``+key=v`` adds, ``++key=v`` adds or sets, ``~key[=v]`` removes."""
@@ -128,7 +129,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if value != value:
+        if math.isnan(value):
             return ".nan"
         if value in (float("inf"), float("-inf")):
             return ".inf" if value > 0 else "-.inf"
@@ -318,14 +319,11 @@ class _Parser:
 
     def list(self) -> list[Any]:
         self.pos += 1
-        items: list[Any] = []
         self.skip_spaces()
         if self.peek() == "]":
             self.pos += 1
-            return items
-        for item in self.sequence("]"):
-            items.append(item)
-        return items
+            return []
+        return list(self.sequence("]"))
 
     def sequence(self, close: str) -> Iterator[Any]:
         while True:
