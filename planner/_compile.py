@@ -90,8 +90,8 @@ def resolve(request: CompileRequest) -> Resolved:
     refs = resolve_references(config, provenance, request.env, hermetic=request.hermetic, typed=typed_value)
     config, provenance, env_used = refs.config, refs.provenance, {**env_used, **refs.env_used}
     problems += refs.problems
-    unresolved = {p.path for p in refs.problems}  # already reported: no second problem for the raw ${...}
-    schema_problems = [p for p in validate_config(config, provenance) if p.path not in unresolved]
+    # a key whose reference broke is reported once, where it broke, not again for holding the raw ${...}
+    schema_problems = [p for p in validate_config(config, provenance) if p.path not in refs.unresolved]
     problems += schema_problems
     work: tuple[Work, ...] = ()
     skipped: tuple[str, ...] = ()

@@ -32,12 +32,16 @@ Typed = Callable[[Path, str], Any]
 
 @attrs.frozen
 class Resolution:
-    """The configuration with every reference replaced, its provenance, the variables read, the problems."""
+    """The configuration with every reference replaced, its provenance, the variables read, the problems.
+
+    ``unresolved`` holds every key left as written because its chain broke: the problems name where it broke.
+    """
 
     config: dict[str, Any]
     provenance: Provenance
     env_used: dict[str, str]
     problems: tuple[Problem, ...]
+    unresolved: frozenset[str] = frozenset()
 
 
 @attrs.frozen
@@ -71,7 +75,8 @@ def resolve_references(config: Mapping[str, Any], provenance: Provenance, env: M
         return Resolution(dict(config), provenance, {}, ())
     resolver = _Resolver(copy.deepcopy(dict(config)), provenance, env, hermetic, typed)
     resolver.walk(resolver.config, ())
-    return Resolution(resolver.config, resolver.provenance, resolver.env_used, tuple(resolver.problems))
+    return Resolution(resolver.config, resolver.provenance, resolver.env_used, tuple(resolver.problems),
+                      frozenset(dotted(p) for p in resolver.failed))
 
 
 class _Fail(Exception):
@@ -192,8 +197,8 @@ class _Resolver:
         target = self.target(ref.body.strip(), path)
         value = _get(self.config, target)
         hops: tuple[Hop, ...] = ()
-        if isinstance(value, str) and "${" in value:
-            value, hops = self.leaf(target)
+        if target in self.done or target in self.failed or (isinstance(value, str) and "${" in value):
+            value, hops = self.leaf(target)  # resolved already (memoised), or now
         elif isinstance(value, (dict, list)) and has_references(value):
             self.stack.append(target)
             try:
