@@ -14,12 +14,12 @@ from typing import Any
 
 import attrs
 
-from tkplan.errors import ConfigError, HardwareError
+from tkplan.errors import ConfigError, HardwareError, Problem
 from tkplan.planner._campaign import Work, expand_campaign
 from tkplan.planner._convert import converter, first_error, thaw
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._merge import Provenance, merge_layers
-from tkplan.planner._overrides import apply_overrides, env_overrides, split_words, sweep_problems
+from tkplan.planner._overrides import Override, apply_overrides, env_overrides, split_words, sweep_problems
 from tkplan.planner._plan import FORMAT, Inputs, LayerInput, Plan, compute_hash
 from tkplan.planner._refs import resolve_references
 from tkplan.planner._rules import plan_steps
@@ -91,7 +91,8 @@ def resolve(request: CompileRequest) -> Resolved:
     config, provenance, env_used = refs.config, refs.provenance, {**env_used, **refs.env_used}
     problems += refs.problems
     # a key whose reference broke is reported once, where it broke, not again for holding the raw ${...}
-    schema_problems = [p for p in validate_config(config, provenance) if p.path not in refs.unresolved]
+    schema_problems = [_removed(p, cli_overrides) for p in validate_config(config, provenance)
+                       if p.path not in refs.unresolved]
     problems += schema_problems
     work: tuple[Work, ...] = ()
     skipped: tuple[str, ...] = ()
@@ -101,6 +102,16 @@ def resolve(request: CompileRequest) -> Resolved:
     if problems:
         raise ConfigError(problems)
     return Resolved(config, provenance, layers, env_used, work, skipped)
+
+
+def _removed(problem: Problem, overrides: list[Override]) -> Problem:
+    """A key missing because an override removed it is located at that override."""
+    for o in overrides:
+        key = ".".join(o.path)
+        if o.op == "~" and problem.message.startswith("missing") and (problem.path + ".").startswith(key + "."):
+            return Problem("missing: this override removed it", problem.path, o.source,
+                           "this key is required: remove only keys that have a default, or set another value")
+    return problem
 
 
 def compile_plan(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str) -> Plan:

@@ -189,7 +189,9 @@ class TestOverrideGrammar:
                                             "(families.lightgbm.num_leavs does not exist) (did you mean 'num_leaves'?)"),
         (("~env.TERM=xterm",), "cli:arg 1: ~env.TERM=xterm removes env.TERM only when it holds that value; it holds "
                                "dumb @ env.TERM (write ~env.TERM to remove it whatever it holds)"),
-        (("~families.lightgbm.num_leaves",), "missing: no layer sets this key @ families.lightgbm.num_leaves "),
+        (("~families.lightgbm.num_leaves",), "cli:arg 1: missing: this override removed it @ "
+                                             "families.lightgbm.num_leaves (this key is required: remove only keys "
+                                             "that have a default, or set another value)"),
         (("run.name='open",), "cli:arg 1: cannot read value \"'open\": unclosed quote ' at column 1 (close it, or "
                               "escape a ' inside with \\')"),
     ])
