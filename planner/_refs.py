@@ -20,7 +20,7 @@ import attrs
 from tkplan.errors import Problem, did_you_mean
 from tkplan.planner._merge import Hop, Provenance, dotted
 
-__all__ = ["MAX_DEPTH", "Resolution", "has_references", "resolve_references"]
+__all__ = ["MAX_DEPTH", "Resolution", "resolve_references"]
 
 MAX_DEPTH = 16  # tkplan: ignore[constant]  bound on a chain of references, as MAX_NODES bounds aliases
 _ENV_RESOLVERS = ("env", "oc.env")
@@ -49,17 +49,6 @@ class _Ref:
     body: str  # what stands between ${ and }
 
 
-def has_references(value: Any) -> bool:
-    """Whether ``value`` (plain data) holds a ``${`` anywhere in its strings."""
-    if isinstance(value, str):
-        return "${" in value
-    if isinstance(value, dict):
-        return any(has_references(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_references(v) for v in value)
-    return False
-
-
 def resolve_references(config: Mapping[str, Any], provenance: Provenance, env: Mapping[str, str], *,
                        hermetic: bool = False, typed: Typed = lambda path, text: text) -> Resolution:
     """Replace every reference in ``config``; report every bad one, located where it was written.
@@ -71,10 +60,17 @@ def resolve_references(config: Mapping[str, Any], provenance: Provenance, env: M
         hermetic: the environment is ignored: ``${env:NAME}`` without a default is a problem.
         typed: types an environment value that is a whole value, for where it lands.
     """
-    if not has_references(config):
+    found: list[Path] = []
+    _find(config, (), found)
+    if not found:
         return Resolution(dict(config), provenance, {}, ())
-    resolver = _Resolver(copy.deepcopy(dict(config)), provenance, env, hermetic, typed)
-    resolver.walk(resolver.config, ())
+    resolver = _Resolver(dict(config), provenance, env, hermetic, typed)
+    for path in found:
+        try:
+            resolver.leaf(path)
+        except _Fail as exc:
+            if exc.problem.message:  # else reported where the chain broke
+                resolver.problems.append(exc.problem)
     return Resolution(resolver.config, resolver.provenance, resolver.env_used, tuple(resolver.problems),
                       frozenset(dotted(p) for p in resolver.failed))
 
@@ -98,19 +94,19 @@ class _Resolver:
         self.done: dict[Path, tuple[Any, tuple[Hop, ...]]] = {}
         self.failed: set[Path] = set()
         self.stack: list[Path] = []
+        self.copied: set[int] = {id(config)}  # containers already copied: written in place
 
-    def walk(self, node: Any, path: Path) -> None:
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        for key, value in list(items):
-            here = (*path, key)
-            if isinstance(value, str) and "${" in value:
-                try:
-                    self.leaf(here)
-                except _Fail as exc:
-                    if exc.problem.message:  # else reported where the chain broke
-                        self.problems.append(exc.problem)
-            elif isinstance(value, (dict, list)):
-                self.walk(value, here)
+    def put(self, path: Path, value: Any) -> None:
+        """Write ``value`` at ``path``, copying each container on the way once, so the input stays as it was."""
+        node = self.config
+        for key in path[:-1]:
+            child = node[key]
+            if id(child) not in self.copied:
+                child = dict(child) if isinstance(child, dict) else list(child)
+                self.copied.add(id(child))
+                node[key] = child
+            node = child
+        node[path[-1]] = value
 
     def owner(self, path: Path) -> Path:
         """The path whose provenance records ``path``: the path itself, or the list holding it."""
@@ -149,7 +145,7 @@ class _Resolver:
             raise
         finally:
             self.stack.pop()
-        _put(self.config, path, value)
+        self.put(path, value)
         self.done[path] = (value, hops)
         self.record(path, hops)
         return value, hops
@@ -199,23 +195,21 @@ class _Resolver:
         hops: tuple[Hop, ...] = ()
         if target in self.done or target in self.failed or (isinstance(value, str) and "${" in value):
             value, hops = self.leaf(target)  # resolved already (memoised), or now
-        elif isinstance(value, (dict, list)) and has_references(value):
+        elif isinstance(value, (dict, list)):
             self.stack.append(target)
             try:
-                self.walk_strict(value, target)
+                self.leaves_under(value, target)
             finally:
                 self.stack.pop()
             value = _get(self.config, target)
         return copy.deepcopy(value), (self.hop(target), *hops)
 
-    def walk_strict(self, node: Any, path: Path) -> None:
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        for key, value in list(items):
-            here = (*path, key)
-            if isinstance(value, str) and "${" in value:
-                self.leaf(here)
-            elif isinstance(value, (dict, list)):
-                self.walk_strict(value, here)
+    def leaves_under(self, node: Any, path: Path) -> None:
+        """Resolve every string with references under ``node`` (a mapping or list referred to as a whole)."""
+        found: list[Path] = []
+        _find(node, path, found)
+        for here in found:
+            self.leaf(here)
 
     def target(self, body: str, path: Path) -> Path:
         """The key path ``body`` names, checked to exist (with a "did you mean" when it does not)."""
@@ -296,11 +290,20 @@ def _split(text: str, fail: Callable[[str, str], _Fail]) -> list[str | _Ref]:
     return parts
 
 
+def _find(node: Any, path: Path, found: list[Path]) -> None:
+    """Append the path of every string under ``node`` that holds ``${``."""
+    items = node.items() if type(node) is dict else enumerate(node)
+    for key, value in items:
+        kind = type(value)
+        if kind is str:
+            if "${" in value:
+                found.append((*path, key))
+        elif kind is dict or kind is list:
+            _find(value, (*path, key), found)
+
+
 def _get(config: Any, path: Path) -> Any:
     for key in path:
         config = config[key]
     return config
 
-
-def _put(config: Any, path: Path, value: Any) -> None:
-    _get(config, path[:-1])[path[-1]] = value
