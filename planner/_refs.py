@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from tkplan.errors import Problem, did_you_mean
-from tkplan.planner._merge import Hop, Provenance, dotted
+from tkplan.planner._merge import Hop, Provenance, Setting, dotted
 
 __all__ = ["MAX_DEPTH", "Resolution", "resolve_references"]
 
@@ -86,7 +86,7 @@ class _Resolver:
     def __init__(self, config: dict[str, Any], provenance: Provenance, env: Mapping[str, str], hermetic: bool,
                  typed: Typed) -> None:
         self.config = config
-        self.provenance = {key: list(chain) for key, chain in provenance.items()}
+        self.provenance = dict(provenance)  # a chain is copied when its last setting is replaced
         self.original = provenance
         self.env, self.hermetic, self.typed = env, hermetic, typed
         self.env_used: dict[str, str] = {}
@@ -98,7 +98,7 @@ class _Resolver:
 
     def put(self, path: Path, value: Any) -> None:
         """Write ``value`` at ``path``, copying each container on the way once, so the input stays as it was."""
-        node = self.config
+        node: Any = self.config
         for key in path[:-1]:
             child = node[key]
             if id(child) not in self.copied:
@@ -158,8 +158,11 @@ class _Resolver:
             return
         last = chain[-1]
         written = last.written if last.written is not None else last.value
-        chain[-1] = attrs.evolve(last, value=copy.deepcopy(_get(self.config, owner)), written=written,
-                                 via=(*last.via, *hops))
+        value = _get(self.config, owner)
+        if isinstance(value, (dict, list)):
+            value = copy.deepcopy(value)
+        self.provenance[dotted(owner)] = [*chain[:-1], Setting(value, last.source, last.file, last.line, last.col,
+                                                               written, (*last.via, *hops))]
 
     def string(self, text: str, path: Path) -> tuple[Any, tuple[Hop, ...]]:
         parts = _split(text, lambda message, hint: self.fail(message, hint, path))
@@ -263,16 +266,12 @@ class _Resolver:
 def _split(text: str, fail: Callable[[str, str], _Fail]) -> list[str | _Ref]:
     """Split a string into literal text and references; ``\\${`` is a literal ``${``."""
     parts: list[str | _Ref] = []
-    literal: list[str] = []
-    i = 0
-    while i < len(text):
-        if text.startswith("\\${", i):
-            literal.append("${")
-            i += 3
-            continue
-        if not text.startswith("${", i):
-            literal.append(text[i])
-            i += 1
+    literal = ""
+    start = 0
+    while (i := text.find("${", start)) >= 0:
+        if i and text[i - 1] == "\\":
+            literal += text[start:i - 1] + "${"
+            start = i + 2
             continue
         close = text.find("}", i + 2)
         if close < 0:
@@ -280,13 +279,15 @@ def _split(text: str, fail: Callable[[str, str], _Fail]) -> list[str | _Ref]:
         body = text[i + 2:close]
         if "${" in body:
             raise fail(f"nested reference in {text!r}", "a reference names a key or a variable; it cannot hold another")
+        literal += text[start:i]
         if literal:
-            parts.append("".join(literal))
-            literal = []
+            parts.append(literal)
+            literal = ""
         parts.append(_Ref(body))
-        i = close + 1
+        start = close + 1
+    literal += text[start:]
     if literal or not parts:
-        parts.append("".join(literal))
+        parts.append(literal)
     return parts
 
 

@@ -20,8 +20,8 @@ Targets: cold compile ≤ 0.3 s; cached compile ≤ 1/3 of Hydra's time.
 
 ``--against REF`` also compares this working tree with the git ref ``REF`` (``main``) in the same run: each
 tree is built into a wheel and installed into a directory of its own, the same way, and their three
-compiles are timed turn about (A, B, A, B, …, so that a change of load hits both); the ratios say whether
-this tree is slower.
+compiles are timed turn about (A, B, A, B, …, so that a change of load hits both), in wall time and in
+the child's CPU time (steadier on a shared machine); the ratios say whether this tree is slower.
 
 ``tkplan`` is the console script installed for this interpreter, run directly (not a ``PATH`` shim).
 Byte-code: every process runs with byte-code caching on (``PYTHONDONTWRITEBYTECODE`` removed), so the
@@ -71,16 +71,21 @@ def median_wall(cmd: list[str], runs: int, cwd: Path, env: Callable[[int], dict[
     return statistics.median(times)
 
 
-def median_walls(cmds: list[list[str]], runs: int, cwd: Path, envs: list[Callable[[int], dict[str, str]]]) -> list[float]:
-    """Median wall seconds of each command, run turn about ``runs`` times after one warm-up round."""
-    times: list[list[float]] = [[] for _ in cmds]
+def median_walls(cmds: list[list[str]], runs: int, cwd: Path,
+                 envs: list[Callable[[int], dict[str, str]]]) -> list[tuple[float, float]]:
+    """Median (wall, CPU) seconds of each command, run turn about ``runs`` times after one warm-up round.
+
+    CPU is the child's user + system time: on a loaded machine it moves far less than wall time.
+    """
+    times: list[list[tuple[float, float]]] = [[] for _ in cmds]
     for i in range(runs + 1):
         for cmd, env, out in zip(cmds, envs, times):
-            start = time.perf_counter()
+            before, start = os.times(), time.perf_counter()
             subprocess.run(cmd, cwd=cwd, env=env(i), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            wall, after = time.perf_counter() - start, os.times()
             if i:
-                out.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+                out.append((wall, after.children_user + after.children_system - before.children_user - before.children_system))
+    return [(statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for t in times]
 
 
 def install_tree(ref: str | None, work: Path) -> Path:
@@ -118,7 +123,7 @@ def compare(ref: str, runs: int, work: Path, project: Path, base_env: dict[str, 
     """Time the three compiles of ``ref`` and of this working tree turn about; print both and their ratios."""
     trees = {label: install_tree(ref if label != "this tree" else None, work / f"tree-{i}")
              for i, label in enumerate((ref, "this tree"))}
-    rows: dict[str, list[float]] = {}
+    rows: dict[str, list[tuple[float, float]]] = {}
     for kind, extra, cold in (("cold (empty cache)", [], True), ("--no-cache", ["--no-cache"], False),
                               ("unchanged inputs (cache)", [], False)):
         cmds, envs = [], []
@@ -131,11 +136,13 @@ def compare(ref: str, runs: int, work: Path, project: Path, base_env: dict[str, 
         rows[kind] = median_walls(cmds, runs, project, envs)
     width = max(len(k) for k in rows)
     print(f"\nthis working tree against {ref} (each built into a wheel and installed alike; run turn about):")
-    print(f"  {'tkplan compile':<{width}}  {ref:>10}  {'this tree':>10}  ratio")
-    for kind, (before, after) in rows.items():
-        print(f"  {kind:<{width}}  {before:8.3f} s  {after:8.3f} s  {after / before:5.2f}")
-    slower = [kind for kind, (before, after) in rows.items() if after > before * 1.05]
-    print("no slower than " + ref + " (within 5 %)" if not slower else f"SLOWER than {ref}: {', '.join(slower)}")
+    print(f"  {'tkplan compile':<{width}}  {'wall ' + ref:>14}  {'this tree':>9}  ratio  {'CPU ' + ref:>13}  "
+          f"{'this tree':>9}  ratio")
+    for kind, ((wall_a, cpu_a), (wall_b, cpu_b)) in rows.items():
+        print(f"  {kind:<{width}}  {wall_a:12.3f} s  {wall_b:7.3f} s  {wall_b / wall_a:5.2f}  {cpu_a:11.3f} s  "
+              f"{cpu_b:7.3f} s  {cpu_b / cpu_a:5.2f}")
+    slower = [kind for kind, ((_, cpu_a), (_, cpu_b)) in rows.items() if cpu_b > cpu_a * 1.05]
+    print(f"CPU time: no slower than {ref} (within 5 %)" if not slower else f"CPU time: SLOWER than {ref}: {', '.join(slower)}")
 
 
 def console_script() -> str:
