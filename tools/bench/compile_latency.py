@@ -107,7 +107,7 @@ def install_tree(ref: str | None, work: Path) -> Path:
     errors = []
     for python in dict.fromkeys([sys.executable, getattr(sys, "_base_executable", sys.executable)]):
         built = subprocess.run([python, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--wheel-dir",
-                                str(work / "dist"), str(src)], capture_output=True, text=True)
+                                str(work / "dist"), str(src)], capture_output=True, text=True, check=False)
         if built.returncode == 0:
             break
         errors.append(built.stderr[-2000:])
