@@ -27,7 +27,10 @@ def validate_config(config: Mapping[str, Any], provenance: Provenance) -> list[P
     A value that came through a reference says so: the problem names the reference and where its value
     was set, so a wrong type is fixed at its source.
     """
-    locate = lambda path: _origin(provenance, path)  # noqa: E731
+
+    def locate(path: tuple[str | int, ...]) -> str:
+        return _origin(provenance, path)
+
     problems = [p for error in validator(CONFIG_SCHEMA).iter_errors(config) for p in explain_error(error, locate)]
     problems += _missing(config, schema(CONFIG_SCHEMA), (), provenance)
     unique = {(p.path, p.message): _through_reference(p, provenance) for p in problems}
@@ -143,7 +146,7 @@ def explain_error(error: Any, locate: Callable[[tuple[Any, ...]], str]) -> Itera
         for name in [n for n in expected if n not in value]:
             yield Problem(f"missing key {name!r}", dotted((*path, name)), origin)
         return
-    messages = {
+    messages: dict[str, Callable[[], str]] = {
         "type": lambda: f"expected {_expected_type(expected)}, got {_describe(value)}",
         "enum": lambda: f"must be one of {', '.join(repr(v) for v in expected)}; got {_describe(value)}",
         "const": lambda: f"must be {expected!r}; got {_describe(value)}",
@@ -166,7 +169,7 @@ def explain_error(error: Any, locate: Callable[[tuple[Any, ...]], str]) -> Itera
         options = "; ".join(_summary(sub) for sub in error.schema[kind])
         yield Problem(f"got {_describe(value)}; expected {options}", key, origin, description)
         return
-    message = messages.get(kind, lambda: error.message)()
+    message = messages[kind]() if kind in messages else error.message
     yield Problem(message, key, origin, hint)
 
 
