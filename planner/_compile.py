@@ -137,8 +137,8 @@ def compile_plan(request: CompileRequest, hardware: HardwareSpec, hardware_sourc
         cli=(*request.words, *(f"--set={s}" for s in request.sets)),
         hardware_source=hardware_source,
     )
-    provenance = {key: [thaw(converter.unstructure(s)) for s in chain] for key, chain in sorted(resolved.provenance.items())
-                  if key.split(".", 1)[0] != VARS}
+    provenance = {key: [thaw(converter.unstructure(s)) for s in chain]
+                  for key, chain in sorted(resolved.provenance.items()) if key.split(".", 1)[0] != VARS}
     config = {key: value for key, value in resolved.config.items() if key != VARS}
     draft = Plan(FORMAT, "", inputs, hardware, config, provenance, steps, schedule)
     return attrs.evolve(draft, plan_hash=compute_hash(converter.unstructure(draft)))

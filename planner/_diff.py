@@ -53,7 +53,8 @@ def _origin(plan: Plan, key: str, other: Plan) -> str:
     theirs = other.provenance.get(key)
     other_hops = {hop["key"]: hop for hop in theirs[-1].get("via", ())} if theirs else {}
     changed = [hop for hop in setting["via"] if other_hops.get(hop["key"]) != hop] or list(setting["via"][-1:])
-    through = "; ".join(f"{hop['key']} = {json.dumps(hop['written'])} ({hop['where'] or hop['source']})" for hop in changed)
+    through = "; ".join(f"{hop['key']} = {json.dumps(hop['written'])} ({hop['where'] or hop['source']})"
+                        for hop in changed)
     return f"{text} {json.dumps(setting['written'])}, through {through}"
 
 

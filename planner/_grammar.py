@@ -217,7 +217,8 @@ class _Parser:
     def end(self) -> None:
         self.skip_spaces()
         if self.pos < len(self.text):
-            raise self.fail(f"unexpected {self.peek()!r}", "quote a value that holds , [ ] { } ( ) or quotes: key='a,b'")
+            raise self.fail(f"unexpected {self.peek()!r}",
+                            "quote a value that holds , [ ] { } ( ) or quotes: key='a,b'")
 
     def call(self) -> Sweep | None:
         """``choice(...)`` or ``range(...)`` at the top level, else ``None`` (nothing consumed)."""

@@ -234,7 +234,8 @@ def _resolve(config: dict[str, Any], override: Override) -> tuple[str, ...] | Pr
             if override.source.startswith("cli:") and override.op == "=":  # only the command line can add keys
                 hint += "; prefix with + to add a new key"
             verb = "removes" if override.op == "~" else "names"
-            return Problem(f"override {verb} no key: {dotted(override.path)} ({dotted((*resolved, part))} does not exist)",
+            missing = dotted((*resolved, part))
+            return Problem(f"override {verb} no key: {dotted(override.path)} ({missing} does not exist)",
                            origin=override.source, hint=hint)
         resolved.append(key)
         node = node[key]

@@ -246,8 +246,8 @@ class _Resolver:
         name, comma, default = rest.partition(",")
         name = name.strip()
         if not name or not (name.replace("_", "a").isalnum() and not name[0].isdigit()):
-            raise self.fail(f"bad variable name {name!r} in ${{env:{rest}}}", "write ${env:NAME} or ${env:NAME,default}",
-                            path)
+            raise self.fail(f"bad variable name {name!r} in ${{env:{rest}}}",
+                            "write ${env:NAME} or ${env:NAME,default}", path)
         if not self.hermetic and name in self.env:
             text, where = self.env[name], f"env:{name}"
             self.env_used[name] = text
@@ -257,8 +257,8 @@ class _Resolver:
             raise self.fail(f"${{env:{name}}} reads the environment, which --hermetic ignores",
                             f"give it a default: ${{env:{name},value}}", path)
         else:
-            raise self.fail(f"environment variable {name} is not set", f"set it, or give a default: ${{env:{name},value}}",
-                            path)
+            raise self.fail(f"environment variable {name} is not set",
+                            f"set it, or give a default: ${{env:{name},value}}", path)
         value = self.typed(path, text) if whole else text
         return value, (Hop(f"env:{name}", text, f"env:{name}", where),)
 

@@ -52,7 +52,8 @@ def error_of(cli, *words: str, env: dict[str, str] | None = None, command: str =
 
 class TestReferences:
     def test_the_plan_holds_resolved_values_only(self, cli):
-        project("vars: {team: quant}\nrun: {name: '${vars.team}-${campaign.strategy}', threads: '${env:TEAM_THREADS,1}'}\n"
+        project("vars: {team: quant}\n"
+                "run: {name: '${vars.team}-${campaign.strategy}', threads: '${env:TEAM_THREADS,1}'}\n"
                 "campaign: {families: [lightgbm]}\n")
         plan = plan_of(cli, env={"TEAM_THREADS": "2"})
         assert plan["config"]["run"] == {**plan["config"]["run"], "name": "quant-single_task", "threads": 2}
@@ -123,12 +124,14 @@ class TestDiff:
 class TestShippedProfiles:
     def test_one_value_sets_every_network_family_of_a_machine_profile(self, cli):
         plan = plan_of(cli, "kaggle_safe", "vars.batch_size=16", "campaign.families=[mlp]")
-        assert {name: plan["config"]["families"][name]["batch_size"] for name in NETWORKS} == dict.fromkeys(NETWORKS, 16)
-        assert {name: plan["config"]["families"][name]["epochs"] for name in NETWORKS} == dict.fromkeys(NETWORKS, 30)
+        families = plan["config"]["families"]
+        assert {name: families[name]["batch_size"] for name in NETWORKS} == dict.fromkeys(NETWORKS, 16)
+        assert {name: families[name]["epochs"] for name in NETWORKS} == dict.fromkeys(NETWORKS, 30)
 
     def test_a_family_of_its_own_still_overrides_the_shared_value(self, cli):
         plan = plan_of(cli, "ci_fast", "families.lstm.batch_size=4", "campaign.families=[mlp]")
-        assert (plan["config"]["families"]["lstm"]["batch_size"], plan["config"]["families"]["mlp"]["batch_size"]) == (4, 8)
+        families = plan["config"]["families"]
+        assert (families["lstm"]["batch_size"], families["mlp"]["batch_size"]) == (4, 8)
 
 
 class TestReferenceErrors:
@@ -185,8 +188,9 @@ class TestOverrideGrammar:
          "here, and quote one that holds commas: key='a,b')"),
         (("+run.name=x",), "cli:arg 1: +run.name adds a key, but run.name is already set @ run.name (write "
                            "run.name=value to change it, or ++run.name=value to add or change)"),
-        (("~families.lightgbm.num_leavs",), "cli:arg 1: override removes no key: families.lightgbm.num_leavs "
-                                            "(families.lightgbm.num_leavs does not exist) (did you mean 'num_leaves'?)"),
+        (("~families.lightgbm.num_leavs",),
+         "cli:arg 1: override removes no key: families.lightgbm.num_leavs (families.lightgbm.num_leavs does not "
+         "exist) (did you mean 'num_leaves'?)"),
         (("~env.TERM=xterm",), "cli:arg 1: ~env.TERM=xterm removes env.TERM only when it holds that value; it holds "
                                "dumb @ env.TERM (write ~env.TERM to remove it whatever it holds)"),
         (("~families.lightgbm.num_leaves",), "cli:arg 1: missing: this override removed it @ "

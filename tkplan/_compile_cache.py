@@ -63,7 +63,8 @@ def _listed(search_dirs: Iterable[Path]) -> set[Path]:
     return {p for d in search_dirs for pattern in _PATTERNS for p in d.glob(pattern)}
 
 
-def referenced_env(provenance: Mapping[str, Sequence[Mapping[str, object]]], env: Mapping[str, str]) -> dict[str, str | None]:
+def referenced_env(provenance: Mapping[str, Sequence[Mapping[str, object]]],
+                   env: Mapping[str, str]) -> dict[str, str | None]:
     """The variables that a plan's references read (``env:NAME`` steps of its provenance), with their values
     in ``env`` (``None`` when unset: setting one later must miss the cache)."""
     names = {str(hop["key"])[4:] for chain in provenance.values() for hop in chain[-1].get("via", ())  # type: ignore[attr-defined]

@@ -30,7 +30,8 @@ def problems(resolution):
 
 class TestValues:
     def test_a_whole_value_reference_keeps_the_type_of_what_it_refers_to(self):
-        r = resolve("a: {n: 3, l: [1, 2], m: {x: true}, f: 0.5}\nb: {n: '${a.n}', l: '${a.l}', m: '${a.m}', f: '${a.f}'}")
+        r = resolve("a: {n: 3, l: [1, 2], m: {x: true}, f: 0.5}\n"
+                    "b: {n: '${a.n}', l: '${a.l}', m: '${a.m}', f: '${a.f}'}")
         assert r.config["b"] == {"n": 3, "l": [1, 2], "m": {"x": True}, "f": 0.5}
         assert r.problems == ()
 
@@ -96,7 +97,8 @@ class TestEnvironment:
 
     def test_an_unset_variable_without_default(self):
         assert problems(resolve("a: ${env:TEAM}")) == [
-            ("a", "l1.yaml:1:1", "environment variable TEAM is not set", "set it, or give a default: ${env:TEAM,value}")]
+            ("a", "l1.yaml:1:1", "environment variable TEAM is not set",
+             "set it, or give a default: ${env:TEAM,value}")]
 
     def test_hermetic_ignores_the_environment(self):
         r = resolve("a: ${env:TEAM}\nb: '${env:TEAM,solo}'", env={"TEAM": "quant"}, hermetic=True)
@@ -108,7 +110,8 @@ class TestEnvironment:
 class TestErrors:
     def test_a_missing_key_with_did_you_mean(self):
         assert problems(resolve("run: {name: x}\nb: '${run.nmae}'")) == [
-            ("b", "l1.yaml:2:1", "${run.nmae} refers to a missing key: run.nmae does not exist", "did you mean 'name'?")]
+            ("b", "l1.yaml:2:1", "${run.nmae} refers to a missing key: run.nmae does not exist",
+             "did you mean 'name'?")]
 
     def test_a_cycle_lists_its_keys_once(self):
         r = resolve("a: '${b}'\nb: '${c}'\nc: '${a}'\nd: '${a}'")
@@ -121,7 +124,8 @@ class TestErrors:
     def test_references_nested_too_deep(self):
         chain = "\n".join(f"k{i}: '${{k{i + 1}}}'" for i in range(MAX_DEPTH + 2)) + f"\nk{MAX_DEPTH + 2}: 1"
         (problem,) = resolve(chain).problems
-        assert problem.path == "k0" and problem.message.startswith(f"references nested too deep (more than {MAX_DEPTH}): k0 → k1")
+        assert problem.path == "k0"
+        assert problem.message.startswith(f"references nested too deep (more than {MAX_DEPTH}): k0 → k1")
 
     @pytest.mark.parametrize(("text", "message"), [
         ("a: '${x.y'", "unclosed reference in '${x.y'"),

@@ -79,12 +79,13 @@ def median_walls(cmds: list[list[str]], runs: int, cwd: Path,
     """
     times: list[list[tuple[float, float]]] = [[] for _ in cmds]
     for i in range(runs + 1):
-        for cmd, env, out in zip(cmds, envs, times):
+        for cmd, env, out in zip(cmds, envs, times, strict=True):
             before, start = os.times(), time.perf_counter()
             subprocess.run(cmd, cwd=cwd, env=env(i), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             wall, after = time.perf_counter() - start, os.times()
+            cpu = after.children_user + after.children_system - before.children_user - before.children_system
             if i:
-                out.append((wall, after.children_user + after.children_system - before.children_user - before.children_system))
+                out.append((wall, cpu))
     return [(statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for t in times]
 
 
@@ -119,6 +120,14 @@ def install_tree(ref: str | None, work: Path) -> Path:
     return target
 
 
+def tree_env(base_env: dict[str, str], site: Path, caches: Path, cold: bool) -> Callable[[int], dict[str, str]]:
+    """Run i's environment for the tree installed in ``site``: a fresh cache per run when ``cold``."""
+    def env(i: int) -> dict[str, str]:
+        cache = caches / (f"cold-{i}" if cold else "same")
+        return {**base_env, "PYTHONPATH": str(site), "TKPLAN_CACHE_DIR": str(cache)}
+    return env
+
+
 def compare(ref: str, runs: int, work: Path, project: Path, base_env: dict[str, str], compile_args: list[str]) -> None:
     """Time the three compiles of ``ref`` and of this working tree turn about; print both and their ratios."""
     trees = {label: install_tree(ref if label != "this tree" else None, work / f"tree-{i}")
@@ -126,13 +135,8 @@ def compare(ref: str, runs: int, work: Path, project: Path, base_env: dict[str, 
     rows: dict[str, list[tuple[float, float]]] = {}
     for kind, extra, cold in (("cold (empty cache)", [], True), ("--no-cache", ["--no-cache"], False),
                               ("unchanged inputs (cache)", [], False)):
-        cmds, envs = [], []
-        for label, site in trees.items():
-            def env(i: int, site: Path = site, label: str = label, cold: bool = cold) -> dict[str, str]:
-                cache = work / f"cache-{label}" / (f"cold-{i}" if cold else "same")
-                return {**base_env, "PYTHONPATH": str(site), "TKPLAN_CACHE_DIR": str(cache)}
-            cmds.append([str(site / "bin" / "tkplan"), "compile", *extra, *compile_args])
-            envs.append(env)
+        cmds = [[str(site / "bin" / "tkplan"), "compile", *extra, *compile_args] for site in trees.values()]
+        envs = [tree_env(base_env, site, work / f"cache-{i}", cold) for i, site in enumerate(trees.values())]
         rows[kind] = median_walls(cmds, runs, project, envs)
     width = max(len(k) for k in rows)
     print(f"\nthis working tree against {ref} (each built into a wheel and installed alike; run turn about):")
@@ -142,7 +146,8 @@ def compare(ref: str, runs: int, work: Path, project: Path, base_env: dict[str, 
         print(f"  {kind:<{width}}  {wall_a:12.3f} s  {wall_b:7.3f} s  {wall_b / wall_a:5.2f}  {cpu_a:11.3f} s  "
               f"{cpu_b:7.3f} s  {cpu_b / cpu_a:5.2f}")
     slower = [kind for kind, ((_, cpu_a), (_, cpu_b)) in rows.items() if cpu_b > cpu_a * 1.05]
-    print(f"CPU time: no slower than {ref} (within 5 %)" if not slower else f"CPU time: SLOWER than {ref}: {', '.join(slower)}")
+    print(f"CPU time: no slower than {ref} (within 5 %)" if not slower
+          else f"CPU time: SLOWER than {ref}: {', '.join(slower)}")
 
 
 def console_script() -> str:
@@ -186,7 +191,8 @@ def write_hydra_tree(root: Path, names: list[str]) -> None:
         (conf / "family" / f"{name}.yaml").write_text(json.dumps(data))
         defaults.append({f"family@families.{name}": name})
     for name in MACHINES:
-        (conf / "machine" / f"{name}.yaml").write_text(json.dumps(load_path(shipped / "machines" / f"{name}.yaml").data))
+        machine = load_path(shipped / "machines" / f"{name}.yaml").data
+        (conf / "machine" / f"{name}.yaml").write_text(json.dumps(machine))
     base = load_path(shipped / "base.yaml").data
     base["campaign"]["families"] = names
     base["defaults"] = [*defaults, {"machine@_global_": list(MACHINES)}]
@@ -208,8 +214,13 @@ def main() -> None:
         project = work / "project"
         write_project(project, names)
         cache = {"TKPLAN_CACHE_DIR": str(work / "cache")}
-        same = lambda i: {**base_env, **cache}
-        fresh = lambda i: {**base_env, "TKPLAN_CACHE_DIR": str(work / f"cold-cache-{i}")}
+
+        def same(i: int) -> dict[str, str]:
+            return {**base_env, **cache}
+
+        def fresh(i: int) -> dict[str, str]:
+            return {**base_env, "TKPLAN_CACHE_DIR": str(work / f"cold-cache-{i}")}
+
         check = subprocess.run([tkplan, "compile", *compile_args], cwd=project, env=same(0), capture_output=True,
                                text=True)
         if check.returncode != 0:
@@ -228,7 +239,8 @@ def main() -> None:
             write_hydra_tree(work / "hydra", names)
             cmd = [sys.executable, "app.py", "hydra.run.dir=.", "hydra.output_subdir=null",
                    "hydra/job_logging=disabled", "hydra/hydra_logging=disabled", *OVERRIDES]
-            rows.append(("hydra compose (same tree, machines and overrides)", median_wall(cmd, args.runs, work / "hydra", same)))
+            rows.append(("hydra compose (same tree, machines and overrides)",
+                         median_wall(cmd, args.runs, work / "hydra", same)))
         report(rows, names, steps, args.runs)
         if args.against:
             compare(args.against, args.runs, work, project, base_env, compile_args)
@@ -245,7 +257,9 @@ def report(rows: list[tuple[str, float]], names: list[str], steps: str, runs: in
     times = dict(rows)
     cold, cached = times["tkplan compile, cold (empty cache)"], times["tkplan compile, unchanged inputs (cache)"]
     start = times["python -c pass"]
-    verdict = lambda ok: "met" if ok else "MISSED"
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
     print(f"cold compile: {cold:.3f} s, target ≤ 0.300 s: {verdict(cold <= 0.3)} ({cold - start:.3f} s beyond "
           "interpreter start-up)")
     hydra = next((t for name, t in rows if name.startswith("hydra")), None)
