@@ -137,7 +137,8 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
     """Compile profiles and overrides into a plan; print a summary, save it with -o.
 
     WORDS are profile names (kaggle_safe), profile files (my/profile.yaml) and overrides
-    (families.lightgbm.num_leaves=64; +key=value adds a key).
+    (families.lightgbm.num_leaves=64; +key=value adds a key, ++key=value adds or sets, ~key removes;
+    values may refer to other keys, ${run.name}, and to the environment, ${env:USER}).
     """
     from tkplan import _compile_cache as cache
     from tkplan._io import write_text_atomic
