@@ -186,6 +186,11 @@ class TestOverrideGrammar:
          "cli:arg 2: families.lightgbm.num_leaves=range(8, 64, 8) is a sweep of several values; `tkplan compile` "
          "takes one value per key @ families.lightgbm.num_leaves (sweeps are for `tkplan sweep`; give one value "
          "here, and quote one that holds commas: key='a,b')"),
+        (("campaign.families=choice([lightgbm], [xgboost])",),
+         "cli:arg 1: campaign.families=choice([lightgbm], [xgboost]) is a sweep of several values"),
+        (("run.name=${env:NO_SUCH_VARIABLE_X}",),
+         "cli:arg 1: environment variable NO_SUCH_VARIABLE_X is not set @ run.name (set it, or give a default: "
+         "${env:NO_SUCH_VARIABLE_X,value})"),
         (("+run.name=x",), "cli:arg 1: +run.name adds a key, but run.name is already set @ run.name (write "
                            "run.name=value to change it, or ++run.name=value to add or change)"),
         (("~families.lightgbm.num_leavs",),
