@@ -34,7 +34,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "runtime": ("tkplan.planner._plan", "tkplan.planner._convert", "tkplan.planner._hardware"),
     "families": ("tkplan.planner._plan", "tkplan.runtime._context"),
     "tools": (),
-    "audit": ("tkplan",),
+    "audit": ("tkplan", "tkplan.planner.*"),
     "bench": ("tkplan.*",),
     "cli": ("tkplan.planner", "tkplan.runtime", "tkplan.tools.audit", "tkplan.tools.audit._cli"),
 }
@@ -49,7 +49,6 @@ KNOWN = {
     ("tkplan.runtime._executor", "tkplan.planner._admission"),
     ("tkplan.runtime._executor", "tkplan.planner._probe"),
     ("tkplan.runtime._context", "tkplan.families"),
-    ("tkplan.tools.audit._keys", "tkplan.planner._overrides"),
 }
 
 ML_LIBRARIES = frozenset({"torch", "tensorflow", "keras", "lightgbm", "xgboost", "sklearn", "ngboost", "ray",
