@@ -18,7 +18,7 @@ import attrs
 from tkplan.errors import ConfigError, Problem, did_you_mean
 from tkplan.planner._merge import Provenance, Setting, dotted, set_path
 from tkplan.planner._sources import is_profile_file
-from tkplan.planner._yaml import parse_value
+from tkplan.planner._yaml import MAX_DEPTH, parse_value
 
 __all__ = ["LEGACY_ENV", "ENV_PREFIX", "PATH_ENV", "Override", "apply_overrides", "env_overrides", "split_words"]
 
@@ -161,12 +161,20 @@ def apply_overrides(config: dict[str, Any], provenance: Provenance, overrides: S
     """Apply ``overrides`` in order to ``config``; an override naming no existing key is a problem (unless ``add``)."""
     problems: list[Problem] = []
     for override in overrides:
-        path = _resolve(config, override)
+        path = _too_deep(override) or _resolve(config, override)
         if isinstance(path, Problem):
             problems.append(path)
             continue
         set_path(config, path, override.value, Setting(override.value, override.source), provenance)
     return problems
+
+
+def _too_deep(override: Override) -> Problem | None:
+    """A key path longer than a document may nest (`MAX_DEPTH`) is refused before it is followed."""
+    if len(override.path) <= MAX_DEPTH:
+        return None
+    return Problem(f"key path of {len(override.path)} parts, more than the {MAX_DEPTH} levels a configuration may nest",
+                   origin=override.source, hint="name an existing key")
 
 
 def _resolve(config: dict[str, Any], override: Override) -> tuple[str, ...] | Problem:

@@ -245,13 +245,25 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
     if budget_h is not None and timeout > budget_h * 3600:
         timeout = int(budget_h * 3600)
         whys.append(Derivation("timeout_s", timeout, "time_budget", f"limits.timeout_s capped by the {budget_h:g} h run budget"))
+        if timeout < 1:
+            problems.append(Problem(f"limits.total_time_budget_h = {budget_h:g} leaves each step a timeout of 0 s",
+                                    "limits.total_time_budget_h", _where(provenance, "limits.total_time_budget_h"),
+                                    "give the run at least a second: 0.0003 h or more"))
     cap_gb = limits["memory_cap_gb"]
     if cap_gb is None:
         memory = int(hardware.memory_mb * limits["memory_threshold"] / parallel)
         whys.append(Derivation("memory_cap_mb", memory, "memory_share",
                                f"{limits['memory_threshold']:g} × {hardware.memory_mb} MB usable memory / {parallel} steps at once"))
+        if memory < 1:
+            problems.append(Problem(f"limits.memory_threshold {limits['memory_threshold']:g} × {hardware.memory_mb} MB "
+                                    f"usable memory / {parallel} steps at once leaves each step a memory cap of 0 MB",
+                                    "limits.memory_threshold", _where(provenance, "limits.memory_threshold"),
+                                    "raise limits.memory_threshold, or plan for a machine with more memory"))
     else:
         memory = int(cap_gb * 1024)
+        if memory < 1:
+            problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} is a memory cap of 0 MB", "limits.memory_cap_gb",
+                                    _where(provenance, "limits.memory_cap_gb"), "set at least 0.001 (1 MB), or null"))
         if memory > hardware.memory_mb:
             problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} exceeds the machine's {hardware.memory_mb / 1024:.1f} GB",
                                     "limits.memory_cap_gb", _where(provenance, "limits.memory_cap_gb"),
@@ -404,7 +416,7 @@ def _parallel(config: Mapping[str, Any], budget: int, threads: Sequence[int], ha
     """
     asked = config["run"]["max_parallel"]
     limits = config["limits"]
-    cap_mb = None if limits["memory_cap_gb"] is None else int(limits["memory_cap_gb"] * 1024)
+    cap_mb = None if limits["memory_cap_gb"] is None else max(1, int(limits["memory_cap_gb"] * 1024))  # 0: `_limits`
     if asked != "auto":
         if cap_mb is not None and asked * cap_mb > hardware.memory_mb:
             problems.append(Problem(f"run.max_parallel = {asked} steps × limits.memory_cap_gb "

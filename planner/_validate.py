@@ -1,12 +1,14 @@
 """Validate a merged configuration against the JSON Schema; every problem names its key, value and origin.
 
-Two passes, all problems reported together: the schema itself (types, ranges, enums, unknown keys with
-"did you mean"), and completeness — the resolved configuration must hold every key the schema declares
-without a ``default``.
+Three passes, all problems reported together: the schema itself (types, ranges, enums, unknown keys with
+"did you mean"); finiteness — NaN and ±infinity pass JSON Schema's bounds (every comparison with NaN is
+false), so every number is checked to be finite; and completeness — the resolved configuration must hold
+every key the schema declares without a ``default``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -14,7 +16,7 @@ from tkplan.errors import Problem, did_you_mean
 from tkplan.planner._merge import Provenance, dotted
 from tkplan.planner._schemas import CONFIG_SCHEMA, registry, schema, validator
 
-__all__ = ["explain_error", "validate_config"]
+__all__ = ["explain_error", "schema_problems", "validate_config"]
 
 _JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
                float: "a number", type(None): "null"}
@@ -23,10 +25,36 @@ _JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "a bool
 def validate_config(config: Mapping[str, Any], provenance: Provenance) -> list[Problem]:
     """Return every problem of ``config``, each located through ``provenance``, sorted by key path."""
     locate = lambda path: _origin(provenance, path)  # noqa: E731
-    problems = [p for error in validator(CONFIG_SCHEMA).iter_errors(config) for p in explain_error(error, locate)]
+    problems = schema_problems(config, CONFIG_SCHEMA, locate)
     problems += _missing(config, schema(CONFIG_SCHEMA), (), provenance)
     unique = {(p.path, p.message): p for p in problems}
     return sorted(unique.values(), key=lambda p: (p.path, p.message))
+
+
+def schema_problems(data: Any, name: str, locate: Callable[[tuple[Any, ...]], str]) -> list[Problem]:
+    """Every problem of ``data`` against the schema ``name``, and every number in it that is not finite.
+
+    A key holding NaN or an infinity is reported once, as not finite, whatever the schema says of it.
+    """
+    bad = list(_non_finite(data, ()))
+    paths = {dotted(path) for path, _ in bad}
+    problems = [Problem(f"expected a finite number, got {value!r}", dotted(path), locate(path),
+                        "write a finite number") for path, value in bad]
+    problems += [p for error in validator(name).iter_errors(data) for p in explain_error(error, locate)
+                 if p.path not in paths]
+    return problems
+
+
+def _non_finite(data: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], float]]:
+    """(path, value) of every NaN or infinity in ``data``."""
+    if isinstance(data, float) and not math.isfinite(data):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _non_finite(value, (*path, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _non_finite(value, (*path, i))
 
 
 def _origin(provenance: Provenance, path: tuple[Any, ...]) -> str:
