@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,9 +36,35 @@ __all__ = [
     "plan_from_json",
     "plan_to_json",
     "read_plan",
+    "safe_name",
 ]
 
 FORMAT = "tkplan.plan/1"  # tkplan: ignore[constant]  the plan file format
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}")
+
+
+def safe_name(value: object, what: str) -> str:
+    """Return ``value`` when it can name a file or directory by itself, inside the directory it is joined to.
+
+    The alphabet is letters, digits and ``_ . + -``, not starting with ``. + -``, 1 to 255 characters (a file name): no
+    ``/``, no ``..``, no ``.``, nothing empty, absolute or hidden. Step ids, family names and every other
+    name that becomes part of a path pass through here, when compiling and when a plan is read.
+
+    Raises:
+        ValueError: ``value`` is not such a name; the message names ``what`` and the value.
+    """
+    if isinstance(value, str) and _SAFE_NAME.fullmatch(value):
+        return value
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "…"
+    raise ValueError(f"{what} {shown} cannot name a file: use 1 to 255 letters, digits, _ . + - "
+                     "(not starting with . + or -)")
+
+
+def _safe_step_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """attrs validator: `safe_name` for a step id, or for each id of a tuple of them."""
+    for name in value if isinstance(value, tuple) else (value,):
+        safe_name(name, f"step {attribute.name.replace('_', ' ')}")
 
 
 @attrs.frozen
@@ -105,7 +132,7 @@ class Step:
     """One unit of work: a family trained on a target (or several, for multi-task) with one seed.
 
     Attributes:
-        id: unique, filesystem-safe (``lightgbm.fwd_ret_5m.s42``).
+        id: unique, a `safe_name` (``lightgbm.fwd_ret_5m.s42``): it names the step's directory.
         family: the family key.
         target: the target name (``a+b`` for a multi-target step).
         targets: every target the step trains on.
@@ -121,7 +148,7 @@ class Step:
         depends_on: ids of steps that must finish first.
     """
 
-    id: str
+    id: str = attrs.field(validator=_safe_step_name)
     family: str
     target: str
     targets: tuple[str, ...]
@@ -134,7 +161,7 @@ class Step:
     isolation: Isolation
     limits: Limits
     derivations: tuple[Derivation, ...] = ()
-    depends_on: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = attrs.field(default=(), validator=_safe_step_name)
 
 
 @attrs.frozen

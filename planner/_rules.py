@@ -102,15 +102,20 @@ def _usable_gpus(config: Mapping[str, Any], hardware: HardwareSpec, provenance: 
                  problems: list[Problem]) -> tuple[Gpu, ...]:
     """GPUs the run may use, ordered by UUID so ``CUDA_VISIBLE_DEVICES`` is stable across reboots."""
     wanted = config["gpu"]["devices"]
-    by_index = {g.index: g for g in hardware.gpus}
     if wanted == "auto":
         chosen = list(hardware.gpus)
     else:
-        missing = [i for i in wanted if i not in by_index]
+        found = {name: _find_gpu(name, hardware.gpus) for name in wanted}
+        missing = [name for name, gpu in found.items() if gpu is None]
         if missing:
-            problems.append(Problem(f"GPU index(es) {missing} not on this machine (it has {sorted(by_index) or 'none'})",
-                                    "gpu.devices", _where(provenance, "gpu.devices"), "list only GPUs this machine has"))
-        chosen = [by_index[i] for i in wanted if i in by_index]
+            has = ", ".join(f"{g.index} ({g.uuid})" for g in hardware.gpus) or "none"
+            problems.append(Problem(f"GPU(s) {', '.join(map(str, missing))} not on this machine (it has {has})",
+                                    "gpu.devices", _where(provenance, "gpu.devices"),
+                                    "list only GPUs this machine has, by NVML index or GPU UUID; MIG instances are not "
+                                    "in the hardware spec (a MIG-enabled GPU is planned as its whole device)"
+                                    if any(str(m).startswith("MIG-") for m in missing) else
+                                    "list only GPUs this machine has, by NVML index or GPU UUID"))
+        chosen = list(dict.fromkeys(gpu for gpu in found.values() if gpu is not None))
     require = config["gpu"]["require"]
     if require == "cuda" and not chosen:
         problems.append(Problem("this profile requires a CUDA GPU and none is available", "gpu.require",
@@ -120,6 +125,14 @@ def _usable_gpus(config: Mapping[str, Any], hardware: HardwareSpec, provenance: 
         problems.append(Problem("this profile requires Apple's MPS device and this machine has none", "gpu.require",
                                 _where(provenance, "gpu.require"), "run it on an Apple-silicon Mac, or pick another profile"))
     return tuple(sorted(chosen, key=lambda g: g.uuid))
+
+
+def _find_gpu(name: int | str, gpus: Sequence[Gpu]) -> Gpu | None:
+    """The GPU an NVML index or a ``GPU-<uuid>`` names (a unique prefix of the UUID, as CUDA accepts); else ``None``."""
+    if isinstance(name, int):
+        return next((g for g in gpus if g.index == name), None)
+    matches = [g for g in gpus if g.uuid.startswith(name)]
+    return matches[0] if len(matches) == 1 else None
 
 
 def _device(config: Mapping[str, Any], hardware: HardwareSpec, gpus: tuple[Gpu, ...], w: Work,
