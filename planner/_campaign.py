@@ -160,14 +160,15 @@ def expand_campaign(config: Mapping[str, Any], provenance: Provenance) -> tuple[
 
 def _unsafe_names(key: str, section: Mapping[str, Any], where: Any) -> list[Problem]:
     """A family's key and display name become parts of step ids and paths: each must be a `safe_name`."""
+    display = f"families.{key}.runtime.display_name"
+    first_leaf = where(f"families.{key}.entrypoint") or where(display)  # a key has no position of its own
     problems = []
-    for path, value, what in ((f"families.{key}", key, "family name"),
-                              (f"families.{key}.runtime.display_name", section.get("runtime", {}).get("display_name", key),
-                               "display_name")):
+    for path, origin, value, what in ((f"families.{key}", first_leaf, key, "family name"),
+                                      (display, where(display), section["runtime"].get("display_name", key),
+                                       "display_name")):
         try:
             safe_name(value, what)
         except ValueError as exc:
-            origin = where(path) or where(f"families.{key}.entrypoint") or where(f"families.{key}.runtime.display_name")
             problems.append(Problem(str(exc), path, origin, "rename it"))
     return problems
 

@@ -109,12 +109,11 @@ def _usable_gpus(config: Mapping[str, Any], hardware: HardwareSpec, provenance: 
         missing = [name for name, gpu in found.items() if gpu is None]
         if missing:
             has = ", ".join(f"{g.index} ({g.uuid})" for g in hardware.gpus) or "none"
+            hint = "list only GPUs this machine has, by NVML index or GPU UUID"
+            if any(str(name).startswith("MIG-") for name in missing):
+                hint += "; MIG instances are not in the hardware spec (a MIG-enabled GPU is planned as its whole device)"
             problems.append(Problem(f"GPU(s) {', '.join(map(str, missing))} not on this machine (it has {has})",
-                                    "gpu.devices", _where(provenance, "gpu.devices"),
-                                    "list only GPUs this machine has, by NVML index or GPU UUID; MIG instances are not "
-                                    "in the hardware spec (a MIG-enabled GPU is planned as its whole device)"
-                                    if any(str(m).startswith("MIG-") for m in missing) else
-                                    "list only GPUs this machine has, by NVML index or GPU UUID"))
+                                    "gpu.devices", _where(provenance, "gpu.devices"), hint))
         chosen = list(dict.fromkeys(gpu for gpu in found.values() if gpu is not None))
     require = config["gpu"]["require"]
     if require == "cuda" and not chosen:
