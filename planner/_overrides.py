@@ -47,7 +47,10 @@ class Override:
 
 
 def _devices(text: str) -> list[int | str]:
-    """GPUs as CUDA reads them: NVML indices, ``GPU-<uuid>`` or ``MIG-…`` names, comma-separated; ``-1`` or empty = none."""
+    """GPUs as CUDA reads them: NVML indices, ``GPU-<uuid>`` or ``MIG-…`` names, comma-separated.
+
+    ``-1`` or empty = none.
+    """
     if text.strip() in ("", "-1"):
         return []
     return [_device(part.strip()) for part in text.split(",") if part.strip()]
@@ -171,7 +174,7 @@ def env_overrides(env: Mapping[str, str]) -> tuple[list[Override], dict[str, str
 
 
 def _text_only(env: Mapping[str, str]) -> tuple[dict[str, str], list[Problem]]:
-    """The environment without the variables tkplan reads whose name or value is not UTF-8 text, and a problem for each.
+    """The environment less the variables tkplan reads whose name or value is not UTF-8 text; a problem for each.
 
     Python keeps such bytes as lone surrogates (``\udcff``), which no plan or message could hold.
     """
@@ -206,8 +209,8 @@ def _too_deep(override: Override) -> Problem | None:
     """A key path longer than a document may nest (`MAX_DEPTH`) is refused before it is followed."""
     if len(override.path) <= MAX_DEPTH:
         return None
-    return Problem(f"key path of {len(override.path)} parts, more than the {MAX_DEPTH} levels a configuration may nest",
-                   origin=override.source, hint="name an existing key")
+    return Problem(f"key path of {len(override.path)} parts, more than the {MAX_DEPTH} levels a configuration "
+                   "may nest", origin=override.source, hint="name an existing key")
 
 
 def _resolve(config: dict[str, Any], override: Override) -> tuple[str, ...] | Problem:

@@ -111,7 +111,8 @@ def _usable_gpus(config: Mapping[str, Any], hardware: HardwareSpec, provenance: 
             has = ", ".join(f"{g.index} ({g.uuid})" for g in hardware.gpus) or "none"
             hint = "list only GPUs this machine has, by NVML index or GPU UUID"
             if any(str(name).startswith("MIG-") for name in missing):
-                hint += "; MIG instances are not in the hardware spec (a MIG-enabled GPU is planned as its whole device)"
+                hint += ("; MIG instances are not in the hardware spec (a MIG-enabled GPU is planned as its whole "
+                         "device)")
             problems.append(Problem(f"GPU(s) {', '.join(map(str, missing))} not on this machine (it has {has})",
                                     "gpu.devices", _where(provenance, "gpu.devices"), hint))
         chosen = list(dict.fromkeys(gpu for gpu in found.values() if gpu is not None))
@@ -268,15 +269,17 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
         whys.append(Derivation("memory_cap_mb", memory, "memory_share",
                                f"{limits['memory_threshold']:g} × {hardware.memory_mb} MB usable memory / {parallel} steps at once"))
         if memory < 1:
-            problems.append(Problem(f"limits.memory_threshold {limits['memory_threshold']:g} × {hardware.memory_mb} MB "
-                                    f"usable memory / {parallel} steps at once leaves each step a memory cap of 0 MB",
+            threshold = limits["memory_threshold"]
+            problems.append(Problem(f"limits.memory_threshold {threshold:g} × {hardware.memory_mb} MB usable memory "
+                                    f"/ {parallel} steps at once leaves each step a memory cap of 0 MB",
                                     "limits.memory_threshold", _where(provenance, "limits.memory_threshold"),
                                     "raise limits.memory_threshold, or plan for a machine with more memory"))
     else:
         memory = int(cap_gb * 1024)
         if memory < 1:
-            problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} is a memory cap of 0 MB", "limits.memory_cap_gb",
-                                    _where(provenance, "limits.memory_cap_gb"), "set at least 0.001 (1 MB), or null"))
+            problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} is a memory cap of 0 MB",
+                                    "limits.memory_cap_gb", _where(provenance, "limits.memory_cap_gb"),
+                                    "set at least 0.001 (1 MB), or null"))
         if memory > hardware.memory_mb:
             problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} exceeds the machine's {hardware.memory_mb / 1024:.1f} GB",
                                     "limits.memory_cap_gb", _where(provenance, "limits.memory_cap_gb"),

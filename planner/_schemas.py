@@ -61,7 +61,7 @@ def _validator_class() -> Any:
 
     strict = Draft202012Validator.TYPE_CHECKER.redefine(
         "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool))
-    return validators.extend(Draft202012Validator, type_checker=strict)
+    return validators.extend(Draft202012Validator, type_checker=strict)  # type: ignore[no-untyped-call]
 
 
 def export_schemas(directory: Path) -> list[Path]:

@@ -32,10 +32,11 @@ PATHS = ["run.threads", "run.max_parallel", "run.base_seed", "run.name", "campai
          "data.synthetic.symbols", "limits.timeout_s", "limits.memory_cap_gb", "limits.total_time_budget_h",
          "limits.memory_threshold", "families.lightgbm.learning_rate", "families.lightgbm.num_leaves", "gpu.devices",
          "determinism.python_hash_seed", "+families.mine.entrypoint", "+x.y"]
-ENV_NAMES = [*sorted(set(LEGACY_ENV) - {"PYTHONHASHSEED"}), "TKPLAN__run__threads", "TKPLAN__limits__memory_cap_gb", "TKPLAN__run",
+ENV_NAMES = [*sorted(set(LEGACY_ENV) - {"PYTHONHASHSEED"}),
+             "TKPLAN__run__threads", "TKPLAN__limits__memory_cap_gb", "TKPLAN__run",
              "TKPLAN__families__lightgbm__num_leaves", "TKPLAN_PROFILE_PATH"]
 
-YAML_TEXT = st.text(alphabet=st.sampled_from(list("[]{}:-,#&*!|>'\"%@?~ \n\t.0123456789eEaxyz_+/\\") + ["…", "é"]),
+YAML_TEXT = st.text(alphabet=st.sampled_from([*"[]{}:-,#&*!|>'\"%@?~ \n\t.0123456789eEaxyz_+/\\", "…", "é"]),
                     max_size=120)
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),

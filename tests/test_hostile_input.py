@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ H100_UUID = "GPU-5b2c3f0e-7a1d-4c8e-b6f2-91d0e4a7c3b5"
 RIDGE = (TESTS / "fixtures" / "profiles" / "project" / "profiles" / "families" / "ridge.yaml").read_text()
 
 
-def tkplan(cwd: Path, *args: str, env: dict[str, str] | dict[bytes, bytes] | None = None) -> tuple[int, str, str]:
+def tkplan(cwd: Path, *args: str, env: Mapping[str, str] | Mapping[bytes, bytes] | None = None) -> tuple[int, str, str]:
     """Run ``tkplan ARGS`` in a fresh interpreter in ``cwd``; return (exit code, stdout, stderr).
 
     The environment is the test's own plus ``env``, without the developer's TKPLAN or legacy variables.
@@ -32,10 +33,7 @@ def tkplan(cwd: Path, *args: str, env: dict[str, str] | dict[bytes, bytes] | Non
     """
     base = {k: v for k, v in os.environ.items() if not k.startswith("TKPLAN") and k not in LEGACY_ENV}
     base["TKPLAN_CACHE_DIR"] = str(cwd / ".cache")
-    if env and isinstance(next(iter(env)), bytes):
-        full: dict[bytes, bytes] | dict[str, str] = {**{os.fsencode(k): os.fsencode(v) for k, v in base.items()}, **env}
-    else:
-        full = {**base, **(env or {})}
+    full = {os.fsencode(k): os.fsencode(v) for k, v in [*base.items(), *(env or {}).items()]}  # bytes: any value
     done = subprocess.run([sys.executable, "-m", "tkplan.cli", *args], cwd=cwd, env=full, capture_output=True,
                           text=True, timeout=120)
     assert "Traceback" not in done.stderr, done.stderr
@@ -268,8 +266,9 @@ class TestEnvironmentValues:
     ])
     def test_an_unknown_gpu_uuid_is_located(self, tmp_path, value, hint):
         code, err = compile_(tmp_path, "ci_fast", spec=H100_SPEC, env={"CUDA_VISIBLE_DEVICES": value})
-        assert (code, err) == (4, f"error: the plan cannot be honoured on this hardware:\n  - env:CUDA_VISIBLE_DEVICES: "
-                                  f"GPU(s) {value} not on this machine (it has 0 ({H100_UUID})) @ gpu.devices ({hint})\n")
+        assert (code, err) == (4, "error: the plan cannot be honoured on this hardware:\n  - env:CUDA_VISIBLE_DEVICES: "
+                                  f"GPU(s) {value} not on this machine (it has 0 ({H100_UUID})) @ gpu.devices "
+                                  f"({hint})\n")
 
 
 class TestNamesThatBecomePaths:
