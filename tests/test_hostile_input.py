@@ -302,4 +302,4 @@ class TestNamesThatBecomePaths:
         (tmp_path / "plan.json").write_text(json.dumps(plan))
         code, _, err = tkplan(tmp_path, "diff", "plan.json", "plan.json")
         assert code == 5
-        assert "step id '../..' is not a safe file name" in err
+        assert "'../..' does not match" in err and "@ $.steps[0].id" in err
