@@ -4,9 +4,10 @@ The key covers everything a compile reads: the tkplan version, the command-line 
 variables tkplan reads, the working directory, and the hardware (a cheap fingerprint of the probe's
 sources, or the content of a ``--hardware`` spec). An entry also records the content of every file
 that could take part — each layer loaded, and every profile file on the search path, present or
-absent — and is used only while all of them are unchanged. Any change misses; nothing is ever stale.
-An entry is also checked before it is served: its digest (sha256 of what it serves: plan text, summary,
-plan hash and watched files) is recomputed, so a damaged or edited entry is compiled again, never served.
+absent — and the variables its profiles refer to (``${env:NAME}``), set or not, and is used only while
+all of them are unchanged. Any change misses; nothing is ever stale.
+An entry is also checked before it is served: its digest (sha256 of all it holds: plan text, summary,
+plan hash, watched files and variables) is recomputed, so a damaged or edited entry is compiled again.
 Only regular files are read (a FIFO on the search path must not hang the lookup).
 
 Entries live in ``$TKPLAN_CACHE_DIR`` (default ``$XDG_CACHE_HOME/tkplan`` or ``~/.cache/tkplan``).
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from tkplan._io import write_text_atomic
 
-__all__ = ["cache_dir", "cache_key", "lookup", "store", "watched_files"]
+__all__ = ["cache_dir", "cache_key", "lookup", "referenced_env", "store", "watched_files"]
 
 _PATTERNS = ("*.yaml", "*.yml", "machines/*.yaml", "machines/*.yml", "families/*.yaml", "families/*.yml")
 
@@ -65,14 +66,25 @@ def _listed(search_dirs: Iterable[Path]) -> set[Path]:
     return {p for d in search_dirs for pattern in _PATTERNS for p in d.glob(pattern)}
 
 
-def lookup(directory: Path, key: str, search_dirs: Iterable[Path]) -> dict[str, object] | None:
-    """The entry for ``key`` if it exists and every file it watched is unchanged; else ``None``.
+def referenced_env(provenance: Mapping[str, Sequence[Mapping[str, object]]],
+                   env: Mapping[str, str]) -> dict[str, str | None]:
+    """The variables that a plan's references read (``env:NAME`` steps of its provenance), with their values
+    in ``env`` (``None`` when unset: setting one later must miss the cache)."""
+    names = {str(hop["key"])[4:] for chain in provenance.values() for hop in chain[-1].get("via", ())  # type: ignore[attr-defined]
+             if str(hop["key"]).startswith("env:")}
+    return {name: env.get(name) for name in sorted(names)}
 
-    An entry holds ``plan`` (the plan.json text), ``summary`` (the rendered table) and ``files``
-    (path → sha256, or ``absent``).
+
+def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[str, str]) -> dict[str, object] | None:
+    """The entry for ``key`` if it exists and every file and variable it watched is unchanged; else ``None``.
+
+    An entry holds ``plan`` (the plan.json text), ``summary`` (the rendered table), ``files``
+    (path → sha256, or ``absent``) and ``env`` (variable → value, or ``null``, read through references).
     """
     try:
         entry = json.loads((directory / f"{key}.json").read_text("utf-8"))
+        if any(env.get(name) != value for name, value in entry["env"].items()):
+            return None
         files = entry["files"]
         if not {str(p) for p in _listed(search_dirs)} <= set(files):
             return None  # a new profile appeared on the search path: it may shadow one that was used
@@ -95,8 +107,8 @@ def store(directory: Path, key: str, entry: Mapping[str, object]) -> None:
 
 
 def _entry_digest(entry: Mapping[str, object]) -> str:
-    """The sha256 of everything an entry serves and is checked against."""
-    served = {k: entry[k] for k in ("plan", "summary", "plan_hash", "files")}
+    """The sha256 of everything an entry holds but the digest itself: what it serves and what it is checked against."""
+    served = {k: v for k, v in entry.items() if k != "digest"}
     return hashlib.sha256(json.dumps(served, sort_keys=True).encode()).hexdigest()
 
 
