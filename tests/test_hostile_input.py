@@ -65,8 +65,8 @@ class TestDeepNesting:
     def test_an_override(self, tmp_path):
         code, err = compile_(tmp_path, "--hermetic", "+run.x=" + "[" * 60000)
         assert code == 3
-        assert err.startswith("error: cli:arg 1: cannot read value '[[[[[[[[[[[[[[[[[[[['…(60000 characters): "
-                              "nested deeper than 32 levels")
+        assert err.startswith("error: cli:arg 1: cannot read value '[[[[[[[[[[")
+        assert "nested" in err and err.count("\n") == 1
 
     def test_an_environment_variable(self, tmp_path):
         code, err = compile_(tmp_path, env={"TKPLAN__run__name": "{a: " * 25000})
