@@ -22,6 +22,9 @@ from typing import Any
 
 import click
 
+from tkplan._io import write_text_atomic
+from tkplan.tools.report._cli import report_cmd
+
 __all__ = ["demo_cmd", "env_cmd", "exec_cmd", "register", "render_progress", "render_summary", "report_cmd", "run_cmd"]
 
 _STATUS_WIDTH = 8
@@ -88,7 +91,7 @@ def _execute(plan: Any, run_dir: Path, quiet: bool, **options: Any) -> Any:
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<name>-<plan_hash[:12]>).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 def demo_cmd(words: tuple[str, ...], out: str | None, quiet: bool) -> None:
-    """Compile the default campaign for this machine, run it, and print the leaderboard.
+    """Compile the default campaign for this machine, run it, print the leaderboard and write the HTML report.
 
     The default campaign is the model families on the built-in synthetic panel (profiles base + laptop);
     WORDS take profiles and overrides as in `tkplan compile`.
@@ -96,7 +99,8 @@ def demo_cmd(words: tuple[str, ...], out: str | None, quiet: bool) -> None:
     import tkplan
     from tkplan._render import render_leaderboard, render_plan_summary
     from tkplan.planner import CompileRequest, compile_plan, probe
-    from tkplan.runtime import default_run_dir, leaderboard
+    from tkplan.runtime import default_run_dir
+    from tkplan.tools.report import leaderboard, load_run, render_html
 
     plan = compile_plan(CompileRequest(words=words, env=dict(os.environ), cwd=Path.cwd()), probe(), "probe",
                         tkplan.__version__)
@@ -105,27 +109,13 @@ def demo_cmd(words: tuple[str, ...], out: str | None, quiet: bool) -> None:
     run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
     summary = _execute(plan, run_dir, quiet)
     click.echo(render_summary(summary))
-    click.echo("\n" + render_leaderboard(leaderboard(plan, summary.results), plan.config["report"]))
+    results = {r.step_id: r for r in summary.results}
+    click.echo("\n" + render_leaderboard(leaderboard(plan, results), plan.config["report"]))
+    report = run_dir / "report.html"
+    write_text_atomic(report, render_html(load_run(run_dir)))
+    click.echo(f"\nreport: {report}")
     if not summary.ok:
         sys.exit(1)
-
-
-@click.command("report")
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def report_cmd(run_dir: str, fmt: str) -> None:
-    """Print the leaderboard of RUN_DIR: each target's steps ranked by the plan's report.rank_by metric."""
-    from tkplan.planner._convert import converter
-    from tkplan.runtime import leaderboard, load_run
-
-    plan, results = load_run(Path(run_dir))
-    entries = leaderboard(plan, results)
-    if fmt == "json":
-        click.echo(json.dumps([converter.unstructure(e) for e in entries], indent=1, sort_keys=True))
-    else:
-        from tkplan._render import render_leaderboard
-
-        click.echo(render_leaderboard(entries, plan.config["report"]))
 
 
 @click.command("env")

@@ -64,7 +64,7 @@ class TkplanGroup(click.Group):
         "env": "tkplan._cli_run:env_cmd",
         "exec": "tkplan._cli_run:exec_cmd",
         "demo": "tkplan._cli_run:demo_cmd",
-        "report": "tkplan._cli_run:report_cmd",
+        "report": "tkplan.tools.report._cli:report_cmd",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
