@@ -2,7 +2,8 @@
 
 Threads are compared where the plan has a say: the thread pools inside the step — the OpenMP and BLAS pools
 threadpoolctl found at its end, the intra-op threads torch or TensorFlow were set to, the threads the family's
-library was given — against the threads the plan allowed. The largest pool over the allowance is
+library was given — against the threads the plan allowed (a framework's inter-op pool, which the plan keeps
+small on its own, is shown but not judged). The largest pool over the allowance is
 oversubscription. The process's OS thread count is shown too, but not judged: it also counts the
 interpreter's main thread, I/O and framework helper threads that sit idle.
 """
@@ -77,7 +78,8 @@ def thread_pools(result: StepResult) -> dict[str, int]:
 def usage(step: Step, result: StepResult | None) -> Usage:
     """The allowance of ``step`` next to what ``result`` observed (nothing observed when it has no result)."""
     pools = thread_pools(result) if result else {}
-    used = max(pools.values()) if pools else None
+    judged = [size for name, size in pools.items() if "inter_op" not in name]  # inter-op: its own small allowance
+    used = max(judged) if judged else None
     fit: Any = (result.output.get("fit") if result else None) or {}
     gpu_peak = fit.get("cuda_peak_mb") if isinstance(fit, Mapping) else None
     return Usage(
