@@ -47,9 +47,11 @@ def _load_plan(path: str) -> Any:
 @click.option("--engine", default=None, help="Where steps run (default: local, child processes on this machine).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="The summary on stdout: a table, or JSON for scripts.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@click.option("--track", "track", is_flag=False, flag_value="", default=None, metavar="[URI]",
+              help="Log to MLflow as the run goes (default URI: sqlite:///RUN_DIR/mlflow.db; extra 'track').")
 def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, max_parallel: int | None,
-            engine: str | None, fmt: str, quiet: bool) -> None:
+            engine: str | None, fmt: str, quiet: bool, track: str | None) -> None:
     """Run PLAN exactly: verify its hash, check the hardware, lock the run directory, run the schedule.
 
     Exits 0 when every step ended ok, 1 when one did not, 5 when the plan or run directory is refused.
@@ -61,8 +63,8 @@ def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, ma
         raise click.BadParameter(f"no engine {engine!r}; known: {', '.join(engine_names())}", param_hint="--engine")
     plan = _load_plan(plan_path)
     run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
-    summary = _execute(plan, run_dir, quiet, resume=resume, allow_drift=allow_drift, max_parallel=max_parallel,
-                       engine=engine)
+    summary = _execute(plan, run_dir, quiet, track=track, resume=resume, allow_drift=allow_drift,
+                       max_parallel=max_parallel, engine=engine)
     if fmt == "json":
         from tkplan.planner._convert import converter
 
@@ -73,17 +75,65 @@ def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, ma
         sys.exit(1)
 
 
-def _execute(plan: Any, run_dir: Path, quiet: bool, **options: Any) -> Any:
-    """Run ``plan`` with progress on stderr; Ctrl-C or SIGTERM stop it with exit code 130."""
+def _execute(plan: Any, run_dir: Path, quiet: bool, track: str | None = None, **options: Any) -> Any:
+    """Run ``plan`` with progress on stderr (live on a terminal, plain lines otherwise) and, with ``track``
+    (a URI, or ``""`` for the default), MLflow tracking; Ctrl-C or SIGTERM stop it with exit code 130."""
     from tkplan.runtime import execute
 
+    listeners: list[Any] = []
+    if track is not None:
+        listeners.append(_tracking(run_dir, track or None))
     try:
-        with _sigterm_interrupts():
-            return execute(plan, run_dir, on_event=None if quiet else _echo_progress, **options)
+        with _sigterm_interrupts(), _progress(quiet) as show:
+            listeners.insert(0, show)
+            return execute(plan, run_dir, on_event=_fan_out([x for x in listeners if x is not None]), **options)
     except KeyboardInterrupt:
         click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
                    err=True)
         sys.exit(130)
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Any]:
+    """The progress listener: none when quiet, the live display on a terminal, plain lines otherwise."""
+    if quiet:
+        yield None
+    elif sys.stderr.isatty():
+        from tkplan._live import Progress
+
+        with Progress(render_progress) as live:
+            yield live
+    else:
+        yield _echo_progress
+
+
+def _tracking(run_dir: Path, uri: str | None) -> Any:
+    """An MLflow listener that warns once and steps aside when the store fails: training goes on."""
+    from tkplan.errors import TrackingError
+    from tkplan.tools.track._live import RunTracker
+
+    tracker = RunTracker(run_dir, uri)
+    failed: list[str] = []
+
+    def listen(event: Any) -> None:
+        if failed:
+            return
+        try:
+            tracker(event)
+        except TrackingError as exc:
+            failed.append(str(exc))
+            click.echo(f"warning: MLflow tracking stopped: {exc}; the run goes on, sync it later with "
+                       f"tkplan track {run_dir} --uri {tracker.uri}", err=True)
+
+    return listen
+
+
+def _fan_out(listeners: Sequence[Any]) -> Any:
+    def emit(event: Any) -> None:
+        for listener in listeners:
+            listener(event)
+
+    return emit
 
 
 @click.command("demo")

@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 a run or check finished with failures; 2 bad invocation; 3 invalid configuration;
 4 a plan that cannot be honoured on the hardware (or a bad hardware spec); 5 a plan refused (edited, other
-format, hardware drift, locked run directory); 6 bad data; 130 interrupted.
+format, hardware drift, locked run directory); 6 bad data; 7 an MLflow store missing, unreachable or refusing a value; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ EXIT_CODES: dict[type[errors.TkplanError], int] = {
     errors.RunDirError: 5,
     errors.DataError: 6,
     errors.AuditError: 2,
+    errors.TrackingError: 7,
 }
 
 
@@ -65,6 +66,7 @@ class TkplanGroup(click.Group):
         "exec": "tkplan._cli_run:exec_cmd",
         "demo": "tkplan._cli_run:demo_cmd",
         "report": "tkplan.tools.report._cli:report_cmd",
+        "track": "tkplan.tools.track._cli:track_cmd",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -11,7 +11,8 @@ The tree::
     ├── DriftError                 the machine differs from the one a plan was compiled for
     ├── RunDirError                a run directory is locked or unusable
     ├── DataError                  a data source is missing, malformed or empty
-    └── AuditError                 a path given to ``tkplan audit`` is unusable
+    ├── AuditError                 a path given to ``tkplan audit`` is unusable
+    └── TrackingError              an MLflow store is missing, unreachable, or refused what was logged
 
 Library code raises these; only ``tkplan.cli`` turns them into messages and exit codes.
 """
@@ -35,6 +36,7 @@ __all__ = [
     "ProfileNotFoundError",
     "RunDirError",
     "TkplanError",
+    "TrackingError",
     "did_you_mean",
 ]
 
@@ -148,6 +150,10 @@ class DataError(TkplanError, ValueError):
 
 class AuditError(TkplanError):
     """Raised when ``tkplan audit`` is given a path or baseline it cannot use."""
+
+
+class TrackingError(TkplanError):
+    """Raised when MLflow is not installed, its store cannot be reached, or it refuses a logged value."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
