@@ -242,18 +242,33 @@ def render_progress(event: Any) -> str | None:
 
 
 def render_summary(summary: Any) -> str:
-    """The summary table: status, usage next to the allowance, thread pools; then what went wrong."""
-    header = ("step", "status", "wall s", "cpu s", "peak RSS MB / cap", "threads seen / planned", "pools")
+    """The summary table: status, usage next to the allowance, thread pools; then what went wrong.
+
+    ``threads used / planned``: the largest thread pool inside the step (OpenMP, BLAS, torch/TF intra-op, the
+    library's own) next to the plan's threads, ``!`` when a pool ran more; ``OS threads``: every thread of
+    the step's processes (interpreter and helper threads too), not judged.
+    """
+    from tkplan.tools.report._usage import largest_pool, thread_pools
+
+    header = ("step", "status", "wall s", "cpu s", "peak RSS MB / cap", "threads used / planned", "OS threads",
+              "pools")
     rows = []
     for r in summary.results:
         cap = r.allowed.memory_cap_mb
+        pools = thread_pools(r)
+        used = largest_pool(pools)
         rows.append((
             r.step_id + (" (adopted)" if r.adopted else ""), r.status, _num(r.wall_s), _num(r.cpu_s),
             f"{_num(r.peak_rss_mb, 0)} / {cap if cap is not None else '-'}",
-            f"{r.threads_seen if r.threads_seen is not None else '-'} / {r.allowed.threads}", _pools(r.pools)))
+            f"{used if used is not None else '-'} / {r.allowed.threads}"
+            + (" !" if used is not None and used > r.allowed.threads else ""),
+            r.threads_seen if r.threads_seen is not None else "-",
+            " ".join(f"{name}:{size}" for name, size in pools.items()) or "-"))
     widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
              for row in (header, tuple("-" * w for w in widths), *rows)]
+    if any(row[5].endswith("!") for row in rows):
+        lines.append("\n! a thread pool inside the step ran more threads than the plan allowed")
     problems = [r for r in summary.results if not r.ok]
     if problems:
         lines.append("")
@@ -291,11 +306,6 @@ def _clock(seconds: float) -> str:
 
 def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _pools(pools: Sequence[Any]) -> str:
-    seen = dict.fromkeys(f"{p.get('internal_api', '?')}:{p.get('num_threads', '?')}" for p in pools)
-    return " ".join(seen) or "-"
 
 
 # -- helpers ---------------------------------------------------------------------------------------------

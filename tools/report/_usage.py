@@ -18,9 +18,9 @@ import attrs
 from tkplan.planner._plan import Step
 from tkplan.runtime._results import StepResult
 
-__all__ = ["Usage", "thread_pools", "usage"]
+__all__ = ["Usage", "largest_pool", "thread_pools", "usage"]
 
-_FRAMEWORK_POOLS = {"torch": ("num_threads",), "tf": ("intra_op_threads",)}
+_FRAMEWORK_POOLS = {"torch": ("num_threads", "num_interop_threads"), "tf": ("intra_op_threads", "inter_op_threads")}
 
 
 @attrs.frozen
@@ -75,11 +75,16 @@ def thread_pools(result: StepResult) -> dict[str, int]:
     return pools
 
 
+def largest_pool(pools: Mapping[str, int]) -> int | None:
+    """The threads the step ran at most in one pool the plan judges (inter-op pools aside); ``None``: none seen."""
+    judged = [size for name, size in pools.items() if "inter" not in name]  # inter-op: its own small allowance
+    return max(judged) if judged else None
+
+
 def usage(step: Step, result: StepResult | None) -> Usage:
     """The allowance of ``step`` next to what ``result`` observed (nothing observed when it has no result)."""
     pools = thread_pools(result) if result else {}
-    judged = [size for name, size in pools.items() if "inter_op" not in name]  # inter-op: its own small allowance
-    used = max(judged) if judged else None
+    used = largest_pool(pools)
     fit: Any = (result.output.get("fit") if result else None) or {}
     gpu_peak = fit.get("cuda_peak_mb") if isinstance(fit, Mapping) else None
     return Usage(
