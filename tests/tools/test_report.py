@@ -19,6 +19,8 @@ from tkplan.runtime import Allowance, StepResult
 from tkplan.tools.report import leaderboard, load_run, render_html, timeline, usage
 from tkplan.tools.report._browser import chromium, load
 
+pytestmark = pytest.mark.slow  # a real small run (tests.tools.runs)
+
 
 def tkplan(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*TKPLAN, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300)

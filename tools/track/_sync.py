@@ -6,8 +6,10 @@ that ``--resume`` ran again, a parent run that finished) into the same MLflow ru
 what is already there; a run deleted from the store is created again. Each run's values go in as few
 ``log_batch`` calls as MLflow's limits allow.
 
-The default store is a SQLite database in the run directory, ``sqlite:///RUN_DIR/mlflow.db``, with the
-artifacts under ``RUN_DIR/mlartifacts``: nothing is written outside the run directory.
+The default store is a SQLite database in the run directory, ``sqlite:///RUN_DIR/mlflow.db``. An experiment
+this creates in a local store (``sqlite:``, ``file:``, a path) keeps its artifacts under
+``RUN_DIR/mlartifacts`` (never MLflow's ``./mlruns`` in the working directory); a tracking server keeps them
+where it is configured to.
 ``mlflow ui --backend-store-uri sqlite:///RUN_DIR/mlflow.db`` shows it.
 """
 
@@ -34,6 +36,7 @@ __all__ = ["STATE_FILE", "SyncReport", "Tracker", "default_uri", "sync"]
 STATE_FILE = "mlflow.json"  # tkplan: ignore[constant]  the run directory's layout
 _FORMAT = "tkplan.mlflow/1"  # tkplan: ignore[constant]  the state file's format
 _QUIET = ("mlflow", "alembic")
+_SERVERS = ("http://", "https://", "databricks")
 
 
 @attrs.frozen
@@ -124,7 +127,8 @@ class Tracker:
         existing = client.get_experiment_by_name(name)
         if existing is not None:
             return str(existing.experiment_id)
-        location = (self.run_dir.resolve() / "mlartifacts").as_uri() if self.uri == default_uri(self.run_dir) else None
+        local = not self.uri.startswith(_SERVERS)  # a server keeps artifacts where it is configured to
+        location = (self.run_dir.resolve() / "mlartifacts").as_uri() if local else None
         return str(client.create_experiment(name, artifact_location=location))
 
     def _put(self, client: Any, experiment_id: str, records: dict[str, Any], key: str, content: RunContent,
