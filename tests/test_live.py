@@ -8,11 +8,18 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.runtime.projects import TKPLAN, compile_project, family, save_plan, write_project
-from tkplan._cli_run import render_progress
-from tkplan._live import Progress, last_epoch
 from tkplan.runtime import RunStarted, StepStarted
 from tkplan.runtime._context import log_epoch
+
+from tests.runtime.projects import (
+    TKPLAN,
+    compile_project,
+    family,
+    save_plan,
+    write_project,
+)
+from tkplan._cli_run import render_progress
+from tkplan._live import Progress, last_epoch
 
 
 class Clock:

@@ -11,13 +11,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from tests.runtime.projects import TKPLAN
-from tests.tools.runs import FAMILIES, SEEDS
 from tkplan.planner._convert import converter
 from tkplan.runtime import Allowance, StepResult
 from tkplan.tools.report import leaderboard, load_run, render_html, timeline, usage
 from tkplan.tools.report._browser import chromium, load
+
+from tests.runtime.projects import TKPLAN
+from tests.tools.runs import FAMILIES, SEEDS
 
 pytestmark = pytest.mark.slow  # a real small run (tests.tools.runs)
 
@@ -61,7 +61,7 @@ class TestLeaderboard:
         assert done.returncode == 0, done.stderr
         text = (tmp_path / "board.md").read_text()
         assert "## fwd_ret_5m (regression, ranked by test rank_ic, mean ± sd over seeds)" in text
-        assert re.search(r"^\| 1 ★ \| \w+ \| 2 \| -?\d\.\d{4} ± \d\.\d{4} \|", text, re.M)
+        assert re.search(r"^\| 1 ★ \| \w+ \| 2 \| -?\d\.\d{4} ± \d\.\d{4} \|", text, re.MULTILINE)
         assert "| 3 | broken | 0 | – |" in text and "2 failed |" in text
 
 

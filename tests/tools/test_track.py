@@ -9,19 +9,25 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.runtime.projects import TKPLAN, compile_project, family, save_plan, write_project
-from tests.tools.runs import FAMILIES, SEEDS
-from tkplan.errors import TrackingError
 from tkplan.tools.report import load_run
 from tkplan.tools.track import STATE_FILE, default_uri, sync
 from tkplan.tools.track._batch import Limits, batches
+
+from tests.runtime.projects import (
+    TKPLAN,
+    compile_project,
+    family,
+    save_plan,
+    write_project,
+)
+from tests.tools.runs import FAMILIES, SEEDS
+from tkplan.errors import TrackingError
 
 pytestmark = pytest.mark.slow  # a real small run, real MLflow
 mlflow = pytest.importorskip("mlflow", reason="the extra 'track' (mlflow-skinny) is not installed")
 
 
-def store(run_dir: Path) -> "mlflow.MlflowClient":
+def store(run_dir: Path) -> mlflow.MlflowClient:
     return mlflow.MlflowClient(tracking_uri=default_uri(run_dir))
 
 

@@ -7,7 +7,6 @@ needs no browser.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
 from typing import Any
 
 from tkplan.tools.report._board import Row, leaderboard
@@ -23,7 +22,6 @@ _LOG_LINES = 20
 def render_html(view: RunView, *, per_seed: bool = False) -> str:
     """The whole report of ``view`` as one HTML document."""
     from markupsafe import Markup
-
     from tkplan.tools.report._charts import STATUS_COLOURS, gantt_svg
     from tkplan.tools.report._sections import sections
     from tkplan.tools.report._timeline import timeline
@@ -105,7 +103,7 @@ def _clock(seconds: float | None) -> str:
 
 
 def _when(epoch_s: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch_s, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.datetime.fromtimestamp(epoch_s, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _tail(text: str | None, lines: int = _LOG_LINES) -> str:

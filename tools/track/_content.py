@@ -13,13 +13,13 @@ end ok ends ``FAILED`` (``KILLED`` when skipped) with its traceback and log tail
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
-
 from tkplan.planner._convert import thaw
 from tkplan.planner._plan import Step
 from tkplan.runtime._results import StepResult
@@ -139,7 +139,7 @@ def _metric_values(metrics: Mapping[str, Any], step: Step, at: int) -> list[tupl
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -154,6 +154,6 @@ def _text(value: Any) -> str:
 
 
 def _ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
+    return round(seconds * 1000)
 
 

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-
-from tkplan._io import write_text_atomic
-from tkplan.errors import TrackingError
 from tkplan.tools.report._run import RunView, load_run
 from tkplan.tools.track._batch import Limits, batches, fit_value
 from tkplan.tools.track._content import RunContent, parent_content, step_content
+
+from tkplan._io import write_text_atomic
+from tkplan.errors import TrackingError
 
 __all__ = ["STATE_FILE", "SyncReport", "Tracker", "default_uri", "sync"]
 
