@@ -108,5 +108,3 @@ def _when(epoch_s: float) -> str:
 
 def _tail(text: str | None, lines: int = _LOG_LINES) -> str:
     return "\n".join((text or "").rstrip("\n").split("\n")[-lines:]) if text else ""
-
-

@@ -155,5 +155,3 @@ def _text(value: Any) -> str:
 
 def _ms(seconds: float) -> int:
     return round(seconds * 1000)
-
-
