@@ -109,7 +109,7 @@ def _progress(quiet: bool) -> Iterator[Any]:
 
 def _tracking(run_dir: Path, uri: str | None) -> Any:
     """An MLflow listener that warns once and steps aside when the store fails: training goes on."""
-    from tkplan.errors import TrackingError
+    from tkplan.errors import ExtraMissingError, TrackingError
     from tkplan.tools.track._live import RunTracker
 
     tracker = RunTracker(run_dir, uri)
@@ -120,7 +120,7 @@ def _tracking(run_dir: Path, uri: str | None) -> Any:
             return
         try:
             tracker(event)
-        except TrackingError as exc:
+        except (TrackingError, ExtraMissingError) as exc:
             failed.append(str(exc))
             click.echo(f"warning: MLflow tracking stopped: {exc}; the run goes on, sync it later with "
                        f"tkplan track {run_dir} --uri {tracker.uri}", err=True)
@@ -148,6 +148,7 @@ def demo_cmd(words: tuple[str, ...], out: str | None, quiet: bool) -> None:
     """
     import tkplan
     from tkplan._render import render_leaderboard, render_plan_summary
+    from tkplan.errors import ExtraMissingError
     from tkplan.planner import CompileRequest, compile_plan, probe
     from tkplan.runtime import default_run_dir
     from tkplan.tools.report import leaderboard, load_run, render_html
@@ -162,8 +163,11 @@ def demo_cmd(words: tuple[str, ...], out: str | None, quiet: bool) -> None:
     results = {r.step_id: r for r in summary.results}
     click.echo("\n" + render_leaderboard(leaderboard(plan, results), plan.config["report"]))
     report = run_dir / "report.html"
-    write_text_atomic(report, render_html(load_run(run_dir)))
-    click.echo(f"\nreport: {report}")
+    try:
+        write_text_atomic(report, render_html(load_run(run_dir)))
+        click.echo(f"\nreport: {report}")
+    except ExtraMissingError as exc:
+        click.echo(f"\nreport: not written: {exc}")
     if not summary.ok:
         sys.exit(1)
 

@@ -12,7 +12,8 @@ The tree::
     ├── RunDirError                a run directory is locked or unusable
     ├── DataError                  a data source is missing, malformed or empty
     ├── AuditError                 a path given to ``tkplan audit`` is unusable
-    └── TrackingError              an MLflow store is missing, unreachable, or refused what was logged
+    ├── TrackingError              an MLflow store is missing, unreachable, or refused what was logged
+    └── ExtraMissingError          an optional dependency a command needs is not installed
 
 Library code raises these; only ``tkplan.cli`` turns them into messages and exit codes.
 """
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DriftError",
+    "ExtraMissingError",
     "HardwareError",
     "PlanError",
     "PlanningError",
@@ -154,6 +156,14 @@ class AuditError(TkplanError):
 
 class TrackingError(TkplanError):
     """Raised when MLflow is not installed, its store cannot be reached, or it refuses a logged value."""
+
+
+class ExtraMissingError(TkplanError, ImportError):
+    """Raised when a command needs an optional extra (``report``, ``track``) that is not installed."""
+
+    def __init__(self, what: str, extra: str, missing: str) -> None:
+        self.extra = extra
+        super().__init__(f"{what} needs {missing}, which is not installed: pip install 'tkplan[{extra}]'")
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -21,7 +21,7 @@ from tests.runtime.projects import (
     write_project,
 )
 from tests.tools.runs import FAMILIES, SEEDS
-from tkplan.errors import TrackingError
+from tkplan.errors import ExtraMissingError
 
 pytestmark = pytest.mark.slow  # a real small run, real MLflow
 mlflow = pytest.importorskip("mlflow", reason="the extra 'track' (mlflow-skinny) is not installed")
@@ -148,7 +148,7 @@ class TestLive:
 class TestRefusals:
     def test_without_mlflow_the_error_says_what_to_install(self, small_run, monkeypatch):
         monkeypatch.setitem(sys.modules, "mlflow", None)
-        with pytest.raises(TrackingError, match=r"pip install 'tkplan\[track\]'"):
+        with pytest.raises(ExtraMissingError, match=r"tracking needs MLflow, .* pip install 'tkplan\[track\]'"):
             sync(small_run)
 
     def test_an_unreachable_store_is_exit_7_with_a_message(self, small_run, tmp_path):
@@ -166,3 +166,11 @@ class TestRefusals:
                               capture_output=True, text=True, timeout=600, cwd=tmp_path / "cwd")
         assert done.returncode == 0, done.stderr
         assert list((tmp_path / "cwd").iterdir()) == [] and (run / "mlartifacts").is_dir()
+
+
+def test_a_sync_that_lost_its_state_file_finds_its_runs_again(synced):
+    before = {r.info.run_id for r in all_runs(synced)}
+    (synced / STATE_FILE).unlink()
+    report = sync(synced)
+    assert report.created == () and len(report.updated) == len(FAMILIES) * len(SEEDS)
+    assert {r.info.run_id for r in all_runs(synced)} == before

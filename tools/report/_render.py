@@ -20,7 +20,12 @@ _LOG_LINES = 20
 
 
 def render_html(view: RunView, *, per_seed: bool = False) -> str:
-    """The whole report of ``view`` as one HTML document."""
+    """The whole report of ``view`` as one HTML document.
+
+    Raises:
+        ExtraMissingError: Jinja2 or matplotlib is not installed (the extra ``report``).
+    """
+    _require("the HTML report", "jinja2", "matplotlib")
     from markupsafe import Markup
     from tkplan.tools.report._charts import STATUS_COLOURS, gantt_svg
     from tkplan.tools.report._sections import sections
@@ -48,7 +53,12 @@ def render_html(view: RunView, *, per_seed: bool = False) -> str:
 
 
 def render_markdown(view: RunView, *, per_seed: bool = False) -> str:
-    """The leaderboard of ``view`` as Markdown: one table per target."""
+    """The leaderboard of ``view`` as Markdown: one table per target.
+
+    Raises:
+        ExtraMissingError: Jinja2 is not installed (the extra ``report``).
+    """
+    _require("the Markdown leaderboard", "jinja2")
     return _environment(autoescape=False).get_template("leaderboard.md.j2").render(_common(view, per_seed))
 
 
@@ -76,6 +86,16 @@ def _common(view: RunView, per_seed: bool) -> dict[str, Any]:
         "fmt": _fmt,
         "clock": _clock,
     }
+
+
+def _require(what: str, *modules: str) -> None:
+    import importlib.util
+
+    from tkplan.errors import ExtraMissingError
+
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise ExtraMissingError(what, "report", module)
 
 
 def _environment(*, autoescape: bool) -> Any:

@@ -73,7 +73,7 @@ def parent_content(view: RunView) -> RunContent:
     return RunContent(
         name=f"{plan.config['run']['name']}-{plan.plan_hash[:12]}",
         params={k: _text(v) for k, v in _flatten(thaw(plan.config))},
-        tags={"plan_hash": plan.plan_hash, "tkplan.kind": view.kind, "tkplan.run_name": plan.config["run"]["name"],
+        tags={"plan_hash": plan.plan_hash, "tkplan.run_dir": str(view.path.resolve()), "tkplan.kind": view.kind, "tkplan.run_name": plan.config["run"]["name"],
               "tkplan.steps": str(len(plan.steps)), "tkplan.tkplan_version": plan.inputs.tkplan_version},
         metrics=tuple((f"steps.{status}", float(sum(r.status == status for r in view.results.values())), 0)
                       for status in ("ok", "failed", "timeout", "oom", "crashed", "skipped")),
@@ -89,7 +89,7 @@ def step_content(view: RunView, step: Step, result: StepResult) -> RunContent:
                    "precision": step.resources.precision, "isolation": step.isolation.mode,
                    "timeout_s": str(step.limits.timeout_s), "memory_cap_mb": _text(step.limits.memory_cap_mb),
                    "vram_cap_mb": _text(step.limits.vram_cap_mb)})
-    tags = {"plan_hash": view.plan.plan_hash, "tkplan.step": step.id, "tkplan.family": step.family,
+    tags = {"plan_hash": view.plan.plan_hash, "tkplan.run_dir": str(view.path.resolve()), "tkplan.step": step.id, "tkplan.family": step.family,
             "tkplan.target": step.target, "tkplan.task": step.task, "tkplan.status": result.status,
             "tkplan.detail": result.detail, "tkplan.attempt": str(result.attempt)}
     tags.update({f"derived.{d.key}": f"{_text(thaw(d.value))} ({d.rule}: {d.why})" for d in step.derivations})

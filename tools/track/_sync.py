@@ -1,7 +1,8 @@
 """Sync a run directory to MLflow: a parent run for the run directory, a nested run per step that ended.
 
 Idempotent: ``mlflow.json`` in the run directory records, per tracking URI, the experiment, the parent run
-and each step's MLflow run id with a digest of what was logged. Syncing again logs only what changed (a step
+and each step's MLflow run id with a digest of what was logged; the runs themselves carry the tags
+``plan_hash``, ``tkplan.run_dir`` and ``tkplan.step``, so a sync interrupted before it saved the file finds its runs again. Syncing again logs only what changed (a step
 that ``--resume`` ran again, a parent run that finished) into the same MLflow runs, and creates no run for
 what is already there; a run deleted from the store is created again. Each run's values go in as few
 ``log_batch`` calls as MLflow's limits allow.
@@ -29,7 +30,7 @@ from tkplan.tools.track._batch import Limits, batches, fit_value
 from tkplan.tools.track._content import RunContent, parent_content, step_content
 
 from tkplan._io import write_text_atomic
-from tkplan.errors import TrackingError
+from tkplan.errors import ExtraMissingError, TrackingError
 
 __all__ = ["STATE_FILE", "SyncReport", "Tracker", "default_uri", "sync"]
 
@@ -37,6 +38,7 @@ STATE_FILE = "mlflow.json"  # tkplan: ignore[constant]  the run directory's layo
 _FORMAT = "tkplan.mlflow/1"  # tkplan: ignore[constant]  the state file's format
 _QUIET = ("mlflow", "alembic")
 _SERVERS = ("http://", "https://", "databricks")
+_PAGE = 1000
 
 
 @attrs.frozen
@@ -68,7 +70,8 @@ def sync(run_dir: Path, uri: str | None = None) -> SyncReport:
     """Log ``run_dir`` to the MLflow store at ``uri`` (default: `default_uri`); see the module docstring.
 
     Raises:
-        TrackingError: MLflow is not installed, the store cannot be reached, or it refused a value.
+        ExtraMissingError: MLflow is not installed (the extra ``track``).
+        TrackingError: the store cannot be reached, or it refused a value.
         RunDirError, PlanError: ``run_dir`` is not a readable run directory.
     """
     tracker = Tracker(Path(run_dir), uri)
@@ -76,36 +79,47 @@ def sync(run_dir: Path, uri: str | None = None) -> SyncReport:
 
 
 class Tracker:
-    """One run directory's link to one MLflow store; `sync` logs what changed since the last call."""
+    """One run directory's link to one MLflow store; `sync` logs what changed since the last call.
+
+    The store's runs of the plan (tagged ``plan_hash``) are listed once per tracker, in pages: a run the
+    state file does not know — a sync killed before it saved — is found there by its ``tkplan.step`` tag and
+    logged to again, never created twice.
+    """
 
     def __init__(self, run_dir: Path, uri: str | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.uri = uri or default_uri(self.run_dir)
         self.limits: Limits | None = None
         self._client: Any = None
+        self._runs: dict[str, tuple[str, dict[str, str]]] | None = None  # step id or "parent" → run id, params
 
     def sync(self, view: RunView, only: tuple[str, ...] | None = None) -> SyncReport:
-        """Log the parent run and the steps of ``view`` that ended (only those in ``only`` when given)."""
+        """Log the parent run and the steps of ``view`` that ended (only those in ``only`` when given; the
+        parent then only when it is not in the store yet)."""
         with _mlflow_errors(self.uri):
             client = self._connect()
             state = self._state()
             store = state["stores"].setdefault(self.uri, {"steps": {}})
-            experiment_id = store.get("experiment_id") or self._experiment(client, view)
-            store["experiment_id"] = experiment_id
-            parent_outcome = self._put(client, experiment_id, store, "parent", parent_content(view), None, state)
-            parent_id = store["parent"]["run_id"]
-            self._save(state)
-            created, updated, unchanged = [], [], []
-            for step_id in view.plan.schedule.order:
-                result = view.results.get(step_id)
-                if result is None or (only is not None and step_id not in only):
-                    continue
-                content = step_content(view, view.plan.step(step_id), result)
-                outcome = self._put(client, experiment_id, store["steps"], step_id, content, parent_id, state)
+            try:
+                experiment_id = store.get("experiment_id") or self._experiment(client, view)
+                store["experiment_id"] = experiment_id
+                runs = self._known(client, experiment_id, view)
+                if only is None or "parent" not in runs:
+                    parent_outcome = self._put(client, experiment_id, store, "parent", parent_content(view), None)
+                else:
+                    parent_outcome = "unchanged"
+                parent_id = runs["parent"][0]
+                outcomes: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
+                for step_id in view.plan.schedule.order:
+                    result = view.results.get(step_id)
+                    if result is None or (only is not None and step_id not in only):
+                        continue
+                    content = step_content(view, view.plan.step(step_id), result)
+                    outcomes[self._put(client, experiment_id, store["steps"], step_id, content, parent_id)].append(
+                        step_id)
+            finally:
                 self._save(state)
-                {"created": created, "updated": updated, "unchanged": unchanged}[outcome].append(step_id)
-            return SyncReport(self.uri, experiment_id, parent_id, parent_outcome, tuple(created), tuple(updated),
-                              tuple(unchanged))
+            return SyncReport(self.uri, experiment_id, parent_id, parent_outcome, *map(tuple, outcomes.values()))
 
     # -- MLflow ------------------------------------------------------------------------------------------
 
@@ -115,7 +129,7 @@ class Tracker:
             try:
                 from mlflow import MlflowClient
             except ImportError:
-                raise TrackingError("MLflow is not installed: pip install 'tkplan[track]'") from None
+                raise ExtraMissingError("tracking", "track", "MLflow") from None
             for name in _QUIET:  # MLflow sets its logger's level when imported
                 logging.getLogger(name).setLevel(logging.WARNING)
             self._client = MlflowClient(tracking_uri=self.uri)
@@ -131,44 +145,49 @@ class Tracker:
         location = (self.run_dir.resolve() / "mlartifacts").as_uri() if local else None
         return str(client.create_experiment(name, artifact_location=location))
 
-    def _put(self, client: Any, experiment_id: str, records: dict[str, Any], key: str, content: RunContent,
-             parent_id: str | None, state: dict[str, Any]) -> str:
-        """Create or update the MLflow run ``records[key]`` so that it holds ``content``: ``"created"``,
-        ``"updated"`` or ``"unchanged"``.
+    def _known(self, client: Any, experiment_id: str, view: RunView) -> dict[str, tuple[str, dict[str, str]]]:
+        """The store's live runs of this run directory: step id (``"parent"``: the parent) → run id, params."""
+        if self._runs is None:
+            self._runs = {}
+            token = None
+            where = str(view.path.resolve()).replace("'", "\\'")
+            query = f"tags.plan_hash = '{view.plan.plan_hash}' and tags.`tkplan.run_dir` = '{where}'"
+            while True:
+                page = client.search_runs([experiment_id], filter_string=query, max_results=_PAGE, page_token=token)
+                for run in page:
+                    key = run.data.tags.get("tkplan.step", "parent")
+                    self._runs.setdefault(key, (run.info.run_id, dict(run.data.params)))
+                token = page.token
+                if not token:
+                    break
+        return self._runs
 
-        A new run's id is saved before anything is logged to it: a sync that fails half-way is finished by
-        the next one in the same run, never in a second one.
-        """
+    def _put(self, client: Any, experiment_id: str, records: dict[str, Any], key: str, content: RunContent,
+             parent_id: str | None) -> str:
+        """Create or update the MLflow run ``records[key]`` so that it holds ``content``: ``"created"``,
+        ``"updated"`` or ``"unchanged"``."""
         from mlflow.entities import Metric, Param, RunTag
-        from mlflow.exceptions import MlflowException
 
         digest = content.digest()
         before = records.get(key) or {}
-        run_id = before.get("run_id")
-        existing = None
-        if run_id:
-            try:
-                existing = client.get_run(run_id)
-            except MlflowException:
-                existing = None  # deleted from the store: create it again
-        if existing is not None and before.get("digest") == digest:
+        runs = self._runs if self._runs is not None else {}
+        run_id, logged_params = runs.get(key, (None, {}))
+        if run_id is not None and before.get("run_id") == run_id and before.get("digest") == digest:
             return "unchanged"
-        outcome = "updated" if existing is not None and before.get("digest") else "created"
-        if existing is None:
+        outcome = "updated" if run_id is not None else "created"
+        if run_id is None:
             tags = {"mlflow.parentRunId": parent_id} if parent_id else {}
+            tags.update({k: content.tags[k] for k in ("plan_hash", "tkplan.run_dir", "tkplan.step") if k in content.tags})
             run_id = client.create_run(experiment_id, start_time=content.start_ms, tags=tags,
                                        run_name=content.name).info.run_id
-            records[key] = {"run_id": run_id, "digest": None}
-            self._save(state)
-            logged_params: dict[str, str] = {}
-        else:
-            logged_params = dict(existing.data.params)
+            runs[key] = (run_id, logged_params)
         limits = self.limits or Limits()
         timestamp = content.end_ms or content.start_ms or 0
         params = [Param(k[:limits.key], fit_value(v, limits.param_value)) for k, v in content.params.items()
                   if len(k) <= limits.key and logged_params.get(k) != fit_value(v, limits.param_value)]
         tags = [RunTag(k, fit_value(v, limits.tag_value)) for k, v in content.tags.items() if len(k) <= limits.key]
         metrics = [Metric(k, v, timestamp, s) for k, v, s in content.metrics if len(k) <= limits.key]
+        logged_params.update({p.key: p.value for p in params})
         for m, p, t in batches(metrics, params, tags, limits):
             client.log_batch(run_id, metrics=m, params=p, tags=t, synchronous=True)
         for path in content.artifacts:
@@ -209,7 +228,7 @@ def _mlflow_errors(uri: str) -> Iterator[None]:
         logger.setLevel(logging.WARNING)
     try:
         yield
-    except TrackingError:
+    except (TrackingError, ExtraMissingError):
         raise
     except Exception as exc:
         module = type(exc).__module__.split(".")[0]
