@@ -77,8 +77,8 @@ def leaderboard(plan: Plan, results: Mapping[str, StepResult], *, per_seed: bool
         held_out = (result.metrics.get(split) if result else None) or {}
         for target in step.targets:
             metrics = held_out.get(target, {}) if len(step.targets) > 1 else held_out
-            key = (target, step.family, step.id if per_seed else _params_key(step))
-            groups.setdefault(key, []).append((step, metrics if isinstance(metrics, Mapping) else {},
+            group = (target, step.family, step.id if per_seed else _params_key(step))
+            groups.setdefault(group, []).append((step, metrics if isinstance(metrics, Mapping) else {},
                                                result.status if result else "not run"))
     tasks = plan.config["data"]["tasks"]
     variants = {} if per_seed else _variants(groups)

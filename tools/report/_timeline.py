@@ -68,7 +68,7 @@ def timeline(plan: Plan, journal: Sequence[Mapping[str, Any]]) -> list[Bar]:
                         "CPU" if lane.startswith("slot ") else "GPU", record["time"] - origin, end - origin, status))
 
     for record in journal:
-        event, step_id = record["event"], record.get("step")
+        event, step_id = record["event"], str(record.get("step"))
         if event == "step_started" and step_id in steps:
             gpus = steps[step_id].resources.gpus
             if gpus:

@@ -17,9 +17,10 @@ class Limits:
     """MLflow's per-call limits: read from ``mlflow.utils.validation``, else MLflow 2's documented values."""
 
     def __init__(self) -> None:
+        v: Any
         try:
             from mlflow.utils import validation as v
-        except ImportError:  # pragma: no cover - track needs mlflow anyway
+        except ImportError:  # MLflow's defaults, for planning calls without it
             v = None
         self.entities = getattr(v, "MAX_ENTITIES_PER_BATCH", 1000)
         self.metrics = getattr(v, "MAX_METRICS_PER_BATCH", 1000)

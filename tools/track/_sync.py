@@ -176,9 +176,10 @@ class Tracker:
             return "unchanged"
         outcome = "updated" if run_id is not None else "created"
         if run_id is None:
-            tags = {"mlflow.parentRunId": parent_id} if parent_id else {}
-            tags.update({k: content.tags[k] for k in ("plan_hash", "tkplan.run_dir", "tkplan.step") if k in content.tags})
-            run_id = client.create_run(experiment_id, start_time=content.start_ms, tags=tags,
+            found_by = {"mlflow.parentRunId": parent_id} if parent_id else {}
+            found_by.update({k: content.tags[k] for k in ("plan_hash", "tkplan.run_dir", "tkplan.step")
+                             if k in content.tags})
+            run_id = client.create_run(experiment_id, start_time=content.start_ms, tags=found_by,
                                        run_name=content.name).info.run_id
             runs[key] = (run_id, logged_params)
         limits = self.limits or Limits()
