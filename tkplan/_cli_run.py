@@ -269,7 +269,7 @@ def render_summary(summary: Any) -> str:
             r.threads_seen if r.threads_seen is not None else "-",
             " ".join(f"{name}:{size}" for name, size in pools.items()) or "-"))
     widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in (header, tuple("-" * w for w in widths), *rows)]
     if any(row[5].endswith("!") for row in rows):
         lines.append("\n! a thread pool inside the step ran more threads than the plan allowed")
