@@ -301,7 +301,8 @@ def fit_loop(model: nn.Module, train: Inputs, val: Inputs, loss_fn: LossFn, sett
     return LoopResult(
         epochs_run=epoch, batches_per_epoch=batches, best_epoch=best_epoch, best_val_loss=best,
         stopped_early=epoch < settings.epochs,
-        epoch_seconds=tuple(seconds), val_losses=tuple(losses), final_lr=float(optimizer.param_groups[0]["lr"]), compiled=compiled,
+        epoch_seconds=tuple(seconds), val_losses=tuple(losses), final_lr=float(optimizer.param_groups[0]["lr"]),
+        compiled=compiled,
         cuda_peak_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None)
 
 

@@ -5,10 +5,9 @@ This is the one runtime type the family adapters (and users' own entrypoints) de
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import attrs

@@ -8,9 +8,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from tkplan.runtime import RunStarted, StepStarted
-from tkplan.runtime._context import log_epoch
-
 from tests.runtime.projects import (
     TKPLAN,
     compile_project,
@@ -20,6 +17,8 @@ from tests.runtime.projects import (
 )
 from tkplan._cli_run import render_progress
 from tkplan._live import Progress, last_epoch
+from tkplan.runtime import RunStarted, StepStarted
+from tkplan.runtime._context import log_epoch
 
 
 class Clock:

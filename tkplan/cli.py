@@ -2,8 +2,8 @@
 
 Exit codes: 0 success; 1 a run or check finished with failures; 2 bad invocation; 3 invalid configuration;
 4 a plan that cannot be honoured on the hardware (or a bad hardware spec); 5 a plan refused (edited, other
-format, hardware drift, locked run directory); 6 bad data; 7 an optional part missing or failing (a command's extra not installed, an MLflow store
-unreachable or refusing a value); 130 interrupted.
+format, hardware drift, locked run directory); 6 bad data; 7 an optional part missing or failing (a command's
+extra not installed, an MLflow store unreachable or refusing a value); 130 interrupted.
 """
 
 from __future__ import annotations

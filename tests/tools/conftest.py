@@ -1,4 +1,4 @@
-"""Fixtures for the tools' tests: the audit's fixture tree and profiles, and a real small run for reports and tracking."""
+"""Fixtures for the tools' tests: the audit's fixture tree and profiles, a real small run for reports and tracking."""
 
 from __future__ import annotations
 

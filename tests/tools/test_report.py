@@ -3,6 +3,7 @@ real small run (LightGBM and an MLP on two seeds, and a family of one's own that
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -11,13 +12,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.runtime.projects import TKPLAN
+from tests.tools.runs import FAMILIES, SEEDS
 from tkplan.planner._convert import converter
 from tkplan.runtime import Allowance, StepResult
 from tkplan.tools.report import leaderboard, load_run, render_html, timeline, usage
 from tkplan.tools.report._browser import chromium, load
-
-from tests.runtime.projects import TKPLAN
-from tests.tools.runs import FAMILIES, SEEDS
 
 pytestmark = pytest.mark.slow  # a real small run (tests.tools.runs)
 
@@ -113,7 +114,8 @@ class TestHtml:
     def test_a_sweep_and_a_study_get_their_sections(self, small_run, tmp_path):
         run = shutil.copytree(small_run, tmp_path / "run")
         view = load_run(run)
-        by_seed = {seed: [s.id for s in view.plan.steps if s.seed == seed] for seed in {s.seed for s in view.plan.steps}}
+        seeds = {s.seed for s in view.plan.steps}
+        by_seed = {seed: [s.id for s in view.plan.steps if s.seed == seed] for seed in seeds}
         (run / "sweep.json").write_text(json.dumps({
             "axes": {"seed": sorted(by_seed)},
             "points": [{"values": {"seed": seed}, "steps": ids} for seed, ids in sorted(by_seed.items())]}))
@@ -144,7 +146,7 @@ class TestTrace:
         bars = timeline(view.plan, view.journal)
         for lane in {b.lane for b in bars}:
             on_lane = sorted((b for b in bars if b.lane == lane), key=lambda b: b.start)
-            assert all(a.end <= b.start for a, b in zip(on_lane, on_lane[1:]))
+            assert all(a.end <= b.start for a, b in itertools.pairwise(on_lane))
 
 
 class TestRefusals:

@@ -9,9 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from tkplan.tools.report import load_run
-from tkplan.tools.track import STATE_FILE, default_uri, sync
-from tkplan.tools.track._batch import Limits, batches
 
 from tests.runtime.projects import (
     TKPLAN,
@@ -22,6 +19,9 @@ from tests.runtime.projects import (
 )
 from tests.tools.runs import FAMILIES, SEEDS
 from tkplan.errors import ExtraMissingError
+from tkplan.tools.report import load_run
+from tkplan.tools.track import STATE_FILE, default_uri, sync
+from tkplan.tools.track._batch import Limits, batches
 
 pytestmark = pytest.mark.slow  # a real small run, real MLflow
 mlflow = pytest.importorskip("mlflow", reason="the extra 'track' (mlflow-skinny) is not installed")
@@ -104,7 +104,8 @@ class TestSync:
         result["metrics"]["test"]["rank_ic"] = 0.5  # as a re-run of the step would leave it
         result["attempt"] = 2
         result_file.write_text(json.dumps(result))
-        run_id = json.loads((synced / STATE_FILE).read_text())["stores"][default_uri(synced)]["steps"][step_id]["run_id"]
+        state = json.loads((synced / STATE_FILE).read_text())
+        run_id = state["stores"][default_uri(synced)]["steps"][step_id]["run_id"]
         before = len(all_runs(synced))
         report = sync(synced)
         assert report.updated == (step_id,) and report.created == ()

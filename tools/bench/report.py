@@ -114,9 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthetic run of {len(view.results)} steps written in {made:.1f} s ({run})")
         print("                                   wall s   CPU s   size")
         print(f"read the run directory:           {read[0]:6.2f}  {read[1]:6.2f}")
-        print(f"HTML report (charts, templates):  {html_s[0]:6.2f}  {html_s[1]:6.2f}   {len(html.encode()) / 1e6:.2f} MB")
-        print(f"Markdown leaderboard:             {md_s[0]:6.2f}  {md_s[1]:6.2f}   {len(md.encode()) / 1e3:.1f} kB")
-        print(f"Chrome trace:                     {trace_s[0]:6.2f}  {trace_s[1]:6.2f}   {len(trace.encode()) / 1e6:.2f} MB")
+        for name, (wall, cpu), size in (
+                ("HTML report (charts, templates):", html_s, f"{len(html.encode()) / 1e6:.2f} MB"),
+                ("Markdown leaderboard:", md_s, f"{len(md.encode()) / 1e3:.1f} kB"),
+                ("Chrome trace:", trace_s, f"{len(trace.encode()) / 1e6:.2f} MB")):
+            print(f"{name:<34}{wall:6.2f}  {cpu:6.2f}   {size}")
         print(f"tkplan report --format html in all: {read[0] + html_s[0]:.2f} s wall, {read[1] + html_s[1]:.2f} s CPU")
     return 0
 

@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         calls = per_value(run, f"sqlite:///{tmp}/values.db", args.baseline_steps)
         baseline = time.perf_counter() - start
     scaled = baseline / args.baseline_steps * args.steps
-    print(f"batched sync, {len(report.created)} steps:            {batched:8.1f} s   ({batched / args.steps * 1000:.0f} ms per step)")
+    print(f"batched sync, {len(report.created)} steps:            {batched:8.1f} s   "
+          f"({batched / args.steps * 1000:.0f} ms per step)")
     print(f"one call per value, {args.baseline_steps} steps ({calls} calls): {baseline:8.1f} s   "
           f"({baseline / args.baseline_steps * 1000:.0f} ms per step; {args.steps} steps ≈ {scaled:.0f} s)")
     print(f"batched is {scaled / batched:.1f}× faster")

@@ -61,7 +61,7 @@ def sweep_svg(axes: Mapping[str, Sequence[Any]], points: Sequence[Mapping[str, A
     with plt.rc_context(_STYLE):
         fig, panels = plt.subplots(1, max(1, len(keys)), figsize=(min(_WIDTH_IN, 3.6 * len(keys) + 1), 3.2),
                                    squeeze=False)
-        for ax, key in zip(panels[0], keys):
+        for ax, key in zip(panels[0], keys, strict=False):
             values = [str(v) for v in axes[key]]
             for target in targets:
                 xs = [values.index(str(p["values"][key])) for p in points if p["scores"].get(target) is not None]

@@ -56,9 +56,8 @@ def report_cmd(run_dir: str, fmt: str, output: str | None, per_seed: bool, trace
         text = json.dumps([{**converter.unstructure(r), "status": r.status, "statuses": dict(r.statuses)}
                            for r in rows], indent=1, sort_keys=True) + "\n"
     else:
-        from tkplan.tools.report import leaderboard
-
         from tkplan._render import render_leaderboard
+        from tkplan.tools.report import leaderboard
 
         text = render_leaderboard(leaderboard(view.plan, view.results, per_seed=per_seed), view.plan.config["report"],
                                   per_seed=per_seed) + "\n"

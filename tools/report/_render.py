@@ -27,6 +27,7 @@ def render_html(view: RunView, *, per_seed: bool = False) -> str:
     """
     _require("the HTML report", "jinja2", "matplotlib")
     from markupsafe import Markup
+
     from tkplan.tools.report._charts import STATUS_COLOURS, gantt_svg
     from tkplan.tools.report._sections import sections
     from tkplan.tools.report._timeline import timeline

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
+from tkplan.errors import RunDirError
 from tkplan.planner._convert import converter
 from tkplan.planner._plan import Plan, read_plan
 from tkplan.runtime._journal import read_journal
 from tkplan.runtime._results import StepResult
-
-from tkplan.errors import RunDirError
 
 __all__ = ["RunView", "load_run", "log_tail"]
 

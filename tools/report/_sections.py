@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
+
 from tkplan.tools.report._run import RunView
 
 __all__ = ["SECTIONS", "Section", "sections"]

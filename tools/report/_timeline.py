@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+
 from tkplan.planner._plan import Plan
 
 __all__ = ["Bar", "chrome_trace", "timeline"]

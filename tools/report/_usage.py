@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+
 from tkplan.planner._plan import Step
 from tkplan.runtime._results import StepResult
 

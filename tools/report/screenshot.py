@@ -10,10 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tkplan._io import write_text_atomic
 from tkplan.tools.report import load_run, render_html
 from tkplan.tools.report._browser import chromium, screenshot
-
-from tkplan._io import write_text_atomic
 
 
 def main(argv: list[str]) -> int:

@@ -13,13 +13,14 @@ end ok ends ``FAILED`` (``KILLED`` when skipped) with its traceback and log tail
 from __future__ import annotations
 
 import hashlib
-import math
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
+
 from tkplan.planner._convert import thaw
 from tkplan.planner._plan import Step
 from tkplan.runtime._results import StepResult
@@ -73,7 +74,8 @@ def parent_content(view: RunView) -> RunContent:
     return RunContent(
         name=f"{plan.config['run']['name']}-{plan.plan_hash[:12]}",
         params={k: _text(v) for k, v in _flatten(thaw(plan.config))},
-        tags={"plan_hash": plan.plan_hash, "tkplan.run_dir": str(view.path.resolve()), "tkplan.kind": view.kind, "tkplan.run_name": plan.config["run"]["name"],
+        tags={"plan_hash": plan.plan_hash, "tkplan.run_dir": str(view.path.resolve()), "tkplan.kind": view.kind,
+              "tkplan.run_name": plan.config["run"]["name"],
               "tkplan.steps": str(len(plan.steps)), "tkplan.tkplan_version": plan.inputs.tkplan_version},
         metrics=tuple((f"steps.{status}", float(sum(r.status == status for r in view.results.values())), 0)
                       for status in ("ok", "failed", "timeout", "oom", "crashed", "skipped")),
@@ -89,7 +91,8 @@ def step_content(view: RunView, step: Step, result: StepResult) -> RunContent:
                    "precision": step.resources.precision, "isolation": step.isolation.mode,
                    "timeout_s": str(step.limits.timeout_s), "memory_cap_mb": _text(step.limits.memory_cap_mb),
                    "vram_cap_mb": _text(step.limits.vram_cap_mb)})
-    tags = {"plan_hash": view.plan.plan_hash, "tkplan.run_dir": str(view.path.resolve()), "tkplan.step": step.id, "tkplan.family": step.family,
+    tags = {"plan_hash": view.plan.plan_hash, "tkplan.run_dir": str(view.path.resolve()), "tkplan.step": step.id,
+            "tkplan.family": step.family,
             "tkplan.target": step.target, "tkplan.task": step.task, "tkplan.status": result.status,
             "tkplan.detail": result.detail, "tkplan.attempt": str(result.attempt)}
     tags.update({f"derived.{d.key}": f"{_text(thaw(d.value))} ({d.rule}: {d.why})" for d in step.derivations})

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
 from tkplan.tools.report._run import RunView, load_run
 from tkplan.tools.track._sync import Tracker
 

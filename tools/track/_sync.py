@@ -2,7 +2,8 @@
 
 Idempotent: ``mlflow.json`` in the run directory records, per tracking URI, the experiment, the parent run
 and each step's MLflow run id with a digest of what was logged; the runs themselves carry the tags
-``plan_hash``, ``tkplan.run_dir`` and ``tkplan.step``, so a sync interrupted before it saved the file finds its runs again. Syncing again logs only what changed (a step
+``plan_hash``, ``tkplan.run_dir`` and ``tkplan.step``, so a sync interrupted before it saved the file finds
+its runs again. Syncing again logs only what changed (a step
 that ``--resume`` ran again, a parent run that finished) into the same MLflow runs, and creates no run for
 what is already there; a run deleted from the store is created again. Each run's values go in as few
 ``log_batch`` calls as MLflow's limits allow.
@@ -25,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from tkplan.tools.report._run import RunView, load_run
-from tkplan.tools.track._batch import Limits, batches, fit_value
-from tkplan.tools.track._content import RunContent, parent_content, step_content
 
 from tkplan._io import write_text_atomic
 from tkplan.errors import ExtraMissingError, TrackingError
+from tkplan.tools.report._run import RunView, load_run
+from tkplan.tools.track._batch import Limits, batches, fit_value
+from tkplan.tools.track._content import RunContent, parent_content, step_content
 
 __all__ = ["STATE_FILE", "SyncReport", "Tracker", "default_uri", "sync"]
 
@@ -238,5 +239,5 @@ def _mlflow_errors(uri: str) -> Iterator[None]:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrackingError(f"MLflow store {uri}: {message}") from None
     finally:
-        for logger, level in zip(loggers, levels):
+        for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
