@@ -124,4 +124,6 @@ def _score(row: Any, per_seed: bool) -> str:
 
 
 def _metric(value: Any) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.4f}"
+    return "-" if value is None else str(value)

@@ -77,16 +77,16 @@ def leaderboard(plan: Plan, results: Mapping[str, StepResult], *, per_seed: bool
         result = results.get(step.id)
         held_out = (result.metrics.get(split) if result else None) or {}
         for target in step.targets:
-            metrics = held_out.get(target, {}) if len(step.targets) > 1 else held_out
+            metrics = held_out.get(target, {}) if len(step.targets) > 1 and isinstance(held_out, Mapping) else held_out
             group = (target, step.family, step.id if per_seed else _params_key(step))
             groups.setdefault(group, []).append((step, metrics if isinstance(metrics, Mapping) else {},
                                                result.status if result else "not run"))
-    tasks = plan.config["data"]["tasks"]
+    tasks = {t: str(plan.config["data"]["tasks"].get(t, s.task)) for s in plan.steps for t in s.targets}
     variants = {} if per_seed else _variants(groups)
     rows = []
     for (target, family, key), members in groups.items():
-        metric = rank_by[tasks[target]]
-        scores = [m[metric] for _, m, _ in members if isinstance(m.get(metric), (int, float))]
+        metric = str(rank_by.get(tasks[target]))
+        scores = [float(m[metric]) for _, m, _ in members if _number(m.get(metric))]
         statuses: dict[str, int] = {}
         for _, _, status in members:
             statuses[status] = statuses.get(status, 0) + 1
@@ -121,10 +121,14 @@ def _variants(groups: Mapping[tuple[str, str, str], Sequence[Any]]) -> dict[tupl
     return labels
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _means(members: Sequence[tuple[Step, Mapping[str, Any], str]]) -> dict[str, float]:
-    names = dict.fromkeys(n for _, m, _ in members for n, v in m.items() if isinstance(v, (int, float)))
+    names = dict.fromkeys(n for _, m, _ in members for n, v in m.items() if _number(v))
     means = {}
     for name in names:
-        values = [m[name] for _, m, _ in members if isinstance(m.get(name), (int, float))]
+        values = [float(m[name]) for _, m, _ in members if _number(m.get(name))]
         means[name] = statistics.fmean(values)
     return means

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from tkplan.errors import RunDirError
-from tkplan.planner._convert import converter
+from tkplan.planner._convert import converter, first_error
 from tkplan.planner._plan import Plan, read_plan
 from tkplan.runtime._journal import read_journal
 from tkplan.runtime._results import StepResult
@@ -75,13 +75,8 @@ def load_run(run_dir: Path) -> RunView:
     results = {}
     for step_id in plan.schedule.order:
         path = run_dir / "steps" / step_id / "result.json"
-        if path.is_file():
-            try:
-                results[step_id] = converter.structure(_read_json(path), StepResult)
-            except Exception as exc:  # cattrs' validation errors: the file is not a result
-                if isinstance(exc, RunDirError):
-                    raise
-                raise RunDirError(f"{path}: not a step result ({exc}); the run directory was damaged") from None
+        if path.exists() or path.is_symlink():
+            results[step_id] = _read_result(path, step_id)
     extras = {name: _read_json(run_dir / f"{name}.json") for name in _EXTRAS if (run_dir / f"{name}.json").is_file()}
     return RunView(run_dir, plan, results, tuple(read_journal(run_dir / "journal.jsonl")), extras)
 
@@ -99,8 +94,30 @@ def log_tail(run_dir: Path, step_id: str, lines: int) -> str:
     return ""
 
 
+def _read_result(path: Path, step_id: str) -> StepResult:
+    """A step's ``result.json``, checked: readable JSON of a `StepResult` of that step."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise RunDirError(f"{path}: cannot read the step's result: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise RunDirError(f"{path}: not a step result (damaged or truncated: {first_error(exc)[:200]}); "
+                          "the run directory was damaged or edited") from None
+    try:
+        result = converter.structure(data, StepResult)
+    except Exception as exc:  # cattrs raises exception groups for a wrong structure
+        raise RunDirError(f"{path}: not a step result ({first_error(exc)[:200]}); "
+                          "the run directory was damaged or edited") from None
+    if result.step_id != step_id:
+        raise RunDirError(f"{path}: the result of step {result.step_id!r}, not of {step_id!r}")
+    return result
+
+
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunDirError(f"{path}: unreadable ({exc}); the run directory was damaged, run the plan again") from None
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise RunDirError(f"{path}: unreadable ({exc.strerror or exc}); the run directory was damaged") from None
+    except (ValueError, RecursionError) as exc:
+        raise RunDirError(f"{path}: unreadable (damaged or truncated: {str(exc)[:200]}); the run directory was "
+                          "damaged or edited") from None
