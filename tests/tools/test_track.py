@@ -152,12 +152,12 @@ class TestRefusals:
         with pytest.raises(ExtraMissingError, match=r"tracking needs MLflow, .* pip install 'tkplan\[track\]'"):
             sync(small_run)
 
-    def test_an_unreachable_store_is_exit_7_with_a_message(self, small_run, tmp_path):
+    def test_an_unreachable_store_is_exit_8_with_a_message(self, small_run, tmp_path):
         run = shutil.copytree(small_run, tmp_path / "run")
         (tmp_path / "a_file").write_text("")
         done = subprocess.run([*TKPLAN, "track", str(run), "--uri", f"sqlite:///{tmp_path}/a_file/x.db"],
                               capture_output=True, text=True, timeout=600, cwd=tmp_path)
-        assert done.returncode == 7 and "MLflow store sqlite:///" in done.stderr
+        assert done.returncode == 8 and "MLflow store sqlite:///" in done.stderr
         assert "Traceback" not in done.stderr
 
     def test_a_store_of_ones_own_keeps_the_artifacts_in_the_run_directory(self, small_run, tmp_path):

@@ -1,7 +1,7 @@
 """``tkplan report``: a run's leaderboard on the terminal, as JSON or Markdown, its HTML report, its trace.
 
 Exit codes: 0 written; 2 bad invocation (an unusable output path); 5 not a run directory, or a damaged plan,
-journal or step result.
+journal or step result; 8 the extra ``report`` is not installed (``--format html`` or ``md``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``tkplan track``: log a run directory to MLflow, again and again without duplicates.
 
-Exit codes: 0 synced; 2 bad invocation; 5 not a run directory (or a damaged one); 7 MLflow missing, its store
+Exit codes: 0 synced; 2 bad invocation; 5 not a run directory (or a damaged one); 8 MLflow missing, its store
 unreachable, or a value refused.
 """
 
