@@ -160,7 +160,8 @@ class TestRefusals:
         step = load_run(run).plan.schedule.order[0]
         (run / "steps" / step / "result.json").write_text("{")
         done = tkplan("report", run)
-        assert done.returncode == 5 and f"steps/{step}/result.json: not a step result (damaged or truncated" in done.stderr
+        assert done.returncode == 5
+        assert f"steps/{step}/result.json: not a step result (damaged or truncated" in done.stderr
         assert "Traceback" not in done.stderr
 
     def test_results_round_trip(self, small_run):
