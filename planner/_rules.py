@@ -245,6 +245,9 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
     if budget_h is not None and timeout > budget_h * 3600:
         timeout = int(budget_h * 3600)
         whys.append(Derivation("timeout_s", timeout, "time_budget", f"limits.timeout_s capped by the {budget_h:g} h run budget"))
+    else:
+        whys.append(Derivation("timeout_s", timeout, "profile", f"limits.timeout_s = {timeout} "
+                               f"({_where(provenance, 'limits.timeout_s')})"))
     cap_gb = limits["memory_cap_gb"]
     if cap_gb is None:
         memory = int(hardware.memory_mb * limits["memory_threshold"] / parallel)
@@ -252,6 +255,8 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
                                f"{limits['memory_threshold']:g} × {hardware.memory_mb} MB usable memory / {parallel} steps at once"))
     else:
         memory = int(cap_gb * 1024)
+        whys.append(Derivation("memory_cap_mb", memory, "profile", f"limits.memory_cap_gb = {cap_gb:g} "
+                               f"({_where(provenance, 'limits.memory_cap_gb')})"))
         if memory > hardware.memory_mb:
             problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} exceeds the machine's {hardware.memory_mb / 1024:.1f} GB",
                                     "limits.memory_cap_gb", _where(provenance, "limits.memory_cap_gb"),
@@ -264,6 +269,9 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
         if vram is None:
             vram = profile_cap or gpu_mb
             whys.append(Derivation("vram_cap_mb", vram, "whole_gpu", "the family sets no VRAM cap"))
+        elif profile_cap is None or vram <= profile_cap:
+            whys.append(Derivation("vram_cap_mb", vram, "family_cap", f"families.{w.family}.runtime.vram_cap_mb = "
+                                   f"{vram} ({_where(provenance, f'families.{w.family}.runtime.vram_cap_mb')})"))
         if profile_cap is not None and vram > profile_cap:
             whys.append(Derivation("vram_cap_mb", profile_cap, "profile_vram_budget",
                                    f"family cap {vram} MB > gpu.vram_budget_mb {profile_cap} MB"))

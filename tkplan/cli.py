@@ -203,30 +203,26 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     """Show where KEY's value came from: every layer that set it (file:line:col), the winner marked.
 
     KEY is a config path (families.lightgbm.num_leaves) or a prefix of several, or the name of a value the
-    planner derives per step (threads, batch_size, precision, vram_cap_mb, ...).
+    planner derives per step (threads, batch_size, precision, gpus, vram_cap_mb, ...). WORDS are those of
+    `tkplan compile`, or one saved plan (plan.json): then KEY is explained from that plan's own record.
     """
-    from tkplan._render import render_chain, render_derived
-    from tkplan.planner import compile_plan, resolve
+    from tkplan._render import render_explanation
+    from tkplan.planner import compile_plan, explain_config, explain_plan, read_plan, resolve
 
+    saved = [w for w in words if w.endswith(".json")]
+    if saved:
+        if len(words) > 1 or sets or hardware_spec or hermetic:
+            raise click.UsageError("a saved plan is explained alone: tkplan explain KEY plan.json")
+        click.echo(render_explanation(explain_plan(key, read_plan(saved[0]))))
+        return
     request = _request(words, sets, hermetic)
     resolved = resolve(request)
-    keys = [k for k in sorted(resolved.provenance) if k == key or k.startswith(key + ".")]
-    for k in keys:
-        click.echo(render_chain(k, resolved.provenance[k]))
-    if keys:
-        return
-    hardware, source = _hardware(hardware_spec)
-    plan = compile_plan(request, hardware, source, tkplan.__version__)
-    derived = [(s.id, d) for s in plan.steps for d in s.derivations if d.key == key]
-    derived += [("schedule", d) for d in plan.schedule.derivations if d.key == key]
-    if not derived:
-        from tkplan.errors import ConfigError, Problem, did_you_mean
-
-        prefixes = {".".join(k.split(".")[:n]) for k in resolved.provenance for n in range(1, k.count(".") + 2)}
-        prefixes |= {d.key for s in plan.steps for d in s.derivations}
-        raise ConfigError([Problem(f"no such key: {key}", hint=did_you_mean(key, prefixes) or
-                                   "try a prefix such as families.lightgbm")])
-    click.echo(render_derived(key, derived))
+    explanation = explain_config(key, resolved.provenance)
+    if explanation is None:
+        hardware, source = _hardware(hardware_spec)
+        plan = compile_plan(request, hardware, source, tkplan.__version__)
+        explanation = explain_plan(key, plan, resolved.provenance)
+    click.echo(render_explanation(explanation))
 
 
 @main.command("diff")
