@@ -16,6 +16,7 @@ import attrs
 from tkplan.errors import ConfigError, HardwareError
 from tkplan.planner._campaign import Work, expand_campaign
 from tkplan.planner._convert import converter, first_error, thaw
+from tkplan.planner._entrypoints import check_entrypoints
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._merge import Provenance, merge_layers
 from tkplan.planner._overrides import apply_overrides, env_overrides, split_words
@@ -23,6 +24,7 @@ from tkplan.planner._plan import FORMAT, Inputs, LayerInput, Plan, compute_hash
 from tkplan.planner._rules import plan_steps
 from tkplan.planner._schemas import HARDWARE_SCHEMA, validator
 from tkplan.planner._sources import Layer, SearchPath, load_layers
+from tkplan.planner._traits import fill_trait_defaults
 from tkplan.planner._validate import explain_error, validate_config
 from tkplan.planner._yaml import load_path
 
@@ -81,6 +83,7 @@ def resolve(request: CompileRequest) -> Resolved:
         raise ConfigError([*exc.problems, *problems]) from None
     config, provenance = merge_layers(layers)
     problems += apply_overrides(config, provenance, [*env_over, *cli_overrides])
+    fill_trait_defaults(config, provenance)
     schema_problems = validate_config(config, provenance)
     problems += schema_problems
     work: tuple[Work, ...] = ()
@@ -88,6 +91,7 @@ def resolve(request: CompileRequest) -> Resolved:
     if not schema_problems:
         work, skipped, campaign_problems = expand_campaign(config, provenance)
         problems += campaign_problems
+        problems += check_entrypoints(config, [w.family for w in work], provenance, request.cwd)
     if problems:
         raise ConfigError(problems)
     return Resolved(config, provenance, layers, env_used, work, skipped)

@@ -225,6 +225,31 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     click.echo(render_explanation(explanation))
 
 
+@main.group("init")
+def init_group() -> None:
+    """Write starting points into the project directory."""
+
+
+@init_group.command("family")
+@click.argument("name")
+def init_family_cmd(name: str) -> None:
+    """Write a family of your own: profiles/families/NAME.yaml and its trainer trainers/NAME.py.
+
+    Both compile and run as written: tkplan compile campaign.families=[NAME] -o plan.json && tkplan run plan.json
+    """
+    from tkplan._scaffold import write_family
+
+    try:
+        written = write_family(Path.cwd(), name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    except OSError as exc:
+        raise UnusablePath(exc.filename or name, exc) if exc.filename else click.UsageError(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {path.relative_to(Path.cwd())}")
+    click.echo(f"next: tkplan compile campaign.families=[{name}] -o plan.json && tkplan run plan.json")
+
+
 @main.command("diff")
 @click.argument("old", type=click.Path(exists=True, dir_okay=False))
 @click.argument("new", type=click.Path(exists=True, dir_okay=False))
