@@ -71,6 +71,29 @@ def test_mac_test_plans_for_the_mps_device(cli, tmp_path):
     assert "requires Apple's MPS device" in refused.output
 
 
+NETWORKS = {"mlp", "cnn1d", "lstm", "transformer", "tab_cnn", "tab_lstm", "tab_transformer", "vae", "gan",
+            "meta_learning", "multi_task"}
+
+
+@pytest.mark.parametrize(("spec", "profile", "device", "precision"), [
+    ("h100_16core", "h100_full", "cuda", "bf16"), ("kaggle_t4", "kaggle_safe", "cuda", "fp16"),
+    ("mac_m2", "mac_test", "mps", "fp32")])
+def test_each_machine_profiles_campaign_uses_what_the_machine_is_for(cli, spec, profile, device, precision):
+    """Compiled as they ship, for their machine: every network family trains on the accelerator."""
+    result = cli("compile", "--hermetic", "--hardware", str(SPECS / f"{spec}.yaml"), profile, "--format", "json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    networks = [s for s in plan["steps"] if s["family"] in NETWORKS]
+    assert {s["family"] for s in networks} == NETWORKS
+    assert {(s["resources"]["device"], s["resources"]["precision"]) for s in networks} == {(device, precision)}
+    others = [s for s in plan["steps"] if s["family"] not in NETWORKS]
+    assert {s["resources"]["device"] for s in others} <= {"cpu"}
+    if profile == "kaggle_safe":  # within 9 h and 16 GB of GPU memory per step
+        assert plan["schedule"]["deadline_s"] == 9 * 3600
+        assert max(s["limits"]["timeout_s"] for s in plan["steps"]) <= 9 * 3600
+        assert max(s["limits"]["vram_cap_mb"] for s in networks) <= 16384
+
+
 def test_explain_shows_the_planners_derivations(cli):
     result = cli("explain", "threads", "--hermetic", "--hardware", str(SPECS / "laptop_2core.yaml"),
                  "campaign.families=[quantile_lightgbm, ensemble]", "campaign.targets=[fwd_ret_5m]")
