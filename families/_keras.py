@@ -5,9 +5,10 @@ intra-/inter-op threads and the GPU memory limit before TensorFlow initialises (
 adapter asks TensorFlow for the thread counts it runs with and reports them. The loop is Keras' own
 ``fit`` with the plan's settings: AdamW or Adam with ``clipnorm`` = ``training.grad_clip_norm``,
 ``EarlyStopping`` (``patience``, ``min_delta``, ``restore_best_weights``), ``ReduceLROnPlateau`` or a cosine
-decay, ``ModelCheckpoint`` of the best epoch, focal or class-weighted binary cross-entropy on logits, MSE or
-Huber, and the ``mixed_bfloat16`` / ``mixed_float16`` policy on a GPU planned at bf16 / fp16. Lookback
-windows are gathered batch by batch in a ``tf.data`` pipeline. The model is saved as a ``.keras`` file.
+decay, ``ModelCheckpoint`` of the best epoch's weights (``checkpoint.best.weights.h5``), focal or
+class-weighted binary cross-entropy on logits, MSE or Huber, and the ``mixed_bfloat16`` / ``mixed_float16``
+policy on a GPU planned at bf16 / fp16. Lookback windows are gathered batch by batch in a ``tf.data``
+pipeline whose thread pool is the step's planned threads. The model is saved as a ``.keras`` file.
 """
 
 from __future__ import annotations
@@ -28,20 +29,21 @@ if TYPE_CHECKING:
 
 __all__ = ["KerasAdapter", "KerasLSTMAdapter", "KerasMLPAdapter", "KerasModel"]
 
-_CHECKPOINT = "checkpoint.best.keras"  # tkplan: ignore[constant]  a file name, not a setting
+_CHECKPOINT = "checkpoint.best.weights.h5"  # tkplan: ignore[constant]  a file name, not a setting
 _POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 """Keras' dtype policy for each planned precision (mixed precision only on a GPU)."""
 
 
 @attrs.define(eq=False)
 class KerasModel:
-    """A trained Keras model and the scaling and windows its inputs need."""
+    """A trained Keras model, the scaling and windows its inputs need, and the threads of its input pipeline."""
 
     net: Any
     features: Standardiser
     targets: Targets
     lookback: int | None
     batch_size: int
+    threads: int = 1
 
     def dataset(self, x: np.ndarray, times: np.ndarray, symbols: np.ndarray, y: np.ndarray | None = None,
                 seed: int | None = None) -> Any:
@@ -61,7 +63,10 @@ class KerasModel:
             inputs = (tf.gather(padded, index), symbol)
             return (inputs, target[0]) if target else (inputs,)
 
-        return data.batch(self.batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
+        options = tf.data.Options()  # the pipeline's threads are the step's, not one per core of the machine
+        options.threading.private_threadpool_size = self.threads
+        options.threading.max_intra_op_parallelism = 1
+        return data.batch(self.batch_size).map(gather).prefetch(tf.data.AUTOTUNE).with_options(options)
 
     def predict(self, x: np.ndarray, times: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         raw = self.net.predict(self.dataset(x, times, symbols), verbose=0)
@@ -95,7 +100,7 @@ class KerasAdapter(FamilyAdapter):
         targets = Targets.fit(data.y_train, tasks)
         lookback = p["lookback"] if self.sequential else None
         model = KerasModel(self._network(p, data, len(tasks), lookback, keras), Standardiser.fit(data.x_train),
-                           targets, lookback, p["batch_size"])
+                           targets, lookback, p["batch_size"], step.resources.threads)
         batches = -(-len(data.x_train) // p["batch_size"])
         model.net.compile(optimizer=_optimizer(p, training, batches, keras), loss=_loss(tasks[0], training, keras))
         timer = _epoch_timer(keras)
@@ -158,8 +163,9 @@ class KerasMLPAdapter(KerasAdapter):
 
 
 class KerasLSTMAdapter(KerasAdapter):
-    """LSTM on Keras: optional Conv1D front, stacked LSTM/GRU (``recurrent_dropout`` on the recurrent state),
-    optional attention of the last step over every step (as the torch network)."""
+    """LSTM on Keras: optional Conv1D front, stacked LSTM/GRU (``recurrent_dropout`` between the stacked layers,
+    as torch's; dropout on the recurrent state itself would take Keras off the fused cuDNN kernel onto a
+    step-by-step loop), optional attention of the last step over every step (as the torch network)."""
 
     family = "lstm"
     sequential = True
@@ -173,8 +179,9 @@ class KerasLSTMAdapter(KerasAdapter):
         cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[p["cell"]]
         for layer in range(p["lstm_layers"]):
             last = layer == p["lstm_layers"] - 1
-            x = cell(p["lstm_units"], return_sequences=p["attention"] or not last,
-                     recurrent_dropout=p["recurrent_dropout"])(x)
+            if layer:  # between stacked layers, as torch's nn.LSTM(dropout=): the fused kernel stays usable
+                x = keras.layers.Dropout(p["recurrent_dropout"])(x)
+            x = cell(p["lstm_units"], return_sequences=p["attention"] or not last)(x)
         x = keras.layers.LayerNormalization()(x)
         if not p["attention"]:
             return x
@@ -254,7 +261,7 @@ def _callbacks(p: Params, training: Any, work_dir: Path | None, keras: Any) -> l
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=stopping["monitor"], patience=schedule["patience"],
                                                            factor=schedule["factor"], min_lr=schedule["min_lr"]))
     if training["checkpoint_best"] and work_dir is not None:
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            str(work_dir / _CHECKPOINT), monitor=stopping["monitor"],
-            save_best_only=True))  # tkplan: ignore[constructor_kwarg] -- what training.checkpoint_best means
+        callbacks.append(keras.callbacks.ModelCheckpoint(  # the weights, as torch's state_dict: a whole .keras
+            str(work_dir / _CHECKPOINT), monitor=stopping["monitor"],  # archive per better epoch doubled the MLP's
+            save_best_only=True, save_weights_only=True))  # tkplan: ignore[constructor_kwarg] -- what training.checkpoint_best means
     return callbacks
