@@ -261,7 +261,8 @@ def _callbacks(p: Params, training: Any, work_dir: Path | None, keras: Any) -> l
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=stopping["monitor"], patience=schedule["patience"],
                                                            factor=schedule["factor"], min_lr=schedule["min_lr"]))
     if training["checkpoint_best"] and work_dir is not None:
-        callbacks.append(keras.callbacks.ModelCheckpoint(  # the weights, as torch's state_dict: a whole .keras
-            str(work_dir / _CHECKPOINT), monitor=stopping["monitor"],  # archive per better epoch doubled the MLP's
-            save_best_only=True, save_weights_only=True))  # tkplan: ignore[constructor_kwarg] -- what training.checkpoint_best means
+        # the weights, as torch's state_dict: a whole .keras archive per better epoch doubled the MLP's epoch
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            str(work_dir / _CHECKPOINT), monitor=stopping["monitor"], save_weights_only=True,
+            save_best_only=True))  # tkplan: ignore[constructor_kwarg] -- what training.checkpoint_best means
     return callbacks

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CONFIG_SCHEMA", "HARDWARE_SCHEMA", "PLAN_SCHEMA", "accepts", "export_schemas", "registry", "schema", "schema_dir",
-           "validator"]
+__all__ = ["CONFIG_SCHEMA", "HARDWARE_SCHEMA", "PLAN_SCHEMA", "accepts", "export_schemas", "registry", "schema",
+           "schema_dir", "validator"]
 
 CONFIG_SCHEMA = "config.schema.json"  # tkplan: ignore[constant]
 HARDWARE_SCHEMA = "hardware.schema.json"  # tkplan: ignore[constant]

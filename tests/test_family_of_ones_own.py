@@ -1,4 +1,4 @@
-"""A family of one's own: `tkplan init family`, runtime traits left to their defaults, entrypoints checked at compile."""
+"""A family of one's own: `tkplan init family`, runtime traits left to their defaults, entrypoints checked."""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["render_chain", "render_derived", "render_explanation", "render_leaderboard", "render_plan_summary", "render_yaml", "table"]
+__all__ = ["render_chain", "render_derived", "render_explanation", "render_leaderboard", "render_plan_summary",
+           "render_yaml", "table"]
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
