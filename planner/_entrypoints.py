@@ -22,7 +22,7 @@ from typing import Any
 from tkplan.errors import Problem
 from tkplan.planner._merge import Provenance
 
-__all__ = ["check_entrypoints", "find_module", "top_level_names"]
+__all__ = ["check_entrypoints", "entrypoint_files", "find_module", "top_level_names"]
 
 
 def check_entrypoints(config: Mapping[str, Any], families: Iterable[str], provenance: Provenance,
@@ -51,6 +51,18 @@ def check_entrypoints(config: Mapping[str, Any], families: Iterable[str], proven
             problems.append(Problem(f"entrypoint {entrypoint!r}: {spec.origin} defines no {function!r}", key,
                                     origin, f"define `def {function}(ctx)` there, or name one of its functions"))
     return problems
+
+
+def entrypoint_files(config: Mapping[str, Any], families: Iterable[str], cwd: Path) -> list[Path]:
+    """The source files of the entrypoints of ``families`` that exist: what a cached compile must watch."""
+    files = []
+    for family in dict.fromkeys(families):
+        section = config["families"][family]
+        if section.get("entrypoint"):
+            spec = find_module(section["entrypoint"].partition(":")[0], _search_path(config, section, cwd))
+            if spec is not None and spec.origin and spec.origin.endswith(".py"):
+                files.append(Path(spec.origin))
+    return files
 
 
 def find_module(name: str, paths: Sequence[str]) -> importlib.machinery.ModuleSpec | None:

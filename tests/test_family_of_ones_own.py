@@ -128,6 +128,15 @@ class TestEntrypointChecks:
         project(tmp_path, "my_trainer:train", self.HEAVY)
         assert loaded_by(["compile", "--hermetic", "--no-cache", "campaign.families=[mine]"], tmp_path) == []
 
+    def test_a_cached_compile_sees_the_trainer_change(self, tmp_path):
+        """The compile cache watches the trainer's source: renaming its function is found on the next compile."""
+        project(tmp_path, "my_trainer:fit", "def fit(ctx):\n    return {'metrics': {}}\n")
+        assert tkplan(tmp_path, "compile", "--hermetic", "campaign.families=[mine]").returncode == 0
+        (tmp_path / "my_trainer.py").write_text("def train(ctx):\n    return {'metrics': {}}\n")
+        again = tkplan(tmp_path, "compile", "--hermetic", "campaign.families=[mine]")
+        assert again.returncode == 3
+        assert "defines no 'fit'" in again.stderr
+
     def test_a_function_bound_by_an_import_or_a_branch_counts(self, tmp_path):
         project(tmp_path, "my_trainer:fit",
                 "try:\n    from json import loads as fit\nexcept ImportError:\n    fit = None\n")

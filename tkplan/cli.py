@@ -171,6 +171,7 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
     from tkplan import _compile_cache as cache
     from tkplan._render import render_plan_summary
     from tkplan.planner import compile_plan, plan_to_json
+    from tkplan.planner._entrypoints import entrypoint_files
     from tkplan.planner._sources import PROJECT_FILE, shipped_dir
 
     hardware, source = _hardware(hardware_spec)
@@ -178,6 +179,7 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
     prefix = "tkplan:profiles/"
     layer_files = [shipped_dir() / layer.file[len(prefix):] if layer.file.startswith(prefix) else search.cwd / layer.file
                    for layer in plan.inputs.layers]
+    layer_files += entrypoint_files(plan.config, [s.family for s in plan.steps], search.cwd)  # checked at compile
     return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
             "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE)}
 
