@@ -5,7 +5,7 @@ intra-/inter-op threads and the GPU memory limit before TensorFlow initialises (
 adapter asks TensorFlow for the thread counts it runs with and reports them. The loop is Keras' own
 ``fit`` with the plan's settings: AdamW or Adam with ``clipnorm`` = ``training.grad_clip_norm``,
 ``EarlyStopping`` (``patience``, ``min_delta``, ``restore_best_weights``), ``ReduceLROnPlateau`` or a cosine
-decay, ``ModelCheckpoint`` of the best epoch's weights (``checkpoint.best.weights.h5``), focal or
+decay, a checkpoint of the best epoch's weights (``checkpoint.best.npz``), focal or
 class-weighted binary cross-entropy on logits, MSE or Huber, and the ``mixed_bfloat16`` / ``mixed_float16``
 policy on a GPU planned at bf16 / fp16. Lookback windows are gathered batch by batch in a ``tf.data``
 pipeline whose thread pool is the step's planned threads. The model is saved as a ``.keras`` file.
@@ -14,6 +14,7 @@ pipeline whose thread pool is the step's planned threads. The model is saved as 
 from __future__ import annotations
 
 import abc
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KerasAdapter", "KerasLSTMAdapter", "KerasMLPAdapter", "KerasModel"]
 
-_CHECKPOINT = "checkpoint.best.weights.h5"  # tkplan: ignore[constant]  a file name, not a setting
+_CHECKPOINT = "checkpoint.best.npz"  # tkplan: ignore[constant]  a file name, not a setting
 _POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 """Keras' dtype policy for each planned precision (mixed precision only on a GPU)."""
 
@@ -261,8 +262,28 @@ def _callbacks(p: Params, training: Any, work_dir: Path | None, keras: Any) -> l
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=stopping["monitor"], patience=schedule["patience"],
                                                            factor=schedule["factor"], min_lr=schedule["min_lr"]))
     if training["checkpoint_best"] and work_dir is not None:
-        # the weights, as torch's state_dict: a whole .keras archive per better epoch doubled the MLP's epoch
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            str(work_dir / _CHECKPOINT), monitor=stopping["monitor"], save_weights_only=True,
-            save_best_only=True))  # tkplan: ignore[constructor_kwarg] -- what training.checkpoint_best means
+        callbacks.append(_best_weights(keras, work_dir / _CHECKPOINT, stopping["monitor"]))
     return callbacks
+
+
+def _best_weights(keras: Any, path: Path, monitor: str) -> Any:
+    """A Keras callback that writes the best epoch's weights to ``path`` atomically, as the torch loop writes its
+    ``state_dict``: an ``.npz`` of ``epoch``, ``val_loss`` and the weights in ``model.weights`` order
+    (``arr_0``, ``arr_1``, …; ``model.set_weights`` takes them back). Keras' ``ModelCheckpoint`` walks the whole
+    model in Python on every save, which took longer than a small network's epoch of training."""
+
+    class BestWeights(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.best = np.inf
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            value = float((logs or {}).get(monitor, np.inf))
+            if value < self.best:
+                self.best = value
+                partial = path.with_name(f".partial-{os.getpid()}.{path.name}")
+                with open(partial, "wb") as fh:
+                    np.savez(fh, *self.model.get_weights(), epoch=epoch + 1, val_loss=value)
+                os.replace(partial, path)
+
+    return BestWeights()

@@ -64,7 +64,8 @@ def test_the_tensorflow_backend_trains_under_the_plan(family, overrides, tmp_pat
     assert_learned(result.metrics["test"], "regression", run_dir, plan.config, "fwd_ret_5m", min_auc=0.6)
     assert list(result.output["params_unused"]) == []
     assert (run_dir / "steps" / step.id / "model.keras").is_file()
-    assert (run_dir / "steps" / step.id / "checkpoint.best.weights.h5").is_file()  # weights, as torch's state_dict
+    best = np.load(run_dir / "steps" / step.id / "checkpoint.best.npz")  # the best epoch, as torch saves its own
+    assert int(best["epoch"]) == result.output["fit"]["best_epoch"]
     assert result.output["fit"]["policy"] == "float32"
 
 
