@@ -1,9 +1,9 @@
 """Check that each ``entrypoint: package.module:function`` of the campaign exists, without running any of it.
 
-The module is found the way the step's process will import it — from the working directory (the executor
-starts each step there, ``python -m``), the ``PYTHONPATH`` the plan gives the step, then this interpreter's
-path — one package level at a time with ``importlib.machinery.PathFinder``, so no package's ``__init__`` is
-executed (and no ML library imported). The function is looked for among the names the module's source
+The module is found the way the step's process will import it — from the ``PYTHONPATH`` the plan gives the
+step, this interpreter's packages, then the working directory (the executor starts each step there, and
+puts it last on the step's path) — one package level at a time with ``importlib.machinery.PathFinder``, so
+no package's ``__init__`` is executed (and no ML library imported). The function is looked for among the names the module's source
 defines at its top level, read with ``ast``: a ``def``, a class, an assignment or an import. A module
 without Python source (an extension) is taken on trust.
 """
@@ -35,16 +35,16 @@ def check_entrypoints(config: Mapping[str, Any], families: Iterable[str], proven
         if not entrypoint:
             continue
         module, _, function = entrypoint.partition(":")
-        paths = _search_path(config, section, cwd)
+        paths = _pythonpath(config, section, cwd)
         key = f"families.{family}.entrypoint"
         chain = provenance.get(key)
         origin = chain[-1].where if chain else ""
-        spec = find_module(module, paths)
+        spec = find_module(module, paths, cwd)
         if spec is None:
+            looked = ", ".join([*paths[:3], "the installed packages", str(cwd)])
             problems.append(Problem(f"entrypoint {entrypoint!r}: no module {module!r}", key, origin,
-                                    f"looked in {', '.join(paths[:3])}{' …' if len(paths) > 3 else ''}; create "
-                                    "it in the project directory (tkplan init family NAME writes one) or put its "
-                                    "directory on env.PYTHONPATH"))
+                                    f"looked in {looked}; create it in the project directory (tkplan init family "
+                                    "NAME writes one) or put its directory on env.PYTHONPATH"))
             continue
         names = top_level_names(spec.origin)
         if names is not None and function not in names:
@@ -59,16 +59,18 @@ def entrypoint_files(config: Mapping[str, Any], families: Iterable[str], cwd: Pa
     for family in dict.fromkeys(families):
         section = config["families"][family]
         if section.get("entrypoint"):
-            spec = find_module(section["entrypoint"].partition(":")[0], _search_path(config, section, cwd))
+            spec = find_module(section["entrypoint"].partition(":")[0], _pythonpath(config, section, cwd), cwd)
             if spec is not None and spec.origin and spec.origin.endswith(".py"):
                 files.append(Path(spec.origin))
     return files
 
 
-def find_module(name: str, paths: Sequence[str]) -> importlib.machinery.ModuleSpec | None:
-    """The spec of module ``name`` on ``paths`` then ``sys.path``, found without executing any package."""
+def find_module(name: str, paths: Sequence[str], project: Path) -> importlib.machinery.ModuleSpec | None:
+    """The spec of module ``name`` on ``paths``, then among the installed packages, then in ``project``, found
+    without executing any package."""
     parts = name.split(".")
-    spec = importlib.machinery.PathFinder.find_spec(parts[0], list(paths)) or _installed(parts[0])
+    spec = (importlib.machinery.PathFinder.find_spec(parts[0], list(paths)) or _installed(parts[0])
+            or importlib.machinery.PathFinder.find_spec(parts[0], [str(project)]))
     for depth in range(1, len(parts)):
         if spec is None or not spec.submodule_search_locations:
             return None
@@ -109,11 +111,10 @@ def _bind(body: Sequence[ast.stmt], names: set[str]) -> bool:
     return True
 
 
-def _search_path(config: Mapping[str, Any], section: Mapping[str, Any], cwd: Path) -> list[str]:
-    """Where the step's process looks first: its working directory, then its planned ``PYTHONPATH``."""
+def _pythonpath(config: Mapping[str, Any], section: Mapping[str, Any], cwd: Path) -> list[str]:
+    """Where the step's process looks first: its planned ``PYTHONPATH`` (relative entries from ``cwd``)."""
     pythonpath = section.get("runtime", {}).get("env", {}).get("PYTHONPATH") or config.get("env", {}).get("PYTHONPATH")
-    entries = [p for p in (pythonpath or "").split(os.pathsep) if p]
-    return [str(cwd), *(str(cwd / p) for p in entries)]
+    return [str(cwd / p) for p in (pythonpath or "").split(os.pathsep) if p]
 
 
 def _installed(name: str, *, parent_loaded: bool = False) -> importlib.machinery.ModuleSpec | None:
