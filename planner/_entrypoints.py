@@ -3,9 +3,9 @@
 The module is found the way the step's process will import it — from the ``PYTHONPATH`` the plan gives the
 step, this interpreter's packages, then the working directory (the executor starts each step there, and
 puts it last on the step's path) — one package level at a time with ``importlib.machinery.PathFinder``, so
-no package's ``__init__`` is executed (and no ML library imported). The function is looked for among the names the module's source
-defines at its top level, read with ``ast``: a ``def``, a class, an assignment or an import. A module
-without Python source (an extension) is taken on trust.
+no package's ``__init__`` is executed (and no ML library imported). The function is looked for among the
+names the module's source defines at its top level, read with ``ast``: a ``def``, a class, an assignment or
+an import. A module without Python source (an extension) is taken on trust.
 """
 
 from __future__ import annotations
