@@ -112,7 +112,7 @@ class TestEntrypointChecks:
         ("my_trainer:fit", "entrypoint 'my_trainer:fit': {trainer} defines no 'fit' @ families.mine.entrypoint "
                            "(define `def fit(ctx)` there, or name one of its functions)"),
         ("nowhere.my_trainer:fit", "entrypoint 'nowhere.my_trainer:fit': no module 'nowhere.my_trainer' @ "
-                                   "families.mine.entrypoint (looked in {project}"),
+                                   "families.mine.entrypoint (looked in the installed packages, {project}; "),
     ])
     def test_a_missing_module_or_function_is_a_located_config_error(self, tmp_path, entrypoint, message):
         project(tmp_path, entrypoint, self.HEAVY)
