@@ -17,6 +17,7 @@ import attrs
 from tkplan.errors import ConfigError, HardwareError, Problem
 from tkplan.planner._campaign import Work, expand_campaign
 from tkplan.planner._convert import converter, first_error, thaw
+from tkplan.planner._entrypoints import check_entrypoints
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._merge import Provenance, merge_layers
 from tkplan.planner._overrides import Override, apply_overrides, env_overrides, split_words, sweep_problems
@@ -25,6 +26,7 @@ from tkplan.planner._refs import resolve_references
 from tkplan.planner._rules import plan_steps
 from tkplan.planner._schemas import HARDWARE_SCHEMA
 from tkplan.planner._sources import Layer, SearchPath, load_layers
+from tkplan.planner._traits import fill_trait_defaults
 from tkplan.planner._validate import schema_problems, typed_value, validate_config
 from tkplan.planner._yaml import load_path
 
@@ -90,6 +92,7 @@ def resolve(request: CompileRequest) -> Resolved:
     refs = resolve_references(config, provenance, request.env, hermetic=request.hermetic, typed=typed_value)
     config, provenance, env_used = refs.config, refs.provenance, {**env_used, **refs.env_used}
     problems += refs.problems
+    fill_trait_defaults(config, provenance)
     # a key whose reference broke is reported once, where it broke, not again for holding the raw ${...}
     schema_problems = [_removed(p, cli_overrides) for p in validate_config(config, provenance)
                        if p.path not in refs.unresolved]
@@ -99,6 +102,7 @@ def resolve(request: CompileRequest) -> Resolved:
     if not schema_problems and not refs.problems:
         work, skipped, campaign_problems = expand_campaign(config, provenance)
         problems += campaign_problems
+        problems += check_entrypoints(config, [w.family for w in work], provenance, request.cwd)
     if problems:
         raise ConfigError(problems)
     return Resolved(config, provenance, layers, env_used, work, skipped)

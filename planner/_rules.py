@@ -263,6 +263,9 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
             problems.append(Problem(f"limits.total_time_budget_h = {budget_h:g} leaves each step a timeout of 0 s",
                                     "limits.total_time_budget_h", _where(provenance, "limits.total_time_budget_h"),
                                     "give the run at least a second: 0.0003 h or more"))
+    else:
+        whys.append(Derivation("timeout_s", timeout, "profile", f"limits.timeout_s = {timeout} "
+                               f"({_where(provenance, 'limits.timeout_s')})"))
     cap_gb = limits["memory_cap_gb"]
     if cap_gb is None:
         memory = int(hardware.memory_mb * limits["memory_threshold"] / parallel)
@@ -280,6 +283,8 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
             problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} is a memory cap of 0 MB",
                                     "limits.memory_cap_gb", _where(provenance, "limits.memory_cap_gb"),
                                     "set at least 0.001 (1 MB), or null"))
+        whys.append(Derivation("memory_cap_mb", memory, "profile", f"limits.memory_cap_gb = {cap_gb:g} "
+                               f"({_where(provenance, 'limits.memory_cap_gb')})"))
         if memory > hardware.memory_mb:
             problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} exceeds the machine's {hardware.memory_mb / 1024:.1f} GB",
                                     "limits.memory_cap_gb", _where(provenance, "limits.memory_cap_gb"),
@@ -292,6 +297,9 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
         if vram is None:
             vram = profile_cap or gpu_mb
             whys.append(Derivation("vram_cap_mb", vram, "whole_gpu", "the family sets no VRAM cap"))
+        elif profile_cap is None or vram <= profile_cap:
+            whys.append(Derivation("vram_cap_mb", vram, "family_cap", f"families.{w.family}.runtime.vram_cap_mb = "
+                                   f"{vram} ({_where(provenance, f'families.{w.family}.runtime.vram_cap_mb')})"))
         if profile_cap is not None and vram > profile_cap:
             whys.append(Derivation("vram_cap_mb", profile_cap, "profile_vram_budget",
                                    f"family cap {vram} MB > gpu.vram_budget_mb {profile_cap} MB"))

@@ -162,7 +162,7 @@ class TestValidate:
 
     def test_validates_named_profiles(self, cli):
         result = cli("validate", "kaggle_safe", "--hermetic")
-        assert (result.exit_code, result.stdout) == (0, "valid: base → kaggle_safe; 14 steps\n")
+        assert (result.exit_code, result.stdout) == (0, "valid: base → kaggle_safe; 35 steps\n")
 
 
 class TestExplain:

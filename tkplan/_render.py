@@ -6,7 +6,8 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["render_chain", "render_derived", "render_leaderboard", "render_plan_summary", "render_yaml", "table"]
+__all__ = ["render_chain", "render_derived", "render_explanation", "render_leaderboard", "render_plan_summary",
+           "render_yaml", "table"]
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -87,6 +88,15 @@ def render_derived(key: str, derived: Sequence[tuple[str, Any]]) -> str:
     lines = [f"{key}: derived by the planner"]
     lines += [f"  {w:<{width[0]}}  {v:<{width[1]}}  {r:<{width[2]}}  {why}" for w, v, r, why in rows]
     return "\n".join(lines)
+
+
+def render_explanation(explanation: Any) -> str:
+    """``tkplan explain``: each configured key's chain, or the derivations per step, or why there are none."""
+    if explanation.chains:
+        return "\n".join(render_chain(key, chain) for key, chain in explanation.chains)
+    if explanation.derived:
+        return render_derived(explanation.key, explanation.derived)
+    return f"{explanation.key}: no step of this plan derives it: {explanation.absent}"
 
 
 def render_yaml(data: Any) -> str:

@@ -178,6 +178,7 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
     from tkplan import _compile_cache as cache
     from tkplan._render import render_plan_summary
     from tkplan.planner import compile_plan, plan_to_json
+    from tkplan.planner._entrypoints import entrypoint_files
     from tkplan.planner._sources import PROJECT_FILE, shipped_dir
 
     hardware, source = _hardware(hardware_spec)
@@ -185,6 +186,7 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
     prefix = "tkplan:profiles/"
     layer_files = [shipped_dir() / layer.file[len(prefix):] if layer.file.startswith(prefix) else search.cwd / layer.file
                    for layer in plan.inputs.layers]
+    layer_files += entrypoint_files(plan.config, [s.family for s in plan.steps], search.cwd)  # checked at compile
     return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
             "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE),
             "env": cache.referenced_env(plan.provenance, {} if hermetic else os.environ)}
@@ -211,30 +213,51 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     """Show where KEY's value came from: every layer that set it (file:line:col), the winner marked.
 
     KEY is a config path (families.lightgbm.num_leaves) or a prefix of several, or the name of a value the
-    planner derives per step (threads, batch_size, precision, vram_cap_mb, ...).
+    planner derives per step (threads, batch_size, precision, gpus, vram_cap_mb, ...). WORDS are those of
+    `tkplan compile`, or one saved plan (plan.json): then KEY is explained from that plan's own record.
     """
-    from tkplan._render import render_chain, render_derived
-    from tkplan.planner import compile_plan, resolve
+    from tkplan._render import render_explanation
+    from tkplan.planner import compile_plan, explain_config, explain_plan, read_plan, resolve
 
+    saved = [w for w in words if w.endswith(".json")]
+    if saved:
+        if len(words) > 1 or sets or hardware_spec or hermetic:
+            raise click.UsageError("a saved plan is explained alone: tkplan explain KEY plan.json")
+        click.echo(render_explanation(explain_plan(key, read_plan(saved[0]))))
+        return
     request = _request(words, sets, hermetic)
     resolved = resolve(request)
-    keys = [k for k in sorted(resolved.provenance) if k == key or k.startswith(key + ".")]
-    for k in keys:
-        click.echo(render_chain(k, resolved.provenance[k]))
-    if keys:
-        return
-    hardware, source = _hardware(hardware_spec)
-    plan = compile_plan(request, hardware, source, tkplan.__version__)
-    derived = [(s.id, d) for s in plan.steps for d in s.derivations if d.key == key]
-    derived += [("schedule", d) for d in plan.schedule.derivations if d.key == key]
-    if not derived:
-        from tkplan.errors import ConfigError, Problem, did_you_mean
+    explanation = explain_config(key, resolved.provenance)
+    if explanation is None:
+        hardware, source = _hardware(hardware_spec)
+        plan = compile_plan(request, hardware, source, tkplan.__version__)
+        explanation = explain_plan(key, plan, resolved.provenance)
+    click.echo(render_explanation(explanation))
 
-        prefixes = {".".join(k.split(".")[:n]) for k in resolved.provenance for n in range(1, k.count(".") + 2)}
-        prefixes |= {d.key for s in plan.steps for d in s.derivations}
-        raise ConfigError([Problem(f"no such key: {key}", hint=did_you_mean(key, prefixes) or
-                                   "try a prefix such as families.lightgbm")])
-    click.echo(render_derived(key, derived))
+
+@main.group("init")
+def init_group() -> None:
+    """Write starting points into the project directory."""
+
+
+@init_group.command("family")
+@click.argument("name")
+def init_family_cmd(name: str) -> None:
+    """Write a family of your own: profiles/families/NAME.yaml and its trainer trainers/NAME.py.
+
+    Both compile and run as written: tkplan compile campaign.families=[NAME] -o plan.json && tkplan run plan.json
+    """
+    from tkplan._scaffold import write_family
+
+    try:
+        written = write_family(Path.cwd(), name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    except OSError as exc:
+        raise UnusablePath(exc.filename or name, exc) if exc.filename else click.UsageError(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {path.relative_to(Path.cwd())}")
+    click.echo(f"next: tkplan compile campaign.families=[{name}] -o plan.json && tkplan run plan.json")
 
 
 @main.command("diff")
