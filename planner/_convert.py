@@ -6,9 +6,11 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 import cattrs
+import cattrs.gen
 
-__all__ = ["JsonMap", "converter", "first_error", "freeze", "make_converter", "thaw"]
+__all__ = ["OMIT_IF_DEFAULT", "JsonMap", "converter", "first_error", "freeze", "make_converter", "thaw"]
 
 JsonMap = Mapping[str, Any]
 """A read-only mapping of JSON-ready data (config, params, env): frozen in objects, plain in files."""
@@ -44,7 +46,18 @@ def make_converter() -> cattrs.Converter:
     is_json_map = lambda t: t == JsonMap or t is types.MappingProxyType  # noqa: E731
     conv.register_unstructure_hook_func(is_json_map, thaw)
     conv.register_structure_hook_func(is_json_map, lambda value, _: freeze(value))
+    conv.register_unstructure_hook_factory(_omits_defaults, lambda cls: cattrs.gen.make_dict_unstructure_fn(
+        cls, conv, **{f.name: cattrs.gen.override(omit_if_default=True) for f in attrs.fields(cls)
+                      if f.metadata.get(OMIT_IF_DEFAULT)}))
     return conv
+
+
+OMIT_IF_DEFAULT = "omit_if_default"  # tkplan: ignore[constant]  the field metadata key
+"""Field metadata: a field at its default is left out of files, so that adding it changes no existing plan."""
+
+
+def _omits_defaults(cls: Any) -> bool:
+    return attrs.has(cls) and any(f.metadata.get(OMIT_IF_DEFAULT) for f in attrs.fields(cls))
 
 
 converter = make_converter()
