@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 a run or check finished with failures; 2 bad invocation; 3 invalid configuration;
 4 a plan that cannot be honoured on the hardware (or a bad hardware spec); 5 a plan refused (edited, other
-format, hardware drift, locked run directory); 6 bad data; 130 interrupted.
+format, hardware drift, locked run directory); 6 bad data; 7 an engine cannot reach where steps run (a Ray
+cluster); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ EXIT_CODES: dict[type[errors.TkplanError], int] = {
     errors.DriftError: 5,
     errors.RunDirError: 5,
     errors.DataError: 6,
+    errors.EngineError: 7,
     errors.AuditError: 2,
 }
 
@@ -264,12 +266,23 @@ def diff_cmd(old: str, new: str, fmt: str) -> None:
 
 
 @main.command("probe")
-def probe_cmd() -> None:
-    """Print this machine's hardware spec as YAML (save it to compile for this machine elsewhere)."""
+@click.option("--ray", "address", metavar="ADDR", help="Probe the Ray cluster at ADDR instead: its nodes and totals.")
+def probe_cmd(address: str | None) -> None:
+    """Print this machine's hardware spec as YAML (save it to compile for this machine elsewhere).
+
+    With --ray ADDR, the cluster's spec: each node's CPUs, memory and GPUs as Ray schedules them (GPU models
+    probed on the node) and its labels; `tkplan compile --hardware cluster.yaml` packs steps onto its nodes.
+    """
     from tkplan._render import render_yaml
     from tkplan.planner import converter, probe
 
-    click.echo(render_yaml(converter.unstructure(probe())), nl=False)
+    if address is None:
+        spec = probe()
+    else:
+        from tkplan.runtime._ray import probe_cluster
+
+        spec = probe_cluster(address)
+    click.echo(render_yaml(converter.unstructure(spec)), nl=False)
 
 
 @main.command("schema")

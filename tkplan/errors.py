@@ -11,6 +11,7 @@ The tree::
     ├── DriftError                 the machine differs from the one a plan was compiled for
     ├── RunDirError                a run directory is locked or unusable
     ├── DataError                  a data source is missing, malformed or empty
+    ├── EngineError                an engine cannot reach or start where steps run (a Ray cluster)
     └── AuditError                 a path given to ``tkplan audit`` is unusable
 
 Library code raises these; only ``tkplan.cli`` turns them into messages and exit codes.
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DriftError",
+    "EngineError",
     "HardwareError",
     "PlanError",
     "PlanningError",
@@ -144,6 +146,10 @@ class RunDirError(TkplanError):
 
 class DataError(TkplanError, ValueError):
     """Raised when a data source is missing, malformed, or leaves a split empty."""
+
+
+class EngineError(TkplanError):
+    """Raised when an engine cannot reach or start where steps run: Ray missing, a cluster unreachable."""
 
 
 class AuditError(TkplanError):
