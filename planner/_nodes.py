@@ -64,8 +64,8 @@ def place_on_node(config: Mapping[str, Any], hardware: HardwareSpec, step_id: st
     """Choose the node class of one step and its memory cap on a node of that class.
 
     A GPU step goes to the class of the node that holds its GPU. A CPU step goes to a class whose nodes hold
-    its threads and memory cap, nodes without GPUs first (they are kept for GPU steps), then the class with
-    the least expected work per CPU (``load``, updated here), then by name.
+    its threads and memory cap: the one with the least expected work per CPU (``load``, updated here), then
+    one without GPUs, then by name.
 
     Without ``limits.memory_cap_gb`` the step's memory cap is its share of its node's memory by threads:
     ``memory_threshold × node memory × threads / node CPUs``.
@@ -89,15 +89,13 @@ def place_on_node(config: Mapping[str, Any], hardware: HardwareSpec, step_id: st
         problems.append(_no_node(step_id, family, threads, need, bool(uuids), classes, config, provenance))
         return None, []
     total_cpus = {c: sum(n.cpus for n in classes[c]) for c in fitting}
-    chosen = min(fitting, key=lambda c: (bool(classes[c][0].gpus) and not uuids, load.get(c, 0.0) / total_cpus[c], c))
+    chosen = min(fitting, key=lambda c: (load.get(c, 0.0) / total_cpus[c], bool(classes[c][0].gpus), c))
     node = classes[chosen][0]
     others = len(fitting) - 1
     why = (f"{threads} thread(s){'' if need is None else f', {need} MB'}{', its GPU' if uuids else ''} fit "
            f"{len(classes[chosen])} node(s) of {node.cpus} CPUs, {node.memory_mb} MB")
     if others:
-        why += f"; least expected work per CPU of the {len(fitting)} classes that hold it"
-        if not uuids and not node.gpus:
-            why += ", nodes without GPUs first"
+        why += f"; least expected work per CPU (cost {load.get(chosen, 0.0):g} placed before it) of the {len(fitting)} classes that hold it"
     load[chosen] = load.get(chosen, 0.0) + cost
     derivations = [Derivation(NODE_CLASS, chosen, "node_fit", why)]
     if need is None:

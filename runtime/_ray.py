@@ -48,6 +48,7 @@ from tkplan.runtime._settings import ExecutorSettings
 __all__ = ["RayEngine", "RayOptions", "probe_cluster"]
 
 _MIB = 2**20
+_RAY_GRAIN = 1e-4  # tkplan: ignore[constant]  Ray's smallest resource quantity: 4 decimal places
 _PER_STEP_ONLY = ("TKPLAN_SEED",)
 """Variables of a step's environment that only its trainer reads: the child gets them, ``runtime_env`` not."""
 
@@ -293,7 +294,7 @@ class RayEngine(Engine):
         memory = {g.uuid: g.memory_mb for g in self._plan.hardware.gpus}
         for uuid in step.resources.gpus:
             cap = step.limits.vram_cap_mb
-            gpus += 1.0 if cap is None else max(0.0001, min(1.0, round(cap / memory.get(uuid, cap), 4)))
+            gpus += 1.0 if cap is None else max(_RAY_GRAIN, min(1.0, round(cap / memory.get(uuid, cap), 4)))
         return float(step.resources.threads), float(step.limits.memory_cap_mb or 0), gpus
 
     # -- ends ------------------------------------------------------------------------------------------
