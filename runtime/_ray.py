@@ -94,6 +94,7 @@ class _Node:
     name: str
     spec: Node
     gpu_count: int
+    address: str
     cpus: float = 0.0
     memory_mb: float = 0.0
     gpus: float = 0.0
@@ -170,7 +171,8 @@ class RayEngine(Engine):
             cluster, self._gpus = _cluster_spec(self._ray, self.ray_options.probe_timeout_s)
             here = hardware or cluster
             if hardware is None and not plan.hardware.nodes and len(cluster.nodes) == 1:
-                here = _probe_nodes(self._ray, list(self._gpus), self.ray_options.probe_timeout_s)[0]
+                only = _live_nodes(self._ray, {})
+                here = _probe_nodes(self._ray, only, self.ray_options.probe_timeout_s)[0]
         self._refresh_nodes()
         return here
 
@@ -400,7 +402,7 @@ def _live_nodes(ray: Any, gpus: Mapping[str, tuple[Gpu, ...]]) -> list[_Node]:
         count = int(resources.get("GPU", 0))
         spec = Node(name, int(resources["CPU"]), max(1, int(resources.get("memory", _MIB) // _MIB)),
                     tuple(gpus.get(node_id, ()))[:count], _labels(info))
-        nodes.append(_Node(node_id, name, spec, count))
+        nodes.append(_Node(node_id, name, spec, count, str(info.get("NodeManagerAddress", ""))))
     return nodes
 
 
@@ -408,19 +410,30 @@ def _labels(info: Mapping[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in (info.get("Labels") or {}).items() if not k.startswith("ray.io/")}
 
 
-def _probe_nodes(ray: Any, node_ids: Sequence[str], timeout_s: float) -> list[HardwareSpec]:
-    """`probe` run on each node: its GPUs (models, UUIDs), platform and machine."""
+def _probe_nodes(ray: Any, nodes: Sequence[_Node], timeout_s: float) -> list[HardwareSpec]:
+    """`probe` of each node: its GPUs (models, UUIDs), platform and machine.
+
+    A node on this machine (its address is ours) is probed here; any other by a task pinned to it.
+    """
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    probe = ray.remote(_probe_here)
-    refs = [probe.options(num_cpus=0, max_retries=0,
-                          scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)).remote()
-            for node_id in node_ids]
+    from tkplan.planner._probe import probe
+
+    ours = ray.util.get_node_ip_address()
+    remote = ray.remote(_probe_here)
+    found: list[Any] = []
+    for node in nodes:
+        if node.address == ours:
+            found.append(probe())
+        else:
+            found.append(remote.options(num_cpus=0, max_retries=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
+                node.node_id, soft=False)).remote())
     try:
-        found = ray.get(refs, timeout=timeout_s)
+        specs = [spec if isinstance(spec, HardwareSpec) else converter.structure(ray.get(spec, timeout=timeout_s),
+                                                                                 HardwareSpec) for spec in found]
     except ray.exceptions.RayError as exc:
         raise EngineError(f"probing the cluster's nodes failed: {_first_line(exc)}") from None
-    return [converter.structure(spec, HardwareSpec) for spec in found]
+    return specs
 
 
 def _cluster_spec(ray: Any, timeout_s: float) -> tuple[HardwareSpec, dict[str, tuple[Gpu, ...]]]:
@@ -428,7 +441,7 @@ def _cluster_spec(ray: Any, timeout_s: float) -> tuple[HardwareSpec, dict[str, t
     live = _live_nodes(ray, {})
     if not live:
         raise EngineError("the Ray cluster has no live node with CPUs")
-    probes = _probe_nodes(ray, [n.node_id for n in live], timeout_s)
+    probes = _probe_nodes(ray, live, timeout_s)
     gpus = {node.node_id: here.gpus[:node.gpu_count] for node, here in zip(live, probes)}
     nodes = [attrs.evolve(node.spec, gpus=gpus[node.node_id]) for node in live]
     cpus = sum(n.cpus for n in nodes)

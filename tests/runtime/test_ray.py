@@ -86,7 +86,6 @@ def test_a_plan_runs_on_a_local_ray_instance_each_step_with_its_planned_threads(
     project = write_project(tmp_path, {
         "omp": family("report_threads", threads=2, policy="openmp"),
         "blas": family("report_threads", threads=2, policy="blas"),
-        "inproc": family("ok", isolation="inproc"),
     })
     plan = compile_project(project)
     with short_temp_dir() as temp:
@@ -104,7 +103,6 @@ def test_a_plan_runs_on_a_local_ray_instance_each_step_with_its_planned_threads(
     assert omp.output["env"]["OMP_NUM_THREADS"] == "2"  # not Ray's num_cpus default: the plan's
     assert omp.output["env"]["TKPLAN_SEED"] == str(step.seed)
     assert omp.applied["thread_limits"] == {"openmp": 2, "blas": 1}
-    assert (tmp_path / "run" / "steps" / by_family["inproc"].step_id / "model.txt").exists()
     records = started(tmp_path / "run")
     assert {r["engine"] for r in records.values()} == {"ray"}
     assert len({r["node_id"] for r in records.values()}) == 1
@@ -112,6 +110,7 @@ def test_a_plan_runs_on_a_local_ray_instance_each_step_with_its_planned_threads(
 
 FAULTS = {
     "works": family("ok"),
+    "inproc_works": family("ok", isolation="inproc"),
     "raises": family("raise_error"),
     "sleeps": family("sleep_forever"),
     "hogs": family("allocate", allocate_mb=600),
@@ -125,7 +124,9 @@ def test_faults_are_contained_and_classified_as_on_the_local_engine(tmp_path, on
     plan = compile_project(project)
     summary = execute(plan, tmp_path / "run", engine="ray", engine_options={"address": one_node.address})
     status = {r.step_id.split(".")[0]: (r.status, r.detail) for r in summary.results}
-    assert status["works"] == ("ok", "")
+    assert status["works"] == status["inproc_works"] == ("ok", "")
+    works = next(r for r in summary.results if r.step_id.startswith("works."))
+    assert (tmp_path / "run" / "steps" / works.step_id / "model.txt").read_text() == f"model of {works.step_id}\n"
     assert status["raises"] == ("failed", "ValueError: bad input in raises.y.s42")
     assert status["sleeps"][0] == "timeout" and "4 s timeout" in status["sleeps"][1]
     assert status["hogs"][0] == "oom" and "153 MB cap" in status["hogs"][1]
