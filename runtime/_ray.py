@@ -104,6 +104,9 @@ class _Node:
         return (self.cpus + cpus <= self.spec.cpus and self.memory_mb + memory <= self.spec.memory_mb
                 and self.gpus + gpus <= self.gpu_count + 1e-9)
 
+    def could_hold(self, need: tuple[float, float, float]) -> bool:
+        return need[0] <= self.spec.cpus and need[1] <= self.spec.memory_mb and need[2] <= self.gpu_count + 1e-9
+
     def take(self, need: tuple[float, float, float], sign: int = 1) -> None:
         self.cpus += sign * need[0]
         self.memory_mb += sign * need[1]
@@ -177,10 +180,11 @@ class RayEngine(Engine):
         return here
 
     def accepts(self, step: Step) -> bool:
-        """Whether a live node for the step has room for it; also yes when none is left (its start then fails)."""
+        """Whether a live node for the step has room for it now; also yes when no live node could ever hold
+        it (its start then fails and says so, rather than the step waiting forever)."""
         nodes = self._candidates(step)
         need = self._need(step)
-        return not nodes or any(n.holds(need) for n in nodes)
+        return any(n.holds(need) for n in nodes) or not any(n.could_hold(need) for n in nodes)
 
     def start(self, job: Job) -> Mapping[str, Any]:
         """Submit the step's task, pinned to the node with the most room of those that hold it.
@@ -193,11 +197,14 @@ class RayEngine(Engine):
         step = job.step
         self._refresh_nodes()
         need = self._need(step)
-        nodes = [n for n in self._candidates(step) if n.holds(need)]
+        candidates = self._candidates(step)
+        nodes = [n for n in candidates if n.holds(need)]
         if not nodes:
-            where = step_node_class(step) or "this plan's machine"
-            raise OSError(f"no live Ray node of class {where} has room for it "
-                          f"({step.resources.threads} CPUs, {step.limits.memory_cap_mb} MB)")
+            cls = step_node_class(step)
+            offer = "; ".join(f"{n.name}: {n.spec.cpus} CPUs, {n.spec.memory_mb} MB, {n.gpu_count} GPUs"
+                              for n in candidates) or "none"
+            raise OSError(f"no live Ray node{f' of class {cls}' if cls else ''} can hold it ({need[0]:g} CPUs, "
+                          f"{need[1]:g} MB, {need[2]:g} GPUs); live nodes: {offer}")
         node = min(nodes, key=lambda n: (n.cpus / n.spec.cpus, n.name))
         env = {k: v for k, v in step.env.items() if k not in _PER_STEP_ONLY}
         ref = self._remote.options(

@@ -222,7 +222,8 @@ def test_probe_ray_writes_the_clusters_nodes_and_compile_packs_steps_onto_them(t
     if "wide" in where:  # it ran on b before b went, or could not start for want of a live node of its class
         assert zone_of[where["wide"]] == "b"
     else:
-        assert results["wide"]["status"] == "crashed" and "no live Ray node" in results["wide"]["detail"]
+        assert results["wide"]["status"] == "crashed"
+        assert "no live Ray node of class 2cpu-3072mb-zone=b can hold it" in results["wide"]["detail"]
 
     cluster.add_node(num_cpus=2, memory=3072 * MIB, labels={"zone": "b"}, **SMALL)
     resumed = subprocess.run([*TKPLAN, "run", str(plan_path), "--out", str(run_dir), "--resume", "--engine", "ray",
