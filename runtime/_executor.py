@@ -70,8 +70,8 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
         DriftError: the machine differs from the plan's and ``allow_drift`` is false.
         RunDirError: the run directory is locked, holds another plan's run, or holds a run and ``resume``
             is false.
-        PlanError: a step can never start (it does not fit the plan's budget alone) or depends on no step.
-        PlanError: the engine cannot run this plan (the local engine and a cluster's plan).
+        PlanError: a step can never start (it does not fit the plan's budget alone) or depends on no step; the
+            engine cannot run this plan (the local engine and a cluster's plan).
         EngineError: the engine cannot reach or start where steps run.
         KeyError: ``engine`` is not registered.
         ValueError: an engine option the engine does not know.
