@@ -101,7 +101,7 @@ class TestRunDirectory:
     def test_a_finished_run_is_not_run_again_without_resume(self, project, tmp_path):
         plan = compile_project(project)
         execute(plan, tmp_path / "run")
-        with pytest.raises(RunDirError, match="already holds a run of this plan .* pass --resume"):
+        with pytest.raises(RunDirError, match=r"already holds a run of this plan .* pass --resume"):
             execute(plan, tmp_path / "run")
         again = execute(plan, tmp_path / "run", resume=True)
         assert [r.status for r in again.results] == ["ok"]
