@@ -49,10 +49,15 @@ def make_converter() -> cattrs.Converter:
 
     conv.register_unstructure_hook_func(is_json_map, thaw)
     conv.register_structure_hook_func(is_json_map, lambda value, _: freeze(value))
-    conv.register_unstructure_hook_factory(_omits_defaults, lambda cls: cattrs.gen.make_dict_unstructure_fn(
-        cls, conv, **{f.name: cattrs.gen.override(omit_if_default=True) for f in attrs.fields(cls)
-                      if f.metadata.get(OMIT_IF_DEFAULT)}))
+    conv.register_unstructure_hook_factory(_omits_defaults, lambda cls: _omitting(cls, conv))
     return conv
+
+
+def _omitting(cls: Any, conv: cattrs.Converter) -> Any:
+    """The unstructure function of ``cls`` that leaves out its `OMIT_IF_DEFAULT` fields when at their default."""
+    overrides: dict[str, Any] = {f.name: cattrs.gen.override(omit_if_default=True) for f in attrs.fields(cls)
+                                 if f.metadata.get(OMIT_IF_DEFAULT)}
+    return cattrs.gen.make_dict_unstructure_fn(cls, conv, **overrides)
 
 
 OMIT_IF_DEFAULT = "omit_if_default"  # tkplan: ignore[constant]  the field metadata key

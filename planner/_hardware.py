@@ -12,10 +12,9 @@ cluster's totals (its GPUs numbered across nodes), and the planner packs each st
 from __future__ import annotations
 
 import re
-from typing import Any
-
 import types
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -90,6 +89,10 @@ def _labels(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise TypeError(f"{attribute.name} must map strings to strings, got {dict(value)!r}")
 
 
+def _read_only(value: Mapping[str, str]) -> Mapping[str, str]:
+    return types.MappingProxyType(dict(value))
+
+
 @attrs.frozen
 class Node:
     """One machine of a cluster, as its Ray node offers it to a run.
@@ -111,8 +114,7 @@ class Node:
     cpus: int = attrs.field(validator=_int_at_least(1))
     memory_mb: int = attrs.field(validator=_int_at_least(1))
     gpus: tuple[Gpu, ...] = attrs.field(default=(), validator=_gpus)
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=lambda v: types.MappingProxyType(dict(v)),
-                                           validator=_labels)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_read_only, validator=_labels)
 
 
 def _nodes(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

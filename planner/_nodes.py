@@ -42,7 +42,7 @@ def node_classes(hardware: HardwareSpec) -> dict[str, tuple[Node, ...]]:
 
 
 def same_class(planned: Node, here: Node, memory_tolerance_pct: float) -> bool:
-    """Whether ``here`` is a node of ``planned``'s class: CPUs, GPU models and labels equal, memory within the tolerance."""
+    """Whether ``here`` is of ``planned``'s class: CPUs, GPU models and labels equal, memory within the tolerance."""
     return (planned.cpus == here.cpus and dict(planned.labels) == dict(here.labels)
             and abs(planned.memory_mb - here.memory_mb) <= planned.memory_mb * memory_tolerance_pct / 100
             and sorted((g.name, g.memory_mb) for g in planned.gpus) == sorted((g.name, g.memory_mb) for g in here.gpus))
@@ -95,7 +95,8 @@ def place_on_node(config: Mapping[str, Any], hardware: HardwareSpec, step_id: st
     why = (f"{threads} thread(s){'' if need is None else f', {need} MB'}{', its GPU' if uuids else ''} fit "
            f"{len(classes[chosen])} node(s) of {node.cpus} CPUs, {node.memory_mb} MB")
     if others:
-        why += f"; least expected work per CPU (cost {load.get(chosen, 0.0):g} placed before it) of the {len(fitting)} classes that hold it"
+        why += (f"; least expected work per CPU (cost {load.get(chosen, 0.0):g} placed before it) of the "
+                f"{len(fitting)} classes that hold it")
     load[chosen] = load.get(chosen, 0.0) + cost
     derivations = [Derivation(NODE_CLASS, chosen, "node_fit", why)]
     if need is None:
@@ -117,7 +118,8 @@ def _no_node(step_id: str, family: str, threads: int, need: int | None, gpu: boo
         asked = f"{threads} thread(s) ({key})"
         hint = f"lower {key} to at most {most_cpus}, or add a node with {threads} CPUs"
     elif need is not None and need > most_memory:
-        key, asked = "limits.memory_cap_gb", f"a {need} MB memory cap (limits.memory_cap_gb = {config['limits']['memory_cap_gb']:g})"
+        key = "limits.memory_cap_gb"
+        asked = f"a {need} MB memory cap (limits.memory_cap_gb = {config['limits']['memory_cap_gb']:g})"
         hint = f"set limits.memory_cap_gb to at most {most_memory // 1024}, or add a node with more memory"
     else:
         key = "threading.gpu_step_threads" if gpu else "limits.memory_cap_gb"

@@ -56,8 +56,8 @@ def hardware_differences(planned: HardwareSpec, here: HardwareSpec,
 
 
 def _node_differences(planned: HardwareSpec, here: HardwareSpec, settings: ExecutorSettings) -> list[str]:
-    lines = [f"{field}: plan {getattr(planned, field)}, here {getattr(here, field)}" for field in ("platform", "machine")
-             if getattr(planned, field) != getattr(here, field)]
+    lines = [f"{field}: plan {getattr(planned, field)}, here {getattr(here, field)}"
+             for field in ("platform", "machine") if getattr(planned, field) != getattr(here, field)]
     if not planned.nodes or not here.nodes:
         return [*lines, f"nodes: plan {len(planned.nodes) or 'one machine'}, here {len(here.nodes) or 'one machine'}"]
     unmatched = list(here.nodes)

@@ -30,7 +30,8 @@ from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._settings import ExecutorSettings
 
-__all__ = ["DEFAULT_ENGINE", "ENTRY_POINT_GROUP", "Engine", "Job", "JobEnd", "engine_names", "get_engine", "register_engine"]
+__all__ = ["DEFAULT_ENGINE", "ENTRY_POINT_GROUP", "Engine", "Job", "JobEnd", "engine_names", "get_engine",
+           "register_engine"]
 
 
 @attrs.frozen

@@ -387,7 +387,8 @@ def _connect(options: RayOptions, hardware: HardwareSpec | None) -> tuple[Any, b
         if options.address is not None or hardware is None:
             ray.init(address=options.address, **quiet)
         else:
-            ray.init(address="local", num_cpus=hardware.cpus_usable, num_gpus=len(hardware.gpus), _memory=hardware.memory_mb * _MIB,
+            ray.init(address="local", num_cpus=hardware.cpus_usable, num_gpus=len(hardware.gpus),
+                     _memory=hardware.memory_mb * _MIB,
                      object_store_memory=options.object_store_mb * _MIB, include_dashboard=False,
                      _temp_dir=options.temp_dir, **quiet)
     except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
@@ -449,7 +450,7 @@ def _cluster_spec(ray: Any, timeout_s: float) -> tuple[HardwareSpec, dict[str, t
     if not live:
         raise EngineError("the Ray cluster has no live node with CPUs")
     probes = _probe_nodes(ray, live, timeout_s)
-    gpus = {node.node_id: here.gpus[:node.gpu_count] for node, here in zip(live, probes)}
+    gpus = {node.node_id: here.gpus[:node.gpu_count] for node, here in zip(live, probes, strict=True)}
     nodes = [attrs.evolve(node.spec, gpus=gpus[node.node_id]) for node in live]
     cpus = sum(n.cpus for n in nodes)
     memory = sum(n.memory_mb for n in nodes)

@@ -88,7 +88,8 @@ class TestNoNodeHoldsIt:
 
 class TestClusterDrift:
     def test_the_same_classes_are_no_drift_whatever_the_node_names(self):
-        renamed = attrs.evolve(CLUSTER, nodes=tuple(attrs.evolve(n, name=f"other-{i}") for i, n in enumerate(CLUSTER.nodes)))
+        nodes = tuple(attrs.evolve(n, name=f"other-{i}") for i, n in enumerate(CLUSTER.nodes))
+        renamed = attrs.evolve(CLUSTER, nodes=nodes)
         assert hardware_differences(CLUSTER, renamed) == []
 
     def test_a_missing_node_and_a_foreign_one_are_named_by_class(self):
