@@ -45,6 +45,7 @@ def test_a_child_dies_with_its_starter_only_when_asked(tmp_path, die):
     (tmp_path / "plan.json").write_text(plan_to_json(plan))
     starter = subprocess.Popen([sys.executable, "-c", STARTER, str(tmp_path / "plan.json"), str(run_dir), die],
                                stdout=subprocess.PIPE, text=True)
+    assert starter.stdout is not None
     child = int(starter.stdout.readline())
     starter.kill()  # SIGKILL: no clean-up of its own runs
     starter.wait()

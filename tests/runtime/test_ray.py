@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ from .test_threads import pools_by_api  # noqa: E402
 pytestmark = pytest.mark.ray
 
 MIB = 2**20
-SMALL = {"object_store_memory": 200 * MIB, "include_dashboard": False}
+SMALL: dict[str, Any] = {"object_store_memory": 200 * MIB, "include_dashboard": False}
 
 
 @contextlib.contextmanager
