@@ -16,6 +16,8 @@ of its unfinished attempt moved to ``attempts/<id>/<n>/``.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import json
 import os
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tkplan._io import write_text_atomic
-from tkplan.errors import DriftError, PlanError, RunDirError
+from tkplan.errors import DiskFullError, DriftError, PlanError, RunDirError
 from tkplan.planner._admission import can_start, fits_alone
 from tkplan.planner._convert import converter, thaw
 from tkplan.planner._hardware import HardwareSpec
@@ -37,6 +39,7 @@ from tkplan.runtime._engine import DEFAULT_ENGINE, Engine, Job, JobEnd, get_engi
 from tkplan.runtime._events import Event, Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
 from tkplan.runtime._jobspec import job_spec, plan_facts
 from tkplan.runtime._journal import replay
+from tkplan.runtime._ours import new_token
 from tkplan.runtime._results import Allowance, RunSummary, StepResult
 from tkplan.runtime._rundir import RunDir
 from tkplan.runtime._settings import ExecutorSettings
@@ -69,7 +72,9 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
     Raises:
         DriftError: the machine differs from the plan's and ``allow_drift`` is false.
         RunDirError: the run directory is locked, holds another plan's run, or holds a run and ``resume``
-            is false.
+            is false; a file in it is damaged or cannot be read or written.
+        DiskFullError: a write failed for want of space; the journal still ends with a whole record, so
+            ``resume`` finishes the run once there is room.
         PlanError: a step can never start (it does not fit the plan's budget alone) or depends on no step; the
             engine cannot run this plan (the local engine and a cluster's plan).
         EngineError: the engine cannot reach or start where steps run.
@@ -90,8 +95,20 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
         with RunDir.open(run_dir, plan, resume=resume) as rundir:
             run = _Run(plan, rundir, runner, settings, max_parallel, on_event or (lambda event: None), started)
             return run.go(tuple(drift))
+    except OSError as exc:
+        raise _refusal(exc, Path(run_dir)) from None
     finally:
         runner.close()
+
+
+def _refusal(exc: OSError, run_dir: Path) -> RunDirError | DiskFullError:
+    """The user's words for a failed read or write in the run directory (or the data it prepares)."""
+    where = exc.filename or run_dir
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"{where}: no space left on the device; every finished step is kept: free some "
+                             f"space and finish the run with --resume --out {run_dir}")
+    return RunDirError(f"{where}: {exc.strerror or exc}; the run directory is damaged or unusable: "
+                       "pass --out with another directory")
 
 
 def _check_schedulable(plan: Plan) -> None:
@@ -130,6 +147,7 @@ class _Run:
         self.attempts: dict[str, int] = {}
         self.last_news = started
         self.facts = plan_facts(plan)
+        self.token = new_token()
 
     # -- the run ---------------------------------------------------------------------------------------
 
@@ -138,14 +156,14 @@ class _Run:
         self.attempts = dict(state.attempts)
         journal = self.rundir.journal
         journal.append("run_started", plan_hash=self.plan.plan_hash, pid=os.getpid(), resume=bool(self.rundir.records),
-                       drift=list(drift), engine=type(self.engine).__name__)
-        for step_id, record in state.finished.items():
-            self.results[step_id] = self._load_result(step_id, record)
+                       drift=list(drift), engine=type(self.engine).__name__, token=self.token)
         adopted = []
         try:
+            for step_id, record in state.finished.items():
+                self.results[step_id] = self._load_result(step_id, record)
             if self.rundir.records:
                 try:
-                    self.engine.release_orphans(list(state.unfinished.values()))
+                    self.engine.release_orphans(list(state.unfinished.values()), tokens=state.tokens)
                 except RuntimeError as exc:
                     raise RunDirError(f"cannot resume: {exc}") from None
                 for step_id in self.plan.schedule.order:
@@ -158,7 +176,8 @@ class _Run:
         except BaseException:
             running = sorted(self.running)
             self.engine.close()
-            journal.append("run_interrupted", running=running)
+            with contextlib.suppress(OSError):  # a full disk: the journal already ends with a whole record
+                journal.append("run_interrupted", running=running)
             raise
         self.engine.close()
         results = tuple(self.results[s] for s in self.plan.schedule.order)
@@ -173,7 +192,12 @@ class _Run:
         """Prepare the built-in trainer's data once, before any step: bad data stops the run here, whole."""
         if any(self.steps[s].entrypoint is None for s in self.plan.schedule.order if s not in self.results):
             module, _, name = DEFAULT_PREPARE.partition(":")
-            getattr(importlib.import_module(module), name)(thaw(self.plan.config), self.rundir.path)
+            prepare = getattr(importlib.import_module(module), name)
+            try:
+                prepare(thaw(self.plan.config), self.rundir.path)
+            except (KeyError, TypeError, AttributeError) as exc:  # a config the built-in trainer cannot read
+                raise PlanError(f"the plan's data settings cannot be used ({type(exc).__name__}: {exc}); "
+                                "compile the plan again") from None
 
     def _loop(self) -> None:
         pending = [s for s in self.plan.schedule.order if s not in self.results]
@@ -222,17 +246,19 @@ class _Run:
         self.attempts[step.id] = attempt
         step_dir = self.rundir.fresh_step_dir(step.id)
         spec = job_spec(self.plan, step, self.rundir.path, step_dir, self.facts)
-        write_text_atomic(step_dir / "step.json", json.dumps(spec, sort_keys=True, separators=(",", ":")))
         timeout = float(step.limits.timeout_s if deadline_left is None else min(step.limits.timeout_s, deadline_left))
+        spec["watch"] = {"timeout_s": timeout, "memory_cap_mb": step.limits.memory_cap_mb,
+                         "poll_s": self.settings.poll_interval_s}
+        write_text_atomic(step_dir / "step.json", json.dumps(spec, sort_keys=True, separators=(",", ":")))
         self.started_at[step.id] = round(time.time(), 3)
         try:
-            facts = self.engine.start(Job(step, self.rundir.path, step_dir, timeout, attempt))
+            facts = self.engine.start(Job(step, self.rundir.path, step_dir, timeout, attempt, self.token))
         except OSError as exc:
             self._record(StepResult(step.id, "crashed", f"could not start: {exc}", Allowance.of(step), attempt,
                                     self.started_at[step.id]))
             return
         self.running[step.id] = step
-        self.rundir.journal.append("step_started", step=step.id, attempt=attempt, **facts)
+        self.rundir.journal.append("step_started", step=step.id, attempt=attempt, token=self.token, **facts)
         self.last_news = time.monotonic()
         self.emit(StepStarted(step.id, tuple(self.running), len(self.results), len(self.steps), self._elapsed()))
 

@@ -212,7 +212,7 @@ class RayEngine(Engine):
             runtime_env={"env_vars": env}, max_retries=0, name=f"tkplan {step.id}",
             scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
         ).remote(str(job.run_dir), str(job.step_dir), converter.unstructure(step), job.timeout_s, job.attempt,
-                 attrs.asdict(self.settings), bool(self._plan is not None and self._plan.hardware.nodes))
+                 job.token, attrs.asdict(self.settings), bool(self._plan is not None and self._plan.hardware.nodes))
         node.take(need)
         self._tasks[step.id] = _Task(job, ref, node, need, time.monotonic())
         return {"engine": "ray", "task_id": ref.task_id().hex(), "node": node.name, "node_id": node.node_id}
@@ -240,11 +240,12 @@ class RayEngine(Engine):
             task.force_at = time.monotonic() + self.settings.term_grace_s
             self._ray.cancel(task.ref, force=False)
 
-    def release_orphans(self, started: Sequence[Mapping[str, Any]]) -> None:
-        """On every live node, kill what a dead run left running on this run directory (the local engine's way).
+    def release_orphans(self, started: Sequence[Mapping[str, Any]], *, tokens: Sequence[str] = ()) -> None:
+        """On every live node, kill what a dead run left running (the local engine's way: by the runs' markers).
 
         A dead driver's tasks are ended by Ray itself, and their steps' children with them (they die with
-        their worker); this finds any step child that outlived its task.
+        their worker); this finds any step process that outlived its task. ``tokens``: the markers of the
+        earlier runs on this run directory; those of ``started`` are added.
 
         Raises:
             RuntimeError: a step's processes on a node are still alive after SIGKILL.
@@ -252,10 +253,11 @@ class RayEngine(Engine):
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         ray = self._ray
+        markers = sorted({*tokens, *(str(r["token"]) for r in started if r.get("token"))})
         release = ray.remote(_release)
         refs = [release.options(num_cpus=0, max_retries=0,
                                 scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False)
-                                ).remote(str(self.run_dir), attrs.asdict(self.settings))
+                                ).remote(str(self.run_dir), attrs.asdict(self.settings), markers)
                 for n in self._nodes.values()]
         try:
             ray.get(refs)
@@ -483,7 +485,7 @@ def probe_cluster(address: str, options: Mapping[str, Any] | None = None) -> Har
 # -- what runs on the nodes -------------------------------------------------------------------------------
 
 
-def _run_job(run_dir: str, step_dir: str, step_data: dict[str, Any], timeout_s: float, attempt: int,
+def _run_job(run_dir: str, step_dir: str, step_data: dict[str, Any], timeout_s: float, attempt: int, token: str,
              settings: dict[str, Any], cluster: bool) -> dict[str, Any]:
     """The task: run one step with a local engine on this node; return its `JobEnd` as a dict."""
     import os
@@ -503,7 +505,7 @@ def _run_job(run_dir: str, step_dir: str, step_data: dict[str, Any], timeout_s: 
     step = attrs.evolve(step, isolation=Isolation("process", "a Ray task runs its step in a child of its own"))
     engine = LocalEngine(Path(run_dir), ExecutorSettings(**settings), {"die_with_parent": True})
     try:
-        engine.start(Job(step, Path(run_dir), Path(step_dir), timeout_s, attempt))
+        engine.start(Job(step, Path(run_dir), Path(step_dir), timeout_s, attempt, token))
         ends: list[JobEnd] = []
         while not ends:
             ends = engine.poll(engine.settings.poll_interval_s)
@@ -513,11 +515,11 @@ def _run_job(run_dir: str, step_dir: str, step_data: dict[str, Any], timeout_s: 
     return {**attrs.asdict(end, recurse=False), "outcome": thaw(end.outcome) if end.outcome is not None else None}
 
 
-def _release(run_dir: str, settings: dict[str, Any]) -> None:
+def _release(run_dir: str, settings: dict[str, Any], tokens: list[str]) -> None:
     """The task of `RayEngine.release_orphans` on one node."""
     from tkplan.runtime._local import LocalEngine
 
-    LocalEngine(Path(run_dir), ExecutorSettings(**settings)).release_orphans([])
+    LocalEngine(Path(run_dir), ExecutorSettings(**settings)).release_orphans([], tokens=tokens)
 
 
 def _probe_here() -> dict[str, Any]:

@@ -5,18 +5,20 @@ stderr, the summary to stdout.
 
 Exit codes of ``tkplan run``: 0 every step ended ok; 1 a step did not end ok (failed, timeout, oom, crashed,
 skipped); 2 bad invocation; 5 refused (an edited plan, hardware drift, a run directory that is locked, foreign
-or cannot be created, a cluster's plan on the local engine); 7 the engine cannot reach where steps run;
-130 interrupted (running steps are killed and re-run by ``--resume``).
+or cannot be created, a damaged plan or run directory, a cluster's plan on the local engine); 7 the disk is full
+(nothing is lost: ``--resume`` finishes the run once there is room); 8 the engine cannot reach where steps run;
+128 + N interrupted by signal N: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, 131 SIGQUIT (running steps are killed and
+re-run by ``--resume``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,16 +78,18 @@ def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, ma
 
 
 def _execute(plan: Any, run_dir: Path, quiet: bool, **options: Any) -> Any:
-    """Run ``plan`` with progress on stderr; Ctrl-C or SIGTERM stop it with exit code 130."""
+    """Run ``plan`` with progress on stderr; a stopping signal ends it with exit code 128 + the signal's number."""
+    from tkplan._entry import Interrupted, interrupts
     from tkplan.runtime import execute
 
     try:
-        with _sigterm_interrupts():
+        with interrupts():
             return execute(plan, run_dir, on_event=None if quiet else _echo_progress, **options)
-    except KeyboardInterrupt:
-        click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
-                   err=True)
-        sys.exit(130)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
+                       err=True)
+        sys.exit(exc.exit_code if isinstance(exc, Interrupted) else 128 + signal.SIGINT)
 
 
 @click.command("demo")
@@ -233,7 +237,8 @@ def render_summary(summary: Any) -> str:
 def _echo_progress(event: Any) -> None:
     line = render_progress(event)
     if line is not None:
-        click.echo(line, err=True)
+        with contextlib.suppress(OSError):  # stderr closed (a pipe gone, the terminal hung up): the run goes on
+            click.echo(line, err=True)
 
 
 def _counter(done: int, total: int) -> str:
@@ -279,23 +284,6 @@ def _fail(message: str, code: int) -> None:
     error = click.ClickException(message)
     error.exit_code = code
     raise error
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while a run goes: running steps are killed and journaled as interrupted."""
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave SIGTERM alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main() -> None:

@@ -9,7 +9,8 @@ The tree::
     ├── PlanningError              a valid config cannot be honoured on this hardware
     ├── PlanError                  a plan file is unreadable, edited (hash mismatch) or of another format
     ├── DriftError                 the machine differs from the one a plan was compiled for
-    ├── RunDirError                a run directory is locked or unusable
+    ├── RunDirError                a run directory is locked, damaged or unusable
+    ├── DiskFullError              a write failed for want of space (ENOSPC, EDQUOT)
     ├── DataError                  a data source is missing, malformed or empty
     ├── EngineError                an engine cannot reach or start where steps run (a Ray cluster)
     └── AuditError                 a path given to ``tkplan audit`` is unusable
@@ -28,6 +29,7 @@ __all__ = [
     "AuditError",
     "ConfigError",
     "DataError",
+    "DiskFullError",
     "DriftError",
     "EngineError",
     "HardwareError",
@@ -141,7 +143,11 @@ class DriftError(TkplanError):
 
 
 class RunDirError(TkplanError):
-    """Raised when a run directory is locked by another run or cannot be used."""
+    """Raised when a run directory is locked by another run, damaged, or cannot be used."""
+
+
+class DiskFullError(TkplanError):
+    """Raised when a write fails because the disk (or the user's quota) is full; what was written is kept."""
 
 
 class DataError(TkplanError, ValueError):
