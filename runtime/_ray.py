@@ -14,7 +14,9 @@ Inside the task a `LocalEngine` runs the step exactly as on this machine: the ch
 its RSS watched against the memory cap and its timeout kept on its node, its end classified by the same code,
 the child killed if the task's worker dies. ``runtime_env`` holds the step's environment as well (all but
 ``TKPLAN_SEED``, which only the trainer reads, so that Ray can reuse a worker for steps whose environment is
-the same): Ray's own thread defaults (``OMP_NUM_THREADS`` = ``num_cpus``) never reach a step.
+the same): Ray's own thread defaults (``OMP_NUM_THREADS`` = ``num_cpus``) never reach a step. A task's step
+processes carry a marker of their own (`task_token`, derived from the run's): the task stops its step and
+nothing else of the run on its node, and ``--resume`` finds them from the journal.
 
 Faults: a step past its timeout is killed by its task (SIGTERM, SIGKILL after the grace), and a task that has
 not come back ``cancel_slack_s`` later is cancelled with force (``timeout``); over its memory cap, or its
@@ -45,7 +47,7 @@ from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._engine import Engine, Job, JobEnd
 from tkplan.runtime._settings import ExecutorSettings
 
-__all__ = ["RayEngine", "RayOptions", "probe_cluster"]
+__all__ = ["RayEngine", "RayOptions", "probe_cluster", "task_token"]
 
 _MIB = 2**20
 _RAY_GRAIN = 1e-4  # tkplan: ignore[constant]  Ray's smallest resource quantity: 4 decimal places
@@ -212,7 +214,8 @@ class RayEngine(Engine):
             runtime_env={"env_vars": env}, max_retries=0, name=f"tkplan {step.id}",
             scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
         ).remote(str(job.run_dir), str(job.step_dir), converter.unstructure(step), job.timeout_s, job.attempt,
-                 job.token, attrs.asdict(self.settings), bool(self._plan is not None and self._plan.hardware.nodes))
+                 task_token(job.token, step.id, job.attempt), attrs.asdict(self.settings),
+                 bool(self._plan is not None and self._plan.hardware.nodes))
         node.take(need)
         self._tasks[step.id] = _Task(job, ref, node, need, time.monotonic())
         return {"engine": "ray", "task_id": ref.task_id().hex(), "node": node.name, "node_id": node.node_id}
@@ -253,7 +256,9 @@ class RayEngine(Engine):
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         ray = self._ray
-        markers = sorted({*tokens, *(str(r["token"]) for r in started if r.get("token"))})
+        markers = sorted({*tokens, *(str(r["token"]) for r in started if r.get("token")),
+                          *(task_token(str(r["token"]), str(r["step"]), int(r.get("attempt", 1)))
+                            for r in started if r.get("token") and r.get("step"))})
         release = ray.remote(_release)
         refs = [release.options(num_cpus=0, max_retries=0,
                                 scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False)
@@ -483,6 +488,14 @@ def probe_cluster(address: str, options: Mapping[str, Any] | None = None) -> Har
 
 
 # -- what runs on the nodes -------------------------------------------------------------------------------
+
+
+def task_token(run_token: str, step_id: str, attempt: int) -> str:
+    """The marker of one task's step processes: its own, so that a task stopping its step stops nothing else
+    of the run on its node, and derived from the run's, so that ``--resume`` finds it from the journal."""
+    import hashlib
+
+    return hashlib.sha256(f"{run_token}:{step_id}:{attempt}".encode()).hexdigest()[:32]
 
 
 def _run_job(run_dir: str, step_dir: str, step_data: dict[str, Any], timeout_s: float, attempt: int, token: str,
