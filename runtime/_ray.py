@@ -104,10 +104,10 @@ class _Node:
     def holds(self, need: tuple[float, float, float]) -> bool:
         cpus, memory, gpus = need
         return (self.cpus + cpus <= self.spec.cpus and self.memory_mb + memory <= self.spec.memory_mb
-                and self.gpus + gpus <= self.gpu_count + 1e-9)
+                and _quantum(self.gpus + gpus) <= self.gpu_count)
 
     def could_hold(self, need: tuple[float, float, float]) -> bool:
-        return need[0] <= self.spec.cpus and need[1] <= self.spec.memory_mb and need[2] <= self.gpu_count + 1e-9
+        return need[0] <= self.spec.cpus and need[1] <= self.spec.memory_mb and _quantum(need[2]) <= self.gpu_count
 
     def take(self, need: tuple[float, float, float], sign: int = 1) -> None:
         self.cpus += sign * need[0]
@@ -325,8 +325,10 @@ class RayEngine(Engine):
         try:
             end = attrs.evolve(JobEnd(**ray.get(task.ref)), wall_s=wall)  # as the driver saw it
         except ray.exceptions.TaskCancelledError:
-            return JobEnd(step_id, task.killed_for or "cancelled", task.kill_detail or "the Ray task was cancelled",
-                          wall, outcome=_read_outcome(task.job.step_dir))
+            if task.killed_for is None:  # not by this engine: the step did not end by its own doing or ours
+                return JobEnd(step_id, "crashed", "its Ray task was cancelled from outside tkplan", wall,
+                              outcome=_read_outcome(task.job.step_dir))
+            return JobEnd(step_id, task.killed_for, task.kill_detail, wall, outcome=_read_outcome(task.job.step_dir))
         except ray.exceptions.OutOfMemoryError as exc:
             return JobEnd(step_id, "oom", f"killed by Ray's memory monitor on node {task.node.name}: "
                           f"{_first_line(exc)}", wall)
@@ -371,6 +373,11 @@ class RayEngine(Engine):
 
 
 # -- connecting and probing -------------------------------------------------------------------------------
+
+
+def _quantum(amount: float) -> float:
+    """``amount`` in Ray's resource quanta (4 decimal places), so that sums of fractions compare exactly."""
+    return round(amount / _RAY_GRAIN) * _RAY_GRAIN
 
 
 def _import_ray() -> Any:
