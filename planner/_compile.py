@@ -23,9 +23,9 @@ from tkplan.planner._overrides import Override, apply_overrides, env_overrides, 
 from tkplan.planner._plan import FORMAT, Inputs, LayerInput, Plan, compute_hash
 from tkplan.planner._refs import resolve_references
 from tkplan.planner._rules import plan_steps
-from tkplan.planner._schemas import HARDWARE_SCHEMA, validator
+from tkplan.planner._schemas import HARDWARE_SCHEMA
 from tkplan.planner._sources import Layer, SearchPath, load_layers
-from tkplan.planner._validate import explain_error, typed_value, validate_config
+from tkplan.planner._validate import schema_problems, typed_value, validate_config
 from tkplan.planner._yaml import load_path
 
 __all__ = ["VARS", "CompileRequest", "Resolved", "compile_plan", "load_hardware", "resolve"]
@@ -154,8 +154,8 @@ def load_hardware(path: str | os.PathLike[str]) -> HardwareSpec:
         document = load_path(path)
     except ConfigError as exc:
         raise HardwareError(f"hardware spec {exc}") from None
-    errors = validator(HARDWARE_SCHEMA).iter_errors(document.data)
-    problems = sorted({p for e in errors for p in explain_error(e, document.where)}, key=lambda p: (p.path, p.message))
+    problems = sorted(set(schema_problems(document.data, HARDWARE_SCHEMA, document.where)),
+                      key=lambda p: (p.path, p.message))
     if problems:
         lines = [f"  - {p}" for p in problems]
         raise HardwareError("\n".join([f"invalid hardware spec {document.source} (write one with `tkplan probe` on "

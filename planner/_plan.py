@@ -116,7 +116,7 @@ class Step:
     """One unit of work: a family trained on a target (or several, for multi-task) with one seed.
 
     Attributes:
-        id: unique, filesystem-safe (``lightgbm.fwd_ret_5m.s42``).
+        id: unique, a `safe_name` (``lightgbm.fwd_ret_5m.s42``): it names the step's directory.
         family: the family key.
         target: the target name (``a+b`` for a multi-target step).
         targets: every target the step trains on.

@@ -112,15 +112,20 @@ def _usable_gpus(config: Mapping[str, Any], hardware: HardwareSpec, provenance: 
                  problems: list[Problem]) -> tuple[Gpu, ...]:
     """GPUs the run may use, ordered by UUID so ``CUDA_VISIBLE_DEVICES`` is stable across reboots."""
     wanted = config["gpu"]["devices"]
-    by_index = {g.index: g for g in hardware.gpus}
     if wanted == "auto":
         chosen = list(hardware.gpus)
     else:
-        missing = [i for i in wanted if i not in by_index]
+        found = {name: _find_gpu(name, hardware.gpus) for name in wanted}
+        missing = [name for name, gpu in found.items() if gpu is None]
         if missing:
-            problems.append(Problem(f"GPU index(es) {missing} not on this machine (it has {sorted(by_index) or 'none'})",
-                                    "gpu.devices", _where(provenance, "gpu.devices"), "list only GPUs this machine has"))
-        chosen = [by_index[i] for i in wanted if i in by_index]
+            has = ", ".join(f"{g.index} ({g.uuid})" for g in hardware.gpus) or "none"
+            hint = "list only GPUs this machine has, by NVML index or GPU UUID"
+            if any(str(name).startswith("MIG-") for name in missing):
+                hint += ("; MIG instances are not in the hardware spec (a MIG-enabled GPU is planned as its whole "
+                         "device)")
+            problems.append(Problem(f"GPU(s) {', '.join(map(str, missing))} not on this machine (it has {has})",
+                                    "gpu.devices", _where(provenance, "gpu.devices"), hint))
+        chosen = list(dict.fromkeys(gpu for gpu in found.values() if gpu is not None))
     require = config["gpu"]["require"]
     if require == "cuda" and not chosen:
         problems.append(Problem("this profile requires a CUDA GPU and none is available", "gpu.require",
@@ -130,6 +135,14 @@ def _usable_gpus(config: Mapping[str, Any], hardware: HardwareSpec, provenance: 
         problems.append(Problem("this profile requires Apple's MPS device and this machine has none", "gpu.require",
                                 _where(provenance, "gpu.require"), "run it on an Apple-silicon Mac, or pick another profile"))
     return tuple(sorted(chosen, key=lambda g: g.uuid))
+
+
+def _find_gpu(name: int | str, gpus: Sequence[Gpu]) -> Gpu | None:
+    """The GPU an NVML index or a ``GPU-<uuid>`` names (a unique prefix of the UUID, as CUDA accepts); else ``None``."""
+    if isinstance(name, int):
+        return next((g for g in gpus if g.index == name), None)
+    matches = [g for g in gpus if g.uuid.startswith(name)]
+    return matches[0] if len(matches) == 1 else None
 
 
 def _device(config: Mapping[str, Any], hardware: HardwareSpec, gpus: tuple[Gpu, ...], w: Work,
@@ -260,13 +273,27 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
     if budget_h is not None and timeout > budget_h * 3600:
         timeout = int(budget_h * 3600)
         whys.append(Derivation("timeout_s", timeout, "time_budget", f"limits.timeout_s capped by the {budget_h:g} h run budget"))
+        if timeout < 1:
+            problems.append(Problem(f"limits.total_time_budget_h = {budget_h:g} leaves each step a timeout of 0 s",
+                                    "limits.total_time_budget_h", _where(provenance, "limits.total_time_budget_h"),
+                                    "give the run at least a second: 0.0003 h or more"))
     cap_gb = limits["memory_cap_gb"]
     if cap_gb is None:
         memory = int(hardware.memory_mb * limits["memory_threshold"] / parallel)
         whys.append(Derivation("memory_cap_mb", memory, "memory_share",
                                f"{limits['memory_threshold']:g} × {hardware.memory_mb} MB usable memory / {parallel} steps at once"))
+        if memory < 1:
+            threshold = limits["memory_threshold"]
+            problems.append(Problem(f"limits.memory_threshold {threshold:g} × {hardware.memory_mb} MB usable memory "
+                                    f"/ {parallel} steps at once leaves each step a memory cap of 0 MB",
+                                    "limits.memory_threshold", _where(provenance, "limits.memory_threshold"),
+                                    "raise limits.memory_threshold, or plan for a machine with more memory"))
     else:
         memory = int(cap_gb * 1024)
+        if memory < 1:
+            problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} is a memory cap of 0 MB",
+                                    "limits.memory_cap_gb", _where(provenance, "limits.memory_cap_gb"),
+                                    "set at least 0.001 (1 MB), or null"))
         if memory > hardware.memory_mb:
             problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} exceeds the machine's {hardware.memory_mb / 1024:.1f} GB",
                                     "limits.memory_cap_gb", _where(provenance, "limits.memory_cap_gb"),
@@ -420,7 +447,7 @@ def _parallel(config: Mapping[str, Any], budget: int, threads: Sequence[int], ha
     """
     asked = config["run"]["max_parallel"]
     limits = config["limits"]
-    cap_mb = None if limits["memory_cap_gb"] is None else int(limits["memory_cap_gb"] * 1024)
+    cap_mb = None if limits["memory_cap_gb"] is None else max(1, int(limits["memory_cap_gb"] * 1024))  # 0: `_limits`
     if asked != "auto":
         if cap_mb is not None and asked * cap_mb > hardware.memory_mb:
             problems.append(Problem(f"run.max_parallel = {asked} steps × limits.memory_cap_gb "

@@ -38,16 +38,30 @@ def registry() -> Any:
     import referencing
     from referencing.jsonschema import DRAFT202012
 
+    # Without their "$schema" the resources keep the validator's own class across "$ref" (jsonschema would
+    # switch to the stock class its meta-schema names, and lose the strict integers of `validator`).
     return referencing.Registry().with_resources(
-        (name, DRAFT202012.create_resource(contents)) for name, contents in _files().items()
+        (name, DRAFT202012.create_resource({k: v for k, v in contents.items() if k != "$schema"}))
+        for name, contents in _files().items()
     )
 
 
 def validator(name: str) -> Any:
-    """A draft 2020-12 validator for the schema ``name``, resolving relative references."""
-    from jsonschema import Draft202012Validator
+    """A draft 2020-12 validator for the schema ``name``, resolving relative references.
 
-    return Draft202012Validator({"$ref": name}, registry=registry())
+    ``integer`` means an integer as written (``64``), not a float that happens to be whole (``1e29``,
+    ``64.0``): code that sizes memory or counts things gets an ``int`` it can use.
+    """
+    return _validator_class()({"$ref": name}, registry=registry())
+
+
+@functools.cache
+def _validator_class() -> Any:
+    from jsonschema import Draft202012Validator, validators
+
+    strict = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool))
+    return validators.extend(Draft202012Validator, type_checker=strict)  # type: ignore[no-untyped-call]
 
 
 def export_schemas(directory: Path) -> list[Path]:

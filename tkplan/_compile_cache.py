@@ -6,6 +6,9 @@ sources, or the content of a ``--hardware`` spec). An entry also records the con
 that could take part — each layer loaded, and every profile file on the search path, present or
 absent — and the variables its profiles refer to (``${env:NAME}``), set or not, and is used only while
 all of them are unchanged. Any change misses; nothing is ever stale.
+An entry is also checked before it is served: its digest (sha256 of all it holds: plan text, summary,
+plan hash, watched files and variables) is recomputed, so a damaged or edited entry is compiled again.
+Only regular files are read (a FIFO on the search path must not hang the lookup).
 
 Entries live in ``$TKPLAN_CACHE_DIR`` (default ``$XDG_CACHE_HOME/tkplan`` or ``~/.cache/tkplan``).
 """
@@ -87,7 +90,7 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[
             return None  # a new profile appeared on the search path: it may shadow one that was used
         if any(_digest(Path(path)) != digest for path, digest in files.items()):
             return None
-        if not all(isinstance(entry[k], str) for k in ("plan", "summary", "plan_hash")):
+        if not all(isinstance(entry[k], str) for k in ("plan", "summary", "plan_hash")) or not _intact(entry):
             return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):  # unreadable or damaged: only a cache
         return None
@@ -95,15 +98,30 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[
 
 
 def store(directory: Path, key: str, entry: Mapping[str, object]) -> None:
-    """Save an entry; a cache that cannot be written is skipped silently (it is only a cache)."""
+    """Save an entry with its digest; a cache that cannot be written is skipped silently (it is only a cache)."""
     try:
-        write_text_atomic(directory / f"{key}.json", json.dumps(entry, sort_keys=True))
+        write_text_atomic(directory / f"{key}.json", json.dumps({**entry, "digest": _entry_digest(entry)},
+                                                                sort_keys=True))
     except OSError:
         pass
 
 
+def _entry_digest(entry: Mapping[str, object]) -> str:
+    """The sha256 of everything an entry holds but the digest itself: what it serves and what it is checked against."""
+    served = {k: v for k, v in entry.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(served, sort_keys=True).encode()).hexdigest()
+
+
+def _intact(entry: Mapping[str, object]) -> bool:
+    """Whether an entry is exactly as stored: its digest matches what it serves, and its plan is the one it names."""
+    return (entry.get("digest") == _entry_digest(entry)
+            and json.loads(str(entry["plan"])).get("plan_hash") == entry["plan_hash"])
+
+
 def _digest(path: Path) -> str:
+    from tkplan.planner._yaml import read_file
+
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return hashlib.sha256(read_file(path)).hexdigest()
     except OSError:
         return "absent"

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,8 @@ pytestmark = pytest.mark.slow  # a real small run, real MLflow
 mlflow = pytest.importorskip("mlflow", reason="the extra 'track' (mlflow-skinny) is not installed")
 
 
-def store(run_dir: Path) -> mlflow.MlflowClient:
+def store(run_dir: Path) -> Any:
+    """An MLflow client on the run directory's own store."""
     return mlflow.MlflowClient(tracking_uri=default_uri(run_dir))
 
 
