@@ -11,10 +11,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from tkplan.errors import PlanningError, Problem
 from tkplan.planner._campaign import Work, network_backend
 from tkplan.planner._hardware import Gpu, HardwareSpec
 from tkplan.planner._merge import Provenance
+from tkplan.planner._nodes import place_on_node
 from tkplan.planner._plan import Derivation, Isolation, Limits, Resources, Schedule, Step
 
 __all__ = ["BLAS_VARS", "plan_steps", "thread_budget"]
@@ -59,9 +62,11 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
     budget, budget_why = thread_budget(config, hardware, provenance, problems)
     gpus = _usable_gpus(config, hardware, provenance, problems)
     devices = {w.id: _device(config, hardware, gpus, w, provenance, problems) for w in work}
-    threads = _allocate_threads(config, budget, work, devices)
+    ceiling = min(budget, max((n.cpus for n in hardware.nodes), default=budget))  # a step runs on one node
+    threads = _allocate_threads(config, budget, work, devices, ceiling)
     parallel, parallel_why = _parallel(config, budget, [t for t, _ in threads.values()], hardware, provenance, problems)
     placement = _place_on_gpus(config, gpus, [w for w in work if devices[w.id][0] == "cuda"])
+    node_load: dict[str, float] = {}
     steps = []
     for w in work:
         device, device_why = devices[w.id]
@@ -74,6 +79,11 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
         precision, why = _precision(config, device, assigned, w, provenance, problems)
         derivations.append(why)
         limits, limit_whys = _limits(config, hardware, device, assigned, w, parallel, provenance, problems)
+        if hardware.nodes:
+            memory, node_whys = place_on_node(config, hardware, w.id, w.family, _cost(w), threads[w.id][0], assigned,
+                                              node_load, provenance, problems)
+            limits = attrs.evolve(limits, memory_cap_mb=memory if memory is not None else limits.memory_cap_mb)
+            limit_whys = [d for d in limit_whys if d.rule != "memory_share"] + node_whys
         derivations += limit_whys
         params, param_whys = _scale_batch(config, w)
         derivations += param_whys
@@ -190,18 +200,20 @@ def _place_on_gpus(config: Mapping[str, Any], gpus: Sequence[Gpu], work: Sequenc
     return placed
 
 
-def _clamp(value: int, w: Work, budget: int) -> int:
+def _clamp(value: int, w: Work, ceiling: int) -> int:
     rule = w.traits["threads"]
     value -= rule["reserve"]
     if rule["max"] is not None:
         value = min(value, rule["max"])
     lowest: int = rule["min"]
-    return max(lowest, min(value, budget))
+    return max(lowest, min(value, ceiling))
 
 
 def _allocate_threads(config: Mapping[str, Any], budget: int, work: Sequence[Work],
-                      devices: Mapping[str, tuple[str, Derivation]]) -> dict[str, tuple[int, list[Derivation]]]:
+                      devices: Mapping[str, tuple[str, Derivation]], ceiling: int) -> dict[str, tuple[int, list[Derivation]]]:
     """Threads per step: long CPU steps get more lanes of the budget, short ones one; GPU steps few.
+
+    No step gets more than ``ceiling`` threads: the budget, or on a cluster the CPUs of its largest node.
 
     Each CPU step's share is its cost over the cost per lane (total cost / budget), rounded up, so a step
     that alone needs more than one lane's worth of time gets the threads to finish with the others.
@@ -216,12 +228,14 @@ def _allocate_threads(config: Mapping[str, Any], budget: int, work: Sequence[Wor
             result[w.id] = (t, [Derivation("threads", t, "gpu_bound", f"GPU step: {t} CPU threads feed the device")])
             continue
         share = max(1, math.ceil(_cost(w) / lane - 1e-9))
-        t = _clamp(share, w, budget)
+        t = _clamp(share, w, ceiling)
         why = (f"cost {_cost(w):g} of the CPU steps' {total:g} over {budget} thread(s) = {_cost(w) / lane:.2f} "
                f"thread(s) of work → {share}")
         if t != share:
             rule = w.traits["threads"]
-            why += f", clamped to [{rule['min']}, {rule['max'] or budget}] minus reserve {rule['reserve']} → {t}"
+            why += f", clamped to [{rule['min']}, {rule['max'] or ceiling}] minus reserve {rule['reserve']} → {t}"
+            if t == ceiling < budget:
+                why += f" (the largest node has {ceiling} CPUs)"
         result[w.id] = (t, [Derivation("threads", t, "cost_share", why)])
     return result
 

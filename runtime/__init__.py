@@ -1,7 +1,8 @@
 """The executor: runs a compiled plan exactly, step by step, and records what happened.
 
 ``execute(plan, run_dir)`` is ``tkplan run``. Steps run on an engine (``local`` by default: a child process
-per step, see ``tkplan.runtime._local``); trainers receive a `StepContext`. Names are re-exported lazily, so
+per step, see ``tkplan.runtime._local``; ``ray``: a Ray task per step, see ``tkplan.runtime._ray``);
+trainers receive a `StepContext`. Names are re-exported lazily, so
 that a step's child, which imports ``tkplan.runtime._child``, loads nothing else of the runtime.
 
 .. versionadded:: 0.1
@@ -32,6 +33,9 @@ _EXPORTS = {
     "StepStarted": "tkplan.runtime._events",
     "execute": "tkplan.runtime._executor",
     "read_journal": "tkplan.runtime._journal",
+    "RayEngine": "tkplan.runtime._ray",
+    "RayOptions": "tkplan.runtime._ray",
+    "probe_cluster": "tkplan.runtime._ray",
     "STATUSES": "tkplan.runtime._results",
     "Allowance": "tkplan.runtime._results",
     "RunSummary": "tkplan.runtime._results",

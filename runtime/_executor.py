@@ -50,7 +50,7 @@ __all__ = ["execute"]
 def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: bool = False,
             max_parallel: int | None = None, engine: str = DEFAULT_ENGINE,
             on_event: Callable[[Event], None] | None = None, settings: ExecutorSettings = ExecutorSettings(),
-            hardware: HardwareSpec | None = None) -> RunSummary:
+            hardware: HardwareSpec | None = None, engine_options: Mapping[str, Any] | None = None) -> RunSummary:
     """Run ``plan`` in ``run_dir`` and return every step's result.
 
     Args:
@@ -62,7 +62,9 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
         engine: the registered engine to run steps on.
         on_event: called with each `Event`, in the executor's thread (progress display).
         settings: polling period, kill grace, drift tolerance.
-        hardware: this machine's spec (default: ``probe()``).
+        hardware: the spec of where the steps run (default: the engine's: ``probe()`` of this machine, or the
+            Ray cluster's).
+        engine_options: the engine's own options (``{"address": ...}`` for ``ray``).
 
     Returns:
         The summary: one result per step, in the plan's order, including steps finished by earlier runs.
@@ -73,28 +75,30 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
             is false; a file in it is damaged or cannot be read or written.
         DiskFullError: a write failed for want of space; the journal still ends with a whole record, so
             ``resume`` finishes the run once there is room.
-        PlanError: a step can never start (it does not fit the plan's budget alone) or depends on no step.
+        PlanError: a step can never start (it does not fit the plan's budget alone) or depends on no step; the
+            engine cannot run this plan (the local engine and a cluster's plan).
+        EngineError: the engine cannot reach or start where steps run.
         KeyError: ``engine`` is not registered.
+        ValueError: an engine option the engine does not know.
 
     .. versionadded:: 0.1
     """
     started = time.monotonic()
     _check_schedulable(plan)
-    if hardware is None:
-        from tkplan.planner._probe import probe
-
-        hardware = probe()
-    drift = hardware_differences(plan.hardware, hardware, settings)
-    if drift and not allow_drift:
-        raise DriftError(drift)
     engine_class = get_engine(engine)
+    path = Path(run_dir).absolute()  # an engine written before engine options takes (run_dir, settings)
+    runner = engine_class(path, settings, engine_options) if engine_options else engine_class(path, settings)
     try:
+        drift = hardware_differences(plan.hardware, runner.prepare(plan, hardware), settings)
+        if drift and not allow_drift:
+            raise DriftError(drift)
         with RunDir.open(run_dir, plan, resume=resume) as rundir:
-            run = _Run(plan, rundir, engine_class(rundir.path, settings), settings, max_parallel,
-                       on_event or (lambda event: None), started)
+            run = _Run(plan, rundir, runner, settings, max_parallel, on_event or (lambda event: None), started)
             return run.go(tuple(drift))
     except OSError as exc:
         raise _refusal(exc, Path(run_dir)) from None
+    finally:
+        runner.close()
 
 
 def _refusal(exc: OSError, run_dir: Path) -> RunDirError | DiskFullError:

@@ -5,9 +5,10 @@ stderr, the summary to stdout.
 
 Exit codes of ``tkplan run``: 0 every step ended ok; 1 a step did not end ok (failed, timeout, oom, crashed,
 skipped); 2 bad invocation; 5 refused (an edited plan, hardware drift, a run directory that is locked, foreign
-or cannot be created, a damaged plan or run directory); 7 the disk is full (nothing is lost: ``--resume`` finishes
-the run once there is room); 128 + N interrupted by signal N: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, 131 SIGQUIT
-(running steps are killed and re-run by ``--resume``).
+or cannot be created, a damaged plan or run directory, a cluster's plan on the local engine); 7 the disk is full
+(nothing is lost: ``--resume`` finishes the run once there is room); 8 the engine cannot reach where steps run;
+128 + N interrupted by signal N: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, 131 SIGQUIT (running steps are killed and
+re-run by ``--resume``).
 """
 
 from __future__ import annotations
@@ -46,14 +47,17 @@ def _load_plan(path: str) -> Any:
 @click.option("--resume", is_flag=True, help="Finish the run the directory holds: run only what did not finish.")
 @click.option("--allow-drift", is_flag=True, help="Run even if this machine differs from the plan's hardware.")
 @click.option("--max-parallel", type=click.IntRange(min=1), help="Run at most N steps at once (≤ the plan's).")
-@click.option("--engine", default=None, help="Where steps run (default: local, child processes on this machine).")
+@click.option("--engine", default=None, help="Where steps run (default: local, child processes on this machine; "
+              "ray: Ray tasks).")
+@click.option("--address", default=None, metavar="ADDR",
+              help="--engine ray: the Ray cluster to join (default: start a local instance sized to the plan).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="The summary on stdout: a table, or JSON for scripts.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @click.option("--track", "track", is_flag=False, flag_value="", default=None, metavar="[URI]",
               help="Log to MLflow as the run goes (default URI: sqlite:///RUN_DIR/mlflow.db; extra 'track').")
 def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, max_parallel: int | None,
-            engine: str | None, fmt: str, quiet: bool, track: str | None) -> None:
+            engine: str | None, address: str | None, fmt: str, quiet: bool, track: str | None) -> None:
     """Run PLAN exactly: verify its hash, check the hardware, lock the run directory, run the schedule.
 
     Exits 0 when every step ended ok, 1 when one did not, 5 when the plan or run directory is refused.
@@ -63,10 +67,13 @@ def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, ma
     engine = engine or DEFAULT_ENGINE
     if engine not in engine_names():
         raise click.BadParameter(f"no engine {engine!r}; known: {', '.join(engine_names())}", param_hint="--engine")
+    if address is not None and engine != "ray":
+        raise click.BadParameter(f"a cluster address is for --engine ray, not {engine}", param_hint="--address")
     plan = _load_plan(plan_path)
     run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
     summary = _execute(plan, run_dir, quiet, track=track, resume=resume, allow_drift=allow_drift,
-                       max_parallel=max_parallel, engine=engine)
+                       max_parallel=max_parallel, engine=engine,
+                       engine_options={"address": address} if address else None)
     if fmt == "json":
         from tkplan.planner._convert import converter
 

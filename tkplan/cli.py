@@ -4,7 +4,7 @@ Exit codes: 0 success; 1 a run or check finished with failures; 2 bad invocation
 4 a plan that cannot be honoured on the hardware (or a bad hardware spec); 5 a plan refused (edited, other
 format, hardware drift, locked run directory, a damaged run directory); 6 bad data; 7 the disk is full; 8 an
 optional part missing or failing (a command's extra not installed, an MLflow store unreachable or refusing a
-value); 128 + N interrupted by signal N (130 Ctrl-C, 143 SIGTERM).
+value, a Ray cluster that does not answer); 128 + N interrupted by signal N (130 Ctrl-C, 143 SIGTERM).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ EXIT_CODES: dict[type[errors.TkplanError], int] = {
     errors.RunDirError: 5,
     errors.DataError: 6,
     errors.DiskFullError: 7,
+    errors.EngineError: 8,
     errors.AuditError: 2,
     errors.TrackingError: 8,
     errors.ExtraMissingError: 8,
@@ -295,12 +296,23 @@ def diff_cmd(old: str, new: str, fmt: str) -> None:
 
 
 @main.command("probe")
-def probe_cmd() -> None:
-    """Print this machine's hardware spec as YAML (save it to compile for this machine elsewhere)."""
+@click.option("--ray", "address", metavar="ADDR", help="Probe the Ray cluster at ADDR instead: its nodes and totals.")
+def probe_cmd(address: str | None) -> None:
+    """Print this machine's hardware spec as YAML (save it to compile for this machine elsewhere).
+
+    With --ray ADDR, the cluster's spec: each node's CPUs, memory and GPUs as Ray schedules them (GPU models
+    probed on the node) and its labels; `tkplan compile --hardware cluster.yaml` packs steps onto its nodes.
+    """
     from tkplan._render import render_yaml
     from tkplan.planner import converter, probe
 
-    click.echo(render_yaml(converter.unstructure(probe())), nl=False)
+    if address is None:
+        spec = probe()
+    else:
+        from tkplan.runtime._ray import probe_cluster
+
+        spec = probe_cluster(address)
+    click.echo(render_yaml(converter.unstructure(spec)), nl=False)
 
 
 @main.command("schema")

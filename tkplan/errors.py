@@ -12,6 +12,7 @@ The tree::
     ├── RunDirError                a run directory is locked, damaged or unusable
     ├── DiskFullError              a write failed for want of space (ENOSPC, EDQUOT)
     ├── DataError                  a data source is missing, malformed or empty
+    ├── EngineError                an engine cannot reach or start where steps run (a Ray cluster)
     ├── AuditError                 a path given to ``tkplan audit`` is unusable
     ├── TrackingError              an MLflow store is missing, unreachable, or refused what was logged
     └── ExtraMissingError          an optional dependency a command needs is not installed
@@ -32,6 +33,7 @@ __all__ = [
     "DataError",
     "DiskFullError",
     "DriftError",
+    "EngineError",
     "ExtraMissingError",
     "HardwareError",
     "PlanError",
@@ -154,6 +156,10 @@ class DiskFullError(TkplanError):
 
 class DataError(TkplanError, ValueError):
     """Raised when a data source is missing, malformed, or leaves a split empty."""
+
+
+class EngineError(TkplanError):
+    """Raised when an engine cannot reach or start where steps run: Ray missing, a cluster unreachable."""
 
 
 class AuditError(TkplanError):
