@@ -40,6 +40,8 @@ _EXPORTS = {
     "RunSummary": "tkplan.runtime._results",
     "StepResult": "tkplan.runtime._results",
     "default_run_dir": "tkplan.runtime._rundir",
+    "fresh_run_dir": "tkplan.runtime._rundir",
+    "project_root": "tkplan.runtime._datacheck",
     "ExecutorSettings": "tkplan.runtime._settings",
     "shell_exports": "tkplan.runtime._stepenv",
     "step_environment": "tkplan.runtime._stepenv",

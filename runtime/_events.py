@@ -23,6 +23,8 @@ class RunStarted:
         done: steps already finished by earlier runs (``--resume``).
         adopted: steps that finished while no executor watched them, taken as they are.
         drift: the hardware differences accepted with ``--allow-drift`` (empty without drift).
+        finished: the directory holds this run finished already: nothing runs, `RunFinished` follows.
+        data_drift: the data change accepted with ``--allow-data-drift`` (empty without one).
     """
 
     run_dir: str
@@ -31,6 +33,8 @@ class RunStarted:
     done: int
     adopted: tuple[str, ...] = ()
     drift: tuple[str, ...] = ()
+    finished: bool = False
+    data_drift: str = ""
 
 
 @attrs.frozen

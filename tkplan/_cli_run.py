@@ -3,10 +3,10 @@
 ``tkplan.cli`` loads them when invoked; ``register(group)`` adds them to another group. Progress goes to
 stderr, the summary to stdout.
 
-Exit codes of ``tkplan run``: 0 every step ended ok; 1 a step did not end ok (failed, timeout, oom, crashed,
-skipped); 2 bad invocation; 5 refused (an edited plan, hardware drift, a run directory that is locked, foreign
-or cannot be created);
-130 interrupted (running steps are killed and re-run by ``--resume``).
+Exit codes of ``tkplan run`` (and ``tkplan demo``): 0 every step ended ok; 1 a step did not end ok (failed,
+timeout, oom, crashed, skipped); 2 bad invocation; 5 refused (an edited plan, hardware drift, a changed data
+file, a run directory that is locked, foreign, unfinished without ``--resume``, or cannot be created); 6 bad
+data; 130 interrupted (running steps are killed and re-run by ``--resume``).
 """
 
 from __future__ import annotations
@@ -34,32 +34,45 @@ def _load_plan(path: str) -> Any:
     return read_plan(path)
 
 
+_RUN_OPTIONS = [
+    click.option("--out", type=click.Path(file_okay=False),
+                 help="Run directory (default: <run.output_dir>/<run.name>-<plan_hash[:12]>)."),
+    click.option("--resume", is_flag=True, help="Finish the run the directory holds: run again every step that did "
+                                                "not end ok."),
+    click.option("--fresh", is_flag=True, help="Start a new run in a new directory (<dir>-2, -3, ...) even if the "
+                                               "run directory holds this plan's run."),
+    click.option("--allow-drift", is_flag=True, help="Run even if this machine differs from the plan's hardware."),
+    click.option("--allow-data-drift", is_flag=True,
+                 help="Run even if the data file changed since the plan was compiled."),
+    click.option("--max-parallel", type=click.IntRange(min=1), help="Run at most N steps at once (≤ the plan's)."),
+    click.option("--engine", default=None,
+                 help="Where steps run (default: local, child processes on this machine)."),
+    click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+                 help="The summary on stdout: a table, or JSON for scripts."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr."),
+]
+
+
+def _run_options(func: Any) -> Any:
+    for option in reversed(_RUN_OPTIONS):
+        func = option(func)
+    return func
+
+
 @click.command("run")
 @click.argument("plan_path", metavar="PLAN", type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False),
-              help="Run directory (default: <run.output_dir>/<run.name>-<plan_hash[:12]>).")
-@click.option("--resume", is_flag=True, help="Finish the run the directory holds: run only what did not finish.")
-@click.option("--allow-drift", is_flag=True, help="Run even if this machine differs from the plan's hardware.")
-@click.option("--max-parallel", type=click.IntRange(min=1), help="Run at most N steps at once (≤ the plan's).")
-@click.option("--engine", default=None, help="Where steps run (default: local, child processes on this machine).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="The summary on stdout: a table, or JSON for scripts.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, max_parallel: int | None,
-            engine: str | None, fmt: str, quiet: bool) -> None:
-    """Run PLAN exactly: verify its hash, check the hardware, lock the run directory, run the schedule.
+@_run_options
+def run_cmd(plan_path: str, fmt: str, **options: Any) -> None:
+    """Run PLAN exactly: verify its hash, check the hardware and the data, lock the run directory, run the schedule.
 
-    Exits 0 when every step ended ok, 1 when one did not, 5 when the plan or run directory is refused.
+    A run directory that holds this plan's run finished already prints its summary and runs nothing.
+    Exits 0 when every step ended ok, 1 when one did not, 5 when the plan, its data or the run directory is
+    refused, 6 on bad data.
     """
-    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, engine_names
+    from tkplan.runtime import project_root
 
-    engine = engine or DEFAULT_ENGINE
-    if engine not in engine_names():
-        raise click.BadParameter(f"no engine {engine!r}; known: {', '.join(engine_names())}", param_hint="--engine")
     plan = _load_plan(plan_path)
-    run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
-    summary = _execute(plan, run_dir, quiet, resume=resume, allow_drift=allow_drift, max_parallel=max_parallel,
-                       engine=engine)
+    summary = _execute(plan, project_root(Path(plan_path)), **options)
     if fmt == "json":
         from tkplan.planner._convert import converter
 
@@ -70,13 +83,25 @@ def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, ma
         sys.exit(1)
 
 
-def _execute(plan: Any, run_dir: Path, quiet: bool, **options: Any) -> Any:
-    """Run ``plan`` with progress on stderr; Ctrl-C or SIGTERM stop it with exit code 130."""
-    from tkplan.runtime import execute
+def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str | None, quiet: bool,
+             **options: Any) -> Any:
+    """Run ``plan`` with progress on stderr; Ctrl-C or SIGTERM stop it with exit code 130.
 
+    ``root`` is the plan's project (where a relative data path is).
+    """
+    from tkplan import _compile_cache
+    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, engine_names, execute, fresh_run_dir
+
+    engine = engine or DEFAULT_ENGINE
+    if engine not in engine_names():
+        raise click.BadParameter(f"no engine {engine!r}; known: {', '.join(engine_names())}", param_hint="--engine")
+    run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
+    if fresh:
+        run_dir = fresh_run_dir(run_dir)
     try:
         with _sigterm_interrupts():
-            return execute(plan, run_dir, on_event=None if quiet else _echo_progress, **options)
+            return execute(plan, run_dir, on_event=None if quiet else _echo_progress, engine=engine,
+                           project_root=root, digest_cache=_compile_cache.cache_dir(os.environ), **options)
     except KeyboardInterrupt:
         click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
                    err=True)
@@ -85,27 +110,36 @@ def _execute(plan: Any, run_dir: Path, quiet: bool, **options: Any) -> Any:
 
 @click.command("demo")
 @click.argument("words", nargs=-1)
-@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<name>-<plan_hash[:12]>).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-def demo_cmd(words: tuple[str, ...], out: str | None, quiet: bool) -> None:
+@_run_options
+def demo_cmd(words: tuple[str, ...], fmt: str, **options: Any) -> None:
     """Compile the default campaign for this machine, run it, and print the leaderboard.
 
     The default campaign is the model families on the built-in synthetic panel (profiles base + laptop);
-    WORDS take profiles and overrides as in `tkplan compile`.
+    WORDS take profiles and overrides as in `tkplan compile`, the options those of `tkplan run`.
     """
     import tkplan
+    from tkplan import _compile_cache
+    from tkplan._data_digest import measure
     from tkplan._render import render_leaderboard, render_plan_summary
-    from tkplan.planner import CompileRequest, compile_plan, probe
-    from tkplan.runtime import default_run_dir, leaderboard
+    from tkplan.planner import CompileRequest, compile_plan, probe, resolve
+    from tkplan.runtime import leaderboard
 
-    plan = compile_plan(CompileRequest(words=words, env=dict(os.environ), cwd=Path.cwd()), probe(), "probe",
-                        tkplan.__version__)
-    if not quiet:
+    request = CompileRequest(words=words, env=dict(os.environ), cwd=Path.cwd())
+    resolved = resolve(request)
+    files = measure(resolved, request.cwd, _compile_cache.cache_dir(os.environ))
+    plan = compile_plan(request, probe(), "probe", tkplan.__version__, files, resolved=resolved)
+    if not options["quiet"]:
         click.echo(render_plan_summary(plan).split("\nstep ")[0], err=True)
-    run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
-    summary = _execute(plan, run_dir, quiet)
-    click.echo(render_summary(summary))
-    click.echo("\n" + render_leaderboard(leaderboard(plan, summary.results), plan.config["report"]))
+    summary = _execute(plan, request.cwd, **options)
+    entries = leaderboard(plan, summary.results)
+    if fmt == "json":
+        from tkplan.planner._convert import converter
+
+        click.echo(json.dumps({"summary": converter.unstructure(summary),
+                               "leaderboard": [converter.unstructure(e) for e in entries]}, indent=1, sort_keys=True))
+    else:
+        click.echo(render_summary(summary))
+        click.echo("\n" + render_leaderboard(entries, plan.config["report"]))
     if not summary.ok:
         sys.exit(1)
 
@@ -178,6 +212,9 @@ def render_progress(event: Any) -> str | None:
     from tkplan.runtime import Heartbeat, RunStarted, StepFinished, StepStarted
 
     if isinstance(event, RunStarted):
+        if event.finished:
+            return (f"run {event.run_dir}: this plan's run finished already ({event.total} steps); nothing runs again "
+                    "(--fresh runs it again in a new directory, --resume re-runs the steps that did not end ok)")
         line = f"run {event.run_dir}: {event.total} steps"
         if event.done:
             line += f", {event.done} already finished"
@@ -185,6 +222,8 @@ def render_progress(event: Any) -> str | None:
             line += f" ({', '.join(event.adopted)} finished while no executor watched)"
         for difference in event.drift:
             line += f"\n  drift allowed: {difference}"
+        if event.data_drift:
+            line += f"\n  data drift allowed: {event.data_drift}"
         return line
     if isinstance(event, StepStarted):
         return (f"{_counter(event.done, event.total)} {'start':<{_STATUS_WIDTH}}{event.step_id}   "

@@ -4,7 +4,8 @@ The key covers everything a compile reads: the tkplan version, the command-line 
 variables tkplan reads, the working directory, and the hardware (a cheap fingerprint of the probe's
 sources, or the content of a ``--hardware`` spec). An entry also records the content of every file
 that could take part — each layer loaded, and every profile file on the search path, present or
-absent — and is used only while all of them are unchanged. Any change misses; nothing is ever stale.
+absent — and the stat signature of the data file (``tkplan._data_digest``), and is used only while all of
+them are unchanged. Any change misses; nothing is ever stale.
 
 Entries live in ``$TKPLAN_CACHE_DIR`` (default ``$XDG_CACHE_HOME/tkplan`` or ``~/.cache/tkplan``).
 """
@@ -65,8 +66,8 @@ def _listed(search_dirs: Iterable[Path]) -> set[Path]:
 def lookup(directory: Path, key: str, search_dirs: Iterable[Path]) -> dict[str, object] | None:
     """The entry for ``key`` if it exists and every file it watched is unchanged; else ``None``.
 
-    An entry holds ``plan`` (the plan.json text), ``summary`` (the rendered table) and ``files``
-    (path → sha256, or ``absent``).
+    An entry holds ``plan`` (the plan.json text), ``summary`` (the rendered table), ``files``
+    (path → sha256, or ``absent``) and ``data`` (the data file's path → its stat signature).
     """
     try:
         entry = json.loads((directory / f"{key}.json").read_text("utf-8"))
@@ -74,6 +75,8 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path]) -> dict[str, 
         if not {str(p) for p in _listed(search_dirs)} <= set(files):
             return None  # a new profile appeared on the search path: it may shadow one that was used
         if any(_digest(Path(path)) != digest for path, digest in files.items()):
+            return None
+        if any(_signature(Path(path)) != signature for path, signature in entry.get("data", {}).items()):
             return None
         if not all(isinstance(entry[k], str) for k in ("plan", "summary", "plan_hash")):
             return None
@@ -88,6 +91,15 @@ def store(directory: Path, key: str, entry: Mapping[str, object]) -> None:
         write_text_atomic(directory / f"{key}.json", json.dumps(entry, sort_keys=True))
     except OSError:
         pass
+
+
+def _signature(path: Path) -> str | None:
+    from tkplan._data_digest import stat_signature
+
+    try:
+        return stat_signature(path)
+    except OSError:
+        return None
 
 
 def _digest(path: Path) -> str:

@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 a run or check finished with failures; 2 bad invocation; 3 invalid configuration;
 4 a plan that cannot be honoured on the hardware (or a bad hardware spec); 5 a plan refused (edited, other
-format, hardware drift, locked run directory); 6 bad data; 130 interrupted.
+format, hardware drift, changed data, locked run directory); 6 bad data; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ EXIT_CODES: dict[type[errors.TkplanError], int] = {
     errors.HardwareError: 4,
     errors.PlanError: 5,
     errors.DriftError: 5,
+    errors.DataDriftError: 5,
     errors.RunDirError: 5,
     errors.DataError: 6,
     errors.AuditError: 2,
@@ -104,6 +105,17 @@ def _request(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) -> A
     return CompileRequest(words=words, sets=sets, env=dict(os.environ), cwd=Path.cwd(), hermetic=hermetic)
 
 
+def _compile(request: Any, hardware: Any, source: str) -> Any:
+    """Resolve ``request``, measure its data file (the digest cache under the compile cache), compile the plan."""
+    from tkplan import _compile_cache as cache
+    from tkplan._data_digest import measure
+    from tkplan.planner import compile_plan, resolve
+
+    resolved = resolve(request)
+    files = measure(resolved, request.cwd, cache.cache_dir(os.environ))
+    return compile_plan(request, hardware, source, tkplan.__version__, files, resolved=resolved)
+
+
 def _hardware(spec: str | None) -> tuple[Any, str]:
     from tkplan.planner import load_hardware, probe
 
@@ -170,16 +182,18 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
                    search: Any) -> dict[str, Any]:
     from tkplan import _compile_cache as cache
     from tkplan._render import render_plan_summary
-    from tkplan.planner import compile_plan, plan_to_json
+    from tkplan._data_digest import stat_signature
+    from tkplan.planner import plan_to_json
     from tkplan.planner._sources import PROJECT_FILE, shipped_dir
 
     hardware, source = _hardware(hardware_spec)
-    plan = compile_plan(_request(words, sets, hermetic), hardware, source, tkplan.__version__)
+    plan = _compile(_request(words, sets, hermetic), hardware, source)
+    data = {} if plan.data.sha256 is None else {str(p): stat_signature(p) for p in [search.cwd / plan.data.source]}
     prefix = "tkplan:profiles/"
     layer_files = [shipped_dir() / l.file[len(prefix):] if l.file.startswith(prefix) else search.cwd / l.file
                    for l in plan.inputs.layers]
     return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
-            "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE)}
+            "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE), "data": data}
 
 
 @main.command("validate")
@@ -206,7 +220,7 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     planner derives per step (threads, batch_size, precision, vram_cap_mb, ...).
     """
     from tkplan._render import render_chain, render_derived
-    from tkplan.planner import compile_plan, resolve
+    from tkplan.planner import resolve
 
     request = _request(words, sets, hermetic)
     resolved = resolve(request)
@@ -216,7 +230,7 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     if keys:
         return
     hardware, source = _hardware(hardware_spec)
-    plan = compile_plan(request, hardware, source, tkplan.__version__)
+    plan = _compile(request, hardware, source)
     derived = [(s.id, d) for s in plan.steps for d in s.derivations if d.key == key]
     derived += [("schedule", d) for d in plan.schedule.derivations if d.key == key]
     if not derived:

@@ -107,3 +107,12 @@ def fill_gpu(ctx: StepContext) -> dict[str, Any]:
     seen["allocated_mb"] = torch.cuda.memory_allocated(0) / 2**20
     del block
     return {"metrics": {}, "seen": seen}
+
+
+def fail_first(ctx: StepContext) -> dict[str, Any]:
+    """Fail the first time the step runs in this run directory, succeed after (a flaky input fixed meanwhile)."""
+    marker = ctx.run_dir / f"{ctx.step.id}.failed-once"
+    if not marker.exists():
+        marker.write_text("failed\n")
+        raise RuntimeError(f"first attempt of {ctx.step.id} fails")
+    return {"metrics": {"score": 1.0}}
