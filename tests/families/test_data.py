@@ -183,9 +183,11 @@ def test_bad_data_is_a_clear_error(tmp_path, mangle, words, message):
     ("panel.xlsx", r"neither a built-in source nor a .parquet/.csv file"),
 ])
 def test_unusable_source_is_a_clear_error(tmp_path, source, message):
-    config = compile_small(tmp_path, f"data.source={source}", "campaign.families=[lightgbm]",
-                           "campaign.targets=[fwd_ret_5m]").config
+    """Found when the plan is compiled (a missing file cannot be measured) or when the data is prepared."""
+    (tmp_path / "panel.xlsx").write_bytes(b"PK")
     with pytest.raises(DataError, match=message):
+        config = compile_small(tmp_path, f"data.source={source}", "campaign.families=[lightgbm]",
+                               "campaign.targets=[fwd_ret_5m]").config
         prepare(config, tmp_path / "run")
 
 
