@@ -173,29 +173,45 @@ def env_cmd(plan_path: str, step_id: str) -> None:
     click.echo(shell_exports(_step_env(plan, step_id, None)), nl=False)
 
 
+_EXEC_EXIT = {"timeout": 124, "oom": 137}
+"""``tkplan exec``'s exit code when it killed the command: 124 at the step's timeout (as ``timeout(1)``), 137 over
+its memory cap (SIGKILL, as the kernel's OOM killer)."""
+
+
 @click.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.argument("plan_path", metavar="PLAN", type=click.Path(exists=True, dir_okay=False))
 @click.argument("step_id", metavar="STEP")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_cmd(plan_path: str, step_id: str, command: tuple[str, ...]) -> None:
-    """Run COMMAND with STEP's environment: tkplan exec plan.json STEP -- python train.py ...
+    """Run COMMAND as STEP of PLAN: tkplan exec plan.json STEP -- python train.py ...
 
-    The command replaces tkplan; its exit code is the exit code.
+    COMMAND gets the step's environment and TKPLAN_STEP_ID, TKPLAN_PLAN_HASH, TKPLAN_STEP_FILE (JSON: the
+    step's params, seed, resources, limits; the plan's config), and runs under the step's timeout and memory
+    cap. Exit code: the command's own; 124 when it ran past the timeout, 137 when it passed the memory cap,
+    128+N when signal N ended it; 126/127 when it cannot be started.
     """
+    from tkplan.runtime._exec import exec_step
+
     if command[:1] == ("--",):  # positional parsing stops at STEP, so click hands a separating "--" over
         command = command[1:]
     if not command:
         raise click.UsageError("no command given: tkplan exec PLAN STEP -- CMD [ARGS...]")
     plan = _load_plan(plan_path)
-    env = _step_env(plan, step_id, os.environ)
-    sys.stdout.flush()
-    sys.stderr.flush()
     try:
-        os.execvpe(command[0], list(command), env)
+        plan.step(step_id)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="STEP") from None
+    try:
+        with _sigterm_interrupts():
+            end = exec_step(plan, step_id, command, os.environ)
     except FileNotFoundError:
         _fail(f"command not found: {command[0]}", 127)
     except PermissionError:
         _fail(f"command not executable: {command[0]}", 126)
+    if end.status in ("ok", "failed"):
+        sys.exit(end.returncode)
+    click.echo(f"tkplan exec: {step_id} ended {end.status}: {end.detail}", err=True)
+    sys.exit(_EXEC_EXIT.get(end.status, 128 - end.returncode if end.returncode < 0 else end.returncode))
 
 
 def register(group: click.Group) -> None:
