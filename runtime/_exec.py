@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import attrs
-
 from tkplan.planner._convert import converter, thaw
 from tkplan.planner._plan import Plan
 from tkplan.runtime._classify import classify
@@ -103,8 +102,8 @@ def _watch(pid: int, watch: GroupWatch, timeout_s: float, cap_mb: int | None,
         rss = watch.sample()
         if cap_mb is not None and rss > cap_mb:
             kill_group(pid, signal.SIGKILL)
-            killed = ("oom", f"RSS of its process group reached {rss:.1f} MB, over its {cap_mb} MB cap; "
-                             "process group killed")
+            killed = ("oom", (f"RSS of its process group reached {rss:.1f} MB, over its {cap_mb} MB cap; "
+                              "process group killed"))
         elif now - started > timeout_s:
             kill_group(pid, signal.SIGTERM)
             kill_at = now + settings.term_grace_s

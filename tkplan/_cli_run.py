@@ -90,7 +90,13 @@ def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str
     ``root`` is the plan's project (where a relative data path is).
     """
     from tkplan import _compile_cache
-    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, engine_names, execute, fresh_run_dir
+    from tkplan.runtime import (
+        DEFAULT_ENGINE,
+        default_run_dir,
+        engine_names,
+        execute,
+        fresh_run_dir,
+    )
 
     engine = engine or DEFAULT_ENGINE
     if engine not in engine_names():

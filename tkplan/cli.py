@@ -181,8 +181,8 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
 def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, hardware_spec: str | None,
                    search: Any) -> dict[str, Any]:
     from tkplan import _compile_cache as cache
-    from tkplan._render import render_plan_summary
     from tkplan._data_digest import stat_signature
+    from tkplan._render import render_plan_summary
     from tkplan.planner import plan_to_json
     from tkplan.planner._sources import PROJECT_FILE, shipped_dir
 
