@@ -24,6 +24,7 @@ _EXPORTS = {
     "engine_names": "tkplan.runtime._engine",
     "get_engine": "tkplan.runtime._engine",
     "register_engine": "tkplan.runtime._engine",
+    "DataReady": "tkplan.runtime._events",
     "Event": "tkplan.runtime._events",
     "Heartbeat": "tkplan.runtime._events",
     "RunFinished": "tkplan.runtime._events",

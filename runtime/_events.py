@@ -6,10 +6,9 @@ The library never prints; ``tkplan run`` renders these as progress lines.
 from __future__ import annotations
 
 import attrs
-
 from tkplan.runtime._results import RunSummary, StepResult
 
-__all__ = ["Event", "Heartbeat", "RunFinished", "RunStarted", "StepFinished", "StepStarted"]
+__all__ = ["DataReady", "Event", "Heartbeat", "RunFinished", "RunStarted", "StepFinished", "StepStarted"]
 
 
 @attrs.frozen
@@ -35,6 +34,23 @@ class RunStarted:
     drift: tuple[str, ...] = ()
     finished: bool = False
     data_drift: str = ""
+
+
+@attrs.frozen
+class DataReady:
+    """The run's data is prepared (before the first step): what the steps train on.
+
+    Attributes:
+        source: what was read.
+        features: the resolved feature columns, in order.
+        dropped: ``(column, reason)`` for each column of the source that is not a feature.
+        directory: where the prepared data and its ``meta.json`` (which keeps both lists) are.
+    """
+
+    source: str
+    features: tuple[str, ...]
+    dropped: tuple[tuple[str, str], ...]
+    directory: str
 
 
 @attrs.frozen
@@ -76,6 +92,7 @@ class RunFinished:
     summary: RunSummary
 
 
-Event = RunStarted | StepStarted | StepFinished | Heartbeat | RunFinished
-"""Any of the events, in the order: one `RunStarted`, `StepStarted`/`StepFinished` pairs (a skipped step has
+Event = RunStarted | DataReady | StepStarted | StepFinished | Heartbeat | RunFinished
+"""Any of the events, in the order: one `RunStarted`, one `DataReady` when the built-in trainer's data was
+prepared, `StepStarted`/`StepFinished` pairs (a skipped step has
 only its `StepFinished`) with `Heartbeat` between them during long steps, one `RunFinished`."""

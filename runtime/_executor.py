@@ -27,8 +27,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tkplan._io import write_text_atomic
-from tkplan.errors import DriftError, PlanError, RunDirError
 from tkplan.planner._admission import can_start, fits_alone
 from tkplan.planner._convert import converter, thaw
 from tkplan.planner._hardware import HardwareSpec
@@ -38,12 +36,23 @@ from tkplan.runtime._context import DEFAULT_PREPARE
 from tkplan.runtime._datacheck import DataCheck, check_data
 from tkplan.runtime._drift import hardware_differences
 from tkplan.runtime._engine import DEFAULT_ENGINE, Engine, Job, JobEnd, get_engine
-from tkplan.runtime._events import Event, Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
+from tkplan.runtime._events import (
+    DataReady,
+    Event,
+    Heartbeat,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+)
 from tkplan.runtime._jobspec import job_spec, plan_facts
 from tkplan.runtime._journal import replay
 from tkplan.runtime._results import Allowance, RunSummary, StepResult
 from tkplan.runtime._rundir import RunDir
 from tkplan.runtime._settings import ExecutorSettings
+
+from tkplan._io import write_text_atomic
+from tkplan.errors import DriftError, PlanError, RunDirError
 
 __all__ = ["execute"]
 
@@ -208,7 +217,12 @@ class _Run:
         """Prepare the built-in trainer's data once, before any step: bad data stops the run here, whole."""
         if any(self.steps[s].entrypoint is None for s in self.plan.schedule.order if s not in self.results):
             module, _, name = DEFAULT_PREPARE.partition(":")
-            getattr(importlib.import_module(module), name)(self.data.config, self.rundir.path)
+            prepared = getattr(importlib.import_module(module), name)(self.data.config, self.rundir.path)
+            meta = getattr(prepared, "meta", None) or {}
+            if "feature_names" in meta:
+                self.emit(DataReady(str(meta.get("source", "")), tuple(meta["feature_names"]),
+                                    tuple((d["column"], d["reason"]) for d in meta.get("dropped_columns", ())),
+                                    str(getattr(prepared, "directory", ""))))
 
     def _loop(self) -> None:
         pending = [s for s in self.plan.schedule.order if s not in self.results]

@@ -177,3 +177,51 @@ def test_a_relative_path_from_the_command_line_is_relative_to_the_working_direct
     missing = tkplan("compile", "--hermetic", "data.source=nowhere.csv", cwd=project, cache=cache)
     assert missing.returncode == 6
     assert f"data.source: no file {project / 'nowhere.csv'}" in missing.stderr
+
+
+def test_only_undeclared_numeric_columns_are_features_and_the_run_says_which(tmp_path):
+    """A declared target that the campaign does not train and a text column are left out, each with its reason,
+    shown when the run starts and kept in the prepared data's meta.json."""
+    cache = tmp_path / "cache"
+    project = make_project(tmp_path / "project")
+    panel = project / "data" / "panel.csv"
+    frame = pd.read_csv(panel)
+    frame["sector"] = np.where(frame["f0"] > 0, "tech", "bank")
+    frame["fwd_ret_15m"] = frame["y"] + frame["f1"]  # declared in data.tasks by the base profile
+    frame.to_csv(panel, index=False)
+    assert tkplan("compile", "--hermetic", "-o", "plan.json", cwd=project, cache=cache).returncode == 0
+    done = tkplan("run", "plan.json", "--out", "run", cwd=project, cache=cache)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"data {panel} (240 rows): 2 features: f0, f1\n" in done.stderr
+    assert "  not a feature: fwd_ret_15m: a declared target (data.tasks), never a feature\n" in done.stderr
+    assert "  not a feature: sector: not numeric (dtype object); encode it to use it\n" in done.stderr
+    meta = json.loads(next((project / "run" / "data").glob("*/meta.json")).read_text())
+    assert meta["feature_names"] == ["f0", "f1"]
+    assert meta["dropped_columns"] == [
+        {"column": "symbol", "reason": "the symbol column (data.columns.symbol)"},
+        {"column": "ts", "reason": "the time column (data.columns.time)"},
+        {"column": "y", "reason": "a target of the campaign (campaign.targets)"},
+        {"column": "sector", "reason": "not numeric (dtype object); encode it to use it"},
+        {"column": "fwd_ret_15m", "reason": "a declared target (data.tasks), never a feature"},
+    ]
+
+
+def test_a_feature_that_leaks_the_target_stops_the_run(tmp_path):
+    cache = tmp_path / "cache"
+    project = make_project(tmp_path / "project")
+    panel = project / "data" / "panel.csv"
+    frame = pd.read_csv(panel)
+    frame["y_next"] = 2 * frame["y"] + 0.01 * np.random.default_rng(3).standard_normal(len(frame))
+    frame.to_csv(panel, index=False)
+    assert tkplan("compile", "--hermetic", "-o", "plan.json", cwd=project, cache=cache).returncode == 0
+    stopped = tkplan("run", "plan.json", "--out", "run", "-q", cwd=project, cache=cache)
+    assert stopped.returncode == 6, stopped.stdout + stopped.stderr
+    assert "feature 'y_next' has correlation +1.0000 with target 'y' on the train split, beyond " \
+           "data.leakage_max_abs_corr = 0.98: it leaks the target" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert not list((project / "run" / "steps").glob("*/outcome.json"))
+
+    allowed = tkplan("compile", "--hermetic", "-o", "plan.json", "data.leakage_max_abs_corr=1", cwd=project,
+                     cache=cache)
+    assert allowed.returncode == 0
+    assert tkplan("run", "plan.json", "--out", "run2", "-q", cwd=project, cache=cache).returncode == 0

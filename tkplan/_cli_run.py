@@ -26,6 +26,7 @@ __all__ = ["demo_cmd", "env_cmd", "exec_cmd", "register", "render_progress", "re
 
 _STATUS_WIDTH = 8
 _RUNNING_SHOWN = 3
+_FEATURES_SHOWN = 12
 
 
 def _load_plan(path: str) -> Any:
@@ -231,7 +232,22 @@ def register(group: click.Group) -> None:
 
 def render_progress(event: Any) -> str | None:
     """One progress line for an executor event, or ``None`` for an event that shows nothing."""
-    from tkplan.runtime import Heartbeat, RunStarted, StepFinished, StepStarted
+    from tkplan.runtime import (
+        DataReady,
+        Heartbeat,
+        RunStarted,
+        StepFinished,
+        StepStarted,
+    )
+
+    if isinstance(event, DataReady):
+        shown = ", ".join(event.features[:_FEATURES_SHOWN])
+        more = f" +{len(event.features) - _FEATURES_SHOWN} more" if len(event.features) > _FEATURES_SHOWN else ""
+        lines = [f"data {event.source}: {len(event.features)} features: {shown}{more}"]
+        lines += [f"  not a feature: {column}: {reason}" for column, reason in event.dropped]
+        if event.dropped:
+            lines.append(f"  (kept in {event.directory}/meta.json)")
+        return "\n".join(lines)
 
     if isinstance(event, RunStarted):
         if event.finished:

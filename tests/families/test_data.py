@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from tkplan.errors import DataError
 from tkplan.families import data_digest, prepare, run_step
 from tkplan.families._data import build_arrays
+
+from tkplan.errors import DataError
 
 from .plans import compile_small, context
 
@@ -151,6 +151,12 @@ BAD_DATA = [
      r"no feature column 'f_1' .*did you mean 'f1'\?"),
     ("text feature", lambda f: f, ("data.columns.features=[f0, sector]",),
      r"feature column 'sector' has dtype object and non-numeric values such as 'tech'"),
+    ("a target listed as a feature", lambda f: f, ("data.columns.features=[f0, will_peak_5m]",),
+     r"'will_peak_5m' in data.columns.features is a target \(campaign.targets or data.tasks\); a target is never a "
+     "feature"),
+    ("a leaking feature", lambda f: f.assign(f1=f.fwd_ret_5m * 3), (),
+     r"feature 'f1' has correlation \+1.0000 with target 'fwd_ret_5m' on the train split, beyond "
+     r"data.leakage_max_abs_corr = 0.98"),
     ("text target", lambda f: f.assign(fwd_ret_5m="up"), (),
      r"target column 'fwd_ret_5m' has dtype object"),
     ("all-NaN target", lambda f: f.assign(fwd_ret_5m=np.nan), (),
