@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import tempfile
@@ -112,14 +113,25 @@ def _watch(pid: int, watch: GroupWatch, timeout_s: float, cap_mb: int | None,
 
 
 def _exited(pid: int, wait_s: float) -> bool:
-    """Whether our child ``pid`` has ended, waiting up to ``wait_s``; it stays unreaped (its group id ours)."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                return True
-        except ChildProcessError:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(min(0.02, wait_s))
+    """Whether our child ``pid`` has ended, waiting up to ``wait_s`` (woken by its exit where Linux gives a pidfd);
+    it stays unreaped, so its process group id stays ours."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        fd = None
+    try:
+        if fd is not None:
+            select.select([fd], [], [], wait_s)
+        elif not _ended(pid):
+            time.sleep(wait_s)
+        return _ended(pid)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _ended(pid: int) -> bool:
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
