@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import psutil
 
@@ -69,3 +70,14 @@ def test_a_failing_command_keeps_its_exit_code_and_a_signal_is_128_plus_it(tmp_p
                          cwd=tmp_path)
     assert killed.returncode == 128 + 11
     assert "ended crashed: killed by SIGSEGV" in killed.stderr
+
+
+def test_the_readmes_trainer_runs_as_a_step(tmp_path):
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    code = next(block for block in readme.split("```python\n")[1:] if "TKPLAN_STEP_FILE" in block).split("```")[0]
+    (tmp_path / "train.py").write_text(code)
+    plan, path = plan_file(tmp_path)
+    done = tkplan_exec(path, sys.executable, "train.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    step = plan.step("mine.y.s42")
+    assert done.stdout == f"mine.y.s42: learning_rate 0.05, seed {step.seed}, {step.resources.threads} threads\n"
