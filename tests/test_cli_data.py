@@ -119,6 +119,10 @@ def test_a_changed_data_file_is_refused_unless_drift_is_allowed(tmp_path):
     assert plan["data"]["sha256"] == after
     assert plan["plan_hash"] != old["plan_hash"]
     assert plan["steps"][0]["digest"] != old["steps"][0]["digest"]
+    (project / "new.json").write_text(recompiled.stdout)
+    diff = tkplan("diff", "plan.json", "new.json", cwd=project, cache=cache)
+    assert diff.returncode == 1
+    assert f"[data]\n  sha256: \"{before}\" → \"{after}\"" in diff.stdout
 
 
 def test_the_digest_is_reused_while_the_file_is_unchanged(tmp_path):
