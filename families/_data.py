@@ -54,10 +54,10 @@ from typing import Any
 
 import attrs
 import numpy as np
-from tkplan.families._sources import load_source
-from tkplan.families._splits import SPLIT_NAMES, cap_per_symbol, time_blocks
 
 from tkplan.errors import DataError
+from tkplan.families._sources import load_source
+from tkplan.families._splits import SPLIT_NAMES, cap_per_symbol, time_blocks
 
 __all__ = ["Dataset", "Part", "build_arrays", "data_digest", "load_prepared", "prepare"]
 

@@ -21,12 +21,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import attrs
+
+from tkplan.errors import PlanningError, Problem
 from tkplan.planner._convert import thaw
 from tkplan.planner._merge import Provenance
 from tkplan.planner._plan import DataIdentity, Step, canonical_json
 from tkplan.planner._sources import SHIPPED_PREFIX
-
-from tkplan.errors import PlanningError, Problem
 
 __all__ = ["PATH_KEYS", "FileFacts", "data_identity", "file_source", "resolve_paths", "step_digest"]
 

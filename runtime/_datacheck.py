@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from tkplan.planner._convert import thaw
-from tkplan.planner._plan import Plan
 
 from tkplan.errors import DataDriftError, DataError
+from tkplan.planner._convert import thaw
+from tkplan.planner._plan import Plan
 
 __all__ = ["DataCheck", "check_data", "project_root"]
 

@@ -6,6 +6,7 @@ The library never prints; ``tkplan run`` renders these as progress lines.
 from __future__ import annotations
 
 import attrs
+
 from tkplan.runtime._results import RunSummary, StepResult
 
 __all__ = ["DataReady", "Event", "Heartbeat", "RunFinished", "RunStarted", "StepFinished", "StepStarted"]

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import attrs
+
 from tkplan.planner._convert import converter, thaw
 from tkplan.planner._plan import Plan
 from tkplan.runtime._classify import classify

@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tkplan._io import write_text_atomic
+from tkplan.errors import DriftError, PlanError, RunDirError
 from tkplan.planner._admission import can_start, fits_alone
 from tkplan.planner._convert import converter, thaw
 from tkplan.planner._hardware import HardwareSpec
@@ -36,23 +38,12 @@ from tkplan.runtime._context import DEFAULT_PREPARE
 from tkplan.runtime._datacheck import DataCheck, check_data
 from tkplan.runtime._drift import hardware_differences
 from tkplan.runtime._engine import DEFAULT_ENGINE, Engine, Job, JobEnd, get_engine
-from tkplan.runtime._events import (
-    DataReady,
-    Event,
-    Heartbeat,
-    RunFinished,
-    RunStarted,
-    StepFinished,
-    StepStarted,
-)
+from tkplan.runtime._events import DataReady, Event, Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
 from tkplan.runtime._jobspec import job_spec, plan_facts
 from tkplan.runtime._journal import replay
 from tkplan.runtime._results import Allowance, RunSummary, StepResult
 from tkplan.runtime._rundir import RunDir
 from tkplan.runtime._settings import ExecutorSettings
-
-from tkplan._io import write_text_atomic
-from tkplan.errors import DriftError, PlanError, RunDirError
 
 __all__ = ["execute"]
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from tkplan.planner import CompileRequest, compile_plan
 
 from tests.families.plans import MACHINE

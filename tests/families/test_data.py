@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tkplan.families import data_digest, prepare, run_step
-from tkplan.families._data import build_arrays
 
 from tkplan.errors import DataError
+from tkplan.families import data_digest, prepare, run_step
+from tkplan.families._data import build_arrays
 
 from .plans import compile_small, context
 
