@@ -108,9 +108,9 @@ __all__ = [
     "run_step",
 ]
 
-for _adapter in (LightGBMAdapter, QuantileLightGBMAdapter, XGBoostAdapter, NGBoostAdapter, EnsembleAdapter,
+for _built_in in (LightGBMAdapter, QuantileLightGBMAdapter, XGBoostAdapter, NGBoostAdapter, EnsembleAdapter,
                  GMMRegimeAdapter, ChangePointAdapter, FTRLProximalAdapter, RewardBasedAdapter, MLPAdapter,
                  CNN1DAdapter, LSTMAdapter, TransformerAdapter, TabCNNAdapter, TabLSTMAdapter, TabTransformerAdapter,
                  VAEAdapter, GANAdapter, MetaLearningAdapter, MultiTaskAdapter, KerasMLPAdapter, KerasLSTMAdapter):
-    register(_adapter)
-del _adapter
+    register(_built_in)
+del _built_in

@@ -259,11 +259,11 @@ def build_arrays(config: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict
         "symbol_names": [str(s) for s in symbol_names] if raw.symbols is not None else [],
         "tasks": tasks,
         "cross_sectional": cross_sectional,
-        "rows": int(len(features)),
-        "timestamps": int(len(unique_times)),
+        "rows": len(features),
+        "timestamps": len(unique_times),
         "feature_nan": bool(np.isnan(features).any()),
         "target_caps": caps,
-        "splits": {s: {"rows": int(len(rows)), "first_time": str(unique_times[blocks[s][0]]),
+        "splits": {s: {"rows": len(rows), "first_time": str(unique_times[blocks[s][0]]),
                        "last_time": str(unique_times[blocks[s][1] - 1])} for s, rows in splits.items()},
     }
     return arrays, meta

@@ -132,7 +132,7 @@ class EnsembleAdapter(FamilyAdapter):
         info: dict[str, Any] = {"stacked": stacked, "folds": len(folds),
                                 "hgb_iterations": int(fitted["hgb"].n_iter_)}
         if final is not None:
-            info["final_weights"] = dict(zip(members, np.ravel(final.coef_).astype(float).tolist()))
+            info["final_weights"] = dict(zip(members, np.ravel(final.coef_).astype(float).tolist(), strict=True))
         return FitResult(model=StackedEnsemble(fitted, final, data.task), threads=threads, params_used=p.used,
                          info=info)
 

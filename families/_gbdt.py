@@ -33,7 +33,7 @@ class LightGBMAdapter(FamilyAdapter):
     """
 
     family = "lightgbm"
-    tasks = ("regression", "binary")
+    tasks: tuple[str, ...] = ("regression", "binary")
     library = "lightgbm"
     model_file = "model.txt"
     names: Mapping[str, str] = {

@@ -39,7 +39,7 @@ def evaluate(task: str, y: np.ndarray, pred: np.ndarray, times: np.ndarray, *, c
         chosen = np.column_stack([1 - pred, pred]).argmax(axis=1)
         auc = metrics.roc_auc_score(labels, pred) if labels.min() != labels.max() else None
         return {
-            "n": int(len(y)),
+            "n": len(y),
             "roc_auc": _number(auc),
             "f1": _number(metrics.f1_score(labels, chosen, zero_division=0)),
             "precision": _number(metrics.precision_score(labels, chosen, zero_division=0)),
@@ -48,7 +48,7 @@ def evaluate(task: str, y: np.ndarray, pred: np.ndarray, times: np.ndarray, *, c
     error = pred - y
     spread = float(np.sum((y - y.mean()) ** 2))
     return {
-        "n": int(len(y)),
+        "n": len(y),
         "rmse": _number(np.sqrt(np.mean(error**2))),
         "mae": _number(np.mean(np.abs(error))),
         "r2": _number(1 - float(np.sum(error**2)) / spread) if spread > 0 else None,

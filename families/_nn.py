@@ -279,8 +279,13 @@ class GANAdapter(TorchAdapter):
         import torch.nn.functional as F
 
         from tkplan.families._torch_loop import Batch, LossFn
+        from tkplan.families._torch_nets import GAN
 
-        discriminator = torch.optim.AdamW(net.discriminator.parameters(), lr=p["learning_rate_discriminator"],
+        if not isinstance(net, GAN):
+            raise TypeError(f"the GAN adapter trains a GAN network, not {type(net).__name__}")
+        gan = net
+
+        discriminator = torch.optim.AdamW(gan.discriminator.parameters(), lr=p["learning_rate_discriminator"],
                                           weight_decay=float(settings.training["optimizer"]["weight_decay"]))
         weight = float(p["adversarial_weight"])
         binary = torch.tensor([t == "binary" for t in tasks], device=settings.device)
@@ -289,25 +294,25 @@ class GANAdapter(TorchAdapter):
             return torch.where(binary, torch.sigmoid(out), out)
 
         def judged(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-            return net.discriminator(torch.cat([x, values], dim=1))
+            return gan.discriminator(torch.cat([x, values], dim=1))
 
         def adversarial_step(model: nn.Module, batch: Batch, loss: LossFn, tools: StepTools) -> torch.Tensor:
-            x, s, y = batch
+            x, _, y = batch
             with tools.autocast():
-                fake = as_values(model.generate(x, torch.randn(len(x), model.noise_dim, device=x.device)))
+                fake = as_values(gan.generate(x, torch.randn(len(x), gan.noise_dim, device=x.device)))
                 real_score, fake_score = judged(x, y), judged(x, fake.detach())
                 d_loss = (F.binary_cross_entropy_with_logits(real_score, torch.ones_like(real_score))
                           + F.binary_cross_entropy_with_logits(fake_score, torch.zeros_like(fake_score)))
-            tools.update(d_loss, discriminator, model.discriminator.parameters())
+            tools.update(d_loss, discriminator, gan.discriminator.parameters())
             with tools.autocast():
-                out = model.generate(x, torch.randn(len(x), model.noise_dim, device=x.device))
+                out = gan.generate(x, torch.randn(len(x), gan.noise_dim, device=x.device))
                 value = loss(out, y)
                 score = judged(x, as_values(out))
                 fooled = F.binary_cross_entropy_with_logits(score, torch.ones_like(score))
-            tools.update(value + weight * fooled, tools.optimizer, model.generator.parameters())
+            tools.update(value + weight * fooled, tools.optimizer, gan.generator.parameters())
             return value.detach()
 
-        return {"parameters": net.generator.parameters(), "train_batch": adversarial_step}
+        return {"parameters": gan.generator.parameters(), "train_batch": adversarial_step}
 
 
 class MetaLearningAdapter(TorchAdapter):
@@ -370,7 +375,7 @@ class _Adaptation:
             value = loss(torch.func.functional_call(net, fast, (x, s)), y)
             grads = torch.autograd.grad(value, list(fast.values()), allow_unused=True)
             fast = {name: w if g is None else w - self.learning_rate * g.detach()
-                    for (name, w), g in zip(fast.items(), grads)}
+                    for (name, w), g in zip(fast.items(), grads, strict=True)}
         return fast
 
 

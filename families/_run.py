@@ -112,7 +112,7 @@ def run_step(ctx: StepContext) -> dict[str, Any]:
         "artifacts": artifacts,
         "threads": dict(fit.threads),
         "fit": _plain(fit.info),
-        "data": {"digest": dataset.digest, "rows": {s: int(len(p.rows)) for s, p in parts.items()},
+        "data": {"digest": dataset.digest, "rows": {s: len(p.rows) for s, p in parts.items()},
                  "features": len(names), "cascade_features": [n for n in names if n not in dataset.feature_names]},
         "params_unused": sorted(set(step.params) - fit.params_used - set(adapter.planner_keys)),
     }
@@ -132,7 +132,7 @@ def _scores(targets: tuple[str, ...], tasks: tuple[str, ...], part: Part, predic
     if len(targets) == 1:
         return evaluate(tasks[0], part.y, predicted, part.times, cross_sectional=cross_sectional)
     return {target: evaluate(task, part.y[:, i], predicted[:, i], part.times, cross_sectional=cross_sectional)
-            for i, (target, task) in enumerate(zip(targets, tasks))}
+            for i, (target, task) in enumerate(zip(targets, tasks, strict=True))}
 
 
 def _with_cascade(ctx: StepContext, dataset: Dataset,

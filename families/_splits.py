@@ -32,8 +32,8 @@ def time_blocks(n_times: int, splits: Mapping[str, Any]) -> dict[str, tuple[int,
         DataError: a split would be empty; the message gives the arithmetic and what to change.
     """
     gap = int(splits["purge_gap"])
-    n_test = int(round(n_times * float(splits["test_ratio"])))
-    n_val = int(round(n_times * float(splits["val_ratio"])))
+    n_test = round(n_times * float(splits["test_ratio"]))
+    n_val = round(n_times * float(splits["val_ratio"]))
     test = (n_times - n_test, n_times)
     val = (test[0] - gap - n_val, test[0] - gap)
     train = (0, val[0] - gap)

@@ -131,7 +131,8 @@ def default_step(net: nn.Module, batch: Batch, loss: LossFn, tools: StepTools) -
     x, s, y = batch
     with tools.autocast():
         value = loss(tools.forward(x, s), y)
-        total = value + net.aux_loss() if hasattr(net, "aux_loss") else value
+        aux_loss = getattr(net, "aux_loss", None)
+        total = value + aux_loss() if aux_loss is not None else value
     tools.update(total, tools.optimizer, net.parameters())
     return value.detach()
 
@@ -196,7 +197,7 @@ def target_loss(tasks: Sequence[str], training: Mapping[str, Any], y_train: np.n
 
     def loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         out = out.float()
-        terms = [w * fn(out[:, i], y[:, i]) for i, (w, fn) in enumerate(zip(factors, each))]
+        terms = [w * fn(out[:, i], y[:, i]) for i, (w, fn) in enumerate(zip(factors, each, strict=True))]
         return torch.stack(terms).sum()
 
     return loss
@@ -259,8 +260,10 @@ def fit_loop(model: nn.Module, train: Inputs, val: Inputs, loss_fn: LossFn, sett
     for epoch in range(1, settings.epochs + 1):
         start = time.perf_counter()
         model.train()
-        for batches, batch in enumerate(train.batches(settings.batch_size, generator), start=1):
+        batches = 0
+        for batch in train.batches(settings.batch_size, generator):
             step(model, batch, loss_fn, tools)
+            batches += 1
         val_loss = _mean_loss(forward, model, val, loss_fn, settings)
         if cuda:
             torch.cuda.synchronize()

@@ -11,6 +11,7 @@ This module imports torch at import time: only the torch adapters import it, ins
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -39,7 +40,7 @@ class AssetEmbedding(nn.Module):
 def _dense(sizes: Sequence[int], dropout: float, batch_norm: bool) -> nn.Sequential:
     """Linear → (BatchNorm) → ReLU → Dropout for each consecutive pair of ``sizes``."""
     layers: list[nn.Module] = []
-    for width_in, width_out in zip(sizes[:-1], sizes[1:]):
+    for width_in, width_out in itertools.pairwise(sizes):
         layers.append(nn.Linear(width_in, width_out))
         if batch_norm:
             layers.append(nn.BatchNorm1d(width_out))
@@ -67,7 +68,7 @@ class _Convolutions(nn.Module):
     def __init__(self, channels: int, filters: Sequence[int], kernel_size: int, dropout: float) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        for width_in, width_out in zip([channels, *filters[:-1]], filters):
+        for width_in, width_out in zip([channels, *filters[:-1]], filters, strict=True):
             layers += [nn.Conv1d(width_in, width_out, kernel_size, padding="same"), nn.BatchNorm1d(width_out),
                        nn.ReLU(), nn.Dropout(dropout)]
         self.layers = nn.Sequential(*layers)
@@ -139,7 +140,7 @@ class LSTM(nn.Module):
             x = self.front(x.transpose(1, 2)).transpose(1, 2)
         out, _ = self.rnn(x)
         out = self.norm(out)
-        if self.attention is None:
+        if self.attention is None or self.attention_norm is None:
             return out[:, -1]
         last = out[:, -1:]
         attended, _ = self.attention(last, out, out, need_weights=False)

@@ -56,7 +56,7 @@ def network_backend(config: Mapping[str, Any], traits: Mapping[str, Any]) -> str
     frameworks = [b for b in traits["backends"] if b in NETWORK_BACKENDS]
     if not frameworks:
         return None
-    chosen = config["campaign"]["nn_backend"]
+    chosen: str = config["campaign"]["nn_backend"]
     return chosen if chosen in frameworks else frameworks[0]
 
 
@@ -157,9 +157,9 @@ def _stages(campaign: Mapping[str, Any], chosen: list[str], families: Mapping[st
                                 where("campaign.strategy"), "e.g. cascade: [{families: [lightgbm]}, {families: [ridge]}]"))
         return []
     stages = []
-    for i, stage in enumerate(campaign["cascade"]):
+    for stage in campaign["cascade"]:
         keys = [family_key(name, families) for name in stage["families"]]
-        for name, key in zip(stage["families"], keys):
+        for name, key in zip(stage["families"], keys, strict=True):
             if key is None:
                 problems.append(Problem(f"unknown family {name!r}", "campaign.cascade", where("campaign.cascade"),
                                         did_you_mean(name, families)))

@@ -126,7 +126,7 @@ def compile_plan(request: CompileRequest, hardware: HardwareSpec, hardware_sourc
     steps = _identified(steps, data, resolved.config, version)
     inputs = Inputs(
         tkplan_version=version,
-        layers=tuple(LayerInput(l.name, l.kind, l.file, l.sha256) for l in resolved.layers),
+        layers=tuple(LayerInput(layer.name, layer.kind, layer.file, layer.sha256) for layer in resolved.layers),
         env=resolved.env_used,
         cli=(*request.words, *(f"--set={s}" for s in request.sets)),
         hardware_source=hardware_source,

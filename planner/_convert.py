@@ -41,7 +41,10 @@ def thaw(value: Any) -> Any:
 def make_converter() -> cattrs.Converter:
     """Build the converter: unknown keys are errors, frozen JSON payloads round-trip as plain data."""
     conv = cattrs.Converter(forbid_extra_keys=True)
-    is_json_map = lambda t: t == JsonMap or t is types.MappingProxyType  # noqa: E731
+
+    def is_json_map(t: Any) -> bool:
+        return t == JsonMap or t is types.MappingProxyType
+
     conv.register_unstructure_hook_func(is_json_map, thaw)
     conv.register_structure_hook_func(is_json_map, lambda value, _: freeze(value))
     return conv

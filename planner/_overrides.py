@@ -20,7 +20,7 @@ from tkplan.planner._merge import Provenance, Setting, dotted, set_path
 from tkplan.planner._sources import is_profile_file
 from tkplan.planner._yaml import parse_value
 
-__all__ = ["LEGACY_ENV", "ENV_PREFIX", "PATH_ENV", "Override", "apply_overrides", "env_overrides", "split_words"]
+__all__ = ["ENV_PREFIX", "LEGACY_ENV", "PATH_ENV", "Override", "apply_overrides", "env_overrides", "split_words"]
 
 ENV_PREFIX = "TKPLAN__"  # tkplan: ignore[constant]  the documented variable prefix
 PATH_ENV = ("TKPLAN_PROFILE_PATH",)  # tkplan: ignore[constant]  a variable name, not a setting

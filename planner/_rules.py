@@ -182,7 +182,8 @@ def _clamp(value: int, w: Work, budget: int) -> int:
     value -= rule["reserve"]
     if rule["max"] is not None:
         value = min(value, rule["max"])
-    return max(rule["min"], min(value, budget))
+    lowest: int = rule["min"]
+    return max(lowest, min(value, budget))
 
 
 def _allocate_threads(config: Mapping[str, Any], budget: int, work: Sequence[Work],
@@ -279,11 +280,12 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
 def _feature_count(config: Mapping[str, Any]) -> int | None:
     data = config["data"]
     if data["source"] == "builtin:synthetic_panel":
-        return data["synthetic"]["features"]
+        generated: int = data["synthetic"]["features"]
+        return generated
     if data["source"] in _BUILTIN_FEATURES:
         return _BUILTIN_FEATURES[data["source"]]
-    features = data["columns"]["features"]
-    return len(features) if features else None
+    named = data["columns"]["features"]
+    return len(named) if named else None
 
 
 def _scale_batch(config: Mapping[str, Any], w: Work) -> tuple[dict[str, Any], list[Derivation]]:

@@ -22,7 +22,10 @@ _JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "a bool
 
 def validate_config(config: Mapping[str, Any], provenance: Provenance) -> list[Problem]:
     """Return every problem of ``config``, each located through ``provenance``, sorted by key path."""
-    locate = lambda path: _origin(provenance, path)  # noqa: E731
+
+    def locate(path: tuple[str | int, ...]) -> str:
+        return _origin(provenance, path)
+
     problems = [p for error in validator(CONFIG_SCHEMA).iter_errors(config) for p in explain_error(error, locate)]
     problems += _missing(config, schema(CONFIG_SCHEMA), (), provenance)
     unique = {(p.path, p.message): p for p in problems}
@@ -84,7 +87,7 @@ def explain_error(error: Any, locate: Callable[[tuple[Any, ...]], str]) -> Itera
         for name in [n for n in expected if n not in value]:
             yield Problem(f"missing key {name!r}", dotted((*path, name)), origin)
         return
-    messages = {
+    messages: dict[str, Callable[[], str]] = {
         "type": lambda: f"expected {_expected_type(expected)}, got {_describe(value)}",
         "enum": lambda: f"must be one of {', '.join(repr(v) for v in expected)}; got {_describe(value)}",
         "const": lambda: f"must be {expected!r}; got {_describe(value)}",
@@ -107,7 +110,7 @@ def explain_error(error: Any, locate: Callable[[tuple[Any, ...]], str]) -> Itera
         options = "; ".join(_summary(sub) for sub in error.schema[kind])
         yield Problem(f"got {_describe(value)}; expected {options}", key, origin, description)
         return
-    message = messages.get(kind, lambda: error.message)()
+    message = messages[kind]() if kind in messages else error.message
     yield Problem(message, key, origin, hint)
 
 

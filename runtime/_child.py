@@ -285,7 +285,7 @@ def _redirect(step_dir: str) -> tuple[int, int]:
 def _restore(saved: tuple[int, int]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
-    for fd, copy in zip((1, 2), saved):
+    for fd, copy in zip((1, 2), saved, strict=True):
         os.dup2(copy, fd)
         os.close(copy)
 

@@ -243,7 +243,7 @@ class LocalEngine(Engine):
 
     def _spawn_worker(self) -> _Worker:
         read_end, write_end = os.pipe()
-        log = open(self.run_dir / "worker.log", "ab")  # noqa: SIM115 - lives as long as the worker
+        log = open(self.run_dir / "worker.log", "ab")
         try:
             popen = subprocess.Popen([sys.executable, "-m", _CHILD, "--worker", str(self.run_dir), str(write_end)],
                                      stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_end,),

@@ -33,12 +33,12 @@ def run(*args: str | os.PathLike[str], cwd: Path, env: dict[str, str] | None = N
 
 def build_wheel(src: Path, out: Path) -> Path:
     """Build with ``python -m build`` (isolated first); without network fall back to the installed backend."""
-    attempts = [
+    attempts: list[list[str | Path]] = [
         [sys.executable, "-m", "build", "--wheel", "--outdir", out, src],
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", out, src],
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", out, src],
     ]
-    errors = []
+    errors: list[str] = []
     for command in attempts:
         proc = run(*command, cwd=src)
         wheels = sorted(out.glob("tkplan-*.whl"))

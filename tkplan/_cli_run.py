@@ -289,7 +289,7 @@ def render_summary(summary: Any) -> str:
             f"{_num(r.peak_rss_mb, 0)} / {cap if cap is not None else '-'}",
             f"{r.threads_seen if r.threads_seen is not None else '-'} / {r.allowed.threads}", _pools(r.pools)))
     widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in (header, tuple("-" * w for w in widths), *rows)]
     problems = [r for r in summary.results if not r.ok]
     if problems:

@@ -13,7 +13,10 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A plain aligned text table."""
     rows = [[str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
@@ -25,7 +28,8 @@ def render_plan_summary(plan: Any) -> str:
         f"plan {plan.plan_hash[:12]}  ({len(plan.steps)} steps, format {plan.format})",
         f"hardware: {hw.cpus_usable} usable CPUs of {hw.cpus_logical}, {hw.memory_mb} MB memory, GPUs: {gpus}"
         + (", MPS" if hw.mps else ""),
-        f"layers: {' → '.join(l.name for l in plan.inputs.layers if l.kind != 'family')} (+{sum(l.kind == 'family' for l in plan.inputs.layers)} family profiles)",
+        f"layers: {' → '.join(layer.name for layer in plan.inputs.layers if layer.kind != 'family')} "
+        f"(+{sum(layer.kind == 'family' for layer in plan.inputs.layers)} family profiles)",
         f"thread budget {sched.thread_budget}, up to {sched.max_parallel} steps at once",
         "",
     ]
@@ -78,7 +82,7 @@ def render_yaml(data: Any) -> str:
 
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # typed None, takes a bool
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import click
 
@@ -59,7 +59,7 @@ class TkplanGroup(click.Group):
     Commands living outside this module load only when invoked, so ``tkplan compile`` stays light.
     """
 
-    lazy: dict[str, str] = {
+    lazy: ClassVar[dict[str, str]] = {
         "audit": "tkplan.tools.audit._cli:audit",
         "run": "tkplan._cli_run:run_cmd",
         "env": "tkplan._cli_run:env_cmd",
@@ -190,8 +190,8 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
     plan = _compile(_request(words, sets, hermetic), hardware, source)
     data = {} if plan.data.sha256 is None else {str(p): stat_signature(p) for p in [search.cwd / plan.data.source]}
     prefix = "tkplan:profiles/"
-    layer_files = [shipped_dir() / l.file[len(prefix):] if l.file.startswith(prefix) else search.cwd / l.file
-                   for l in plan.inputs.layers]
+    layer_files = [shipped_dir() / layer.file[len(prefix):] if layer.file.startswith(prefix) else search.cwd / layer.file
+                   for layer in plan.inputs.layers]
     return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
             "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE), "data": data}
 
@@ -203,7 +203,7 @@ def validate_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) 
     from tkplan.planner import resolve
 
     resolved = resolve(_request(words, sets, hermetic))
-    layers = " → ".join(l.name for l in resolved.layers if l.kind != "family")
+    layers = " → ".join(layer.name for layer in resolved.layers if layer.kind != "family")
     click.echo(f"valid: {layers}; {len(resolved.work)} steps")
 
 

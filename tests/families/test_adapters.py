@@ -145,10 +145,11 @@ def test_same_plan_same_predictions(family, target, overrides, tmp_path):
         run_dir = tmp_path / name
         run_step(context(plan, run_dir))
         runs.append(np.load(run_dir / "steps" / step.id / predictions_file("test")))
+    first, second = runs
     if family == "ensemble":
-        np.testing.assert_allclose(*runs, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(first, second, rtol=1e-12, atol=0)
     else:
-        np.testing.assert_array_equal(*runs)
+        np.testing.assert_array_equal(first, second)
 
 
 def test_breast_cancer_classifies(tmp_path, run_dir):

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["H100", "T4", "FakeGpu", "FakeNvml", "FakeNVMLError", "cgroup_v1", "cgroup_v2"]
+__all__ = ["H100", "T4", "FakeGpu", "FakeNVMLError", "FakeNvml", "cgroup_v1", "cgroup_v2"]
 
 CgroupFiles = Mapping[str, Mapping[str, str]]
 """cgroup directory ("/", "/a", "/a/b") → file name → content, e.g. ``{"/a": {"cpu.max": "max"}}``."""

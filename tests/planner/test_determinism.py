@@ -305,7 +305,7 @@ class TestNonSemanticChangesKeepTheHash:
         assert settings_of(plan) == settings_of(baseline)
         project = next(layer for layer in plan.inputs.layers if layer.kind == "project")
         unchanged = text == (PROJECT / "tkplan.yaml").read_text()
-        assert (project.sha256 == next(l.sha256 for l in baseline.inputs.layers if l.kind == "project")) == unchanged
+        assert (project.sha256 == next(layer.sha256 for layer in baseline.inputs.layers if layer.kind == "project")) == unchanged
 
     def test_a_comment_changes_inputs_and_positions_but_not_the_hash(self, baseline):
         original = (PROJECT / "tkplan.yaml").read_text()

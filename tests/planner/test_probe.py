@@ -21,7 +21,10 @@ from tkplan.planner._probe import HostFacts, probe, probe_fingerprint
 
 GiB = 2**30
 HOST = HostFacts(cpus_logical=16, cores_physical=8, memory_total=64 * GiB, machine="x86_64")
-ALL_CPUS = lambda: set(range(16))  # noqa: E731
+
+
+def ALL_CPUS() -> set[int]:
+    return set(range(16))
 
 
 def fake_probe(root: Path, **kwargs: Any) -> HardwareSpec:
@@ -315,7 +318,7 @@ class TestSpecData:
             ({"cgroup": "v3"}, "cgroup must be one of 'v1', 'v2' or None, got 'v3'"),
         ],
     )
-    def test_validators_name_the_field(self, tmp_path: Path, change: dict[str, object], message: str) -> None:
+    def test_validators_name_the_field(self, tmp_path: Path, change: dict[str, Any], message: str) -> None:
         """An invalid field is refused with its name, the expected and the actual value."""
         with pytest.raises((TypeError, ValueError), match=message):
             attrs.evolve(self.spec(tmp_path), **change)

@@ -7,6 +7,7 @@ import os
 import random
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -43,7 +44,9 @@ def simulate(plan, rng: random.Random) -> list[tuple[float, list]]:
     pending = list(plan.schedule.order)
     running: list = []
     finished: set[str] = set()
-    clock, events, snapshots = 0.0, [], []
+    clock = 0.0
+    events: list[tuple[Any, ...]] = []
+    snapshots: list[Any] = []
     while pending or running:
         for step_id in list(pending):
             step = plan.step(step_id)
@@ -206,7 +209,7 @@ class TestRules:
         t4 = compile_for(spec(4, 16384, [(15360, "7.5")]), "campaign.families=[mlp]", "campaign.targets=[fwd_ret_5m]")
         assert h100.steps[0].resources.precision == "bf16"
         assert t4.steps[0].resources.precision == "fp16"
-        with pytest.raises(PlanningError, match="bf16 needs compute capability ≥ 8.0; the GPU has 7.5"):
+        with pytest.raises(PlanningError, match=r"bf16 needs compute capability ≥ 8\.0; the GPU has 7\.5"):
             compile_for(spec(4, 16384, [(15360, "7.5")]), "campaign.families=[mlp]", "gpu.precision=bf16")
 
     def test_gpu_step_gets_a_gpu_by_uuid_its_vram_cap_and_few_cpu_threads(self):

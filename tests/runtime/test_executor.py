@@ -92,7 +92,7 @@ class TestInterruption:
 
 
 def test_an_unknown_engine_is_named_with_the_known_ones():
-    with pytest.raises(KeyError, match="no engine 'ray'; known: .*local"):
+    with pytest.raises(KeyError, match=r"no engine 'ray'; known: .*local"):
         get_engine("ray")
 
 
@@ -119,7 +119,7 @@ def test_an_engine_declared_by_an_installed_package_is_found_by_name(tmp_path, m
     assert get_engine("fake_installed") is FakeEngine
     plan = compile_project(write_project(tmp_path / "project", {"a": family("ok")}))
     summary = execute(plan, tmp_path / "run", engine="fake_installed", hardware=plan.hardware)
-    assert summary.ok and FakeEngine.last.started == ["a.y.s42"]
+    assert summary.ok and FakeEngine.last is not None and FakeEngine.last.started == ["a.y.s42"]
 
 
 def test_long_steps_get_heartbeats_naming_what_runs(fake, tmp_path):
@@ -132,8 +132,9 @@ def test_long_steps_get_heartbeats_naming_what_runs(fake, tmp_path):
 
     _engine._ENGINES["fake"] = Slow
     plan = compile_project(write_project(tmp_path, {"a": family("ok")}))
-    events = []
+    events: list[object] = []
     run(plan, tmp_path / "run", on_event=events.append, settings=ExecutorSettings(heartbeat_s=1e-9))
     beats = [e for e in events if isinstance(e, Heartbeat)]
     assert [(b.running, b.done, b.total) for b in beats] == [(("a.y.s42",), 0, 1)] * 2
-    assert render_progress(beats[0]).startswith("[0/1] running a.y.s42   elapsed 0:00")
+    line = render_progress(beats[0])
+    assert line is not None and line.startswith("[0/1] running a.y.s42   elapsed 0:00")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def faulty_run(tmp_path_factory):
     project = write_project(tmp_path_factory.mktemp("faults"), FAULTS, timeout_s=4, memory_cap_gb=0.15,
                             after={"downstream": family("ok")})
     plan = compile_project(project)
-    events = []
+    events: list[Any] = []
     summary = execute(plan, project / "run", on_event=events.append)
     return plan, summary, events, project / "run"
 

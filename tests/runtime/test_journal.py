@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tkplan.errors import RunDirError
@@ -44,7 +46,7 @@ def test_a_missing_journal_is_empty(tmp_path):
 
 
 def test_replay_tells_finished_from_unfinished_steps():
-    records = [
+    records: list[dict[str, Any]] = [
         {"event": "run_started"},
         {"event": "step_started", "step": "a", "pgid": 1},
         {"event": "step_started", "step": "b", "pgid": 2},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import psutil
 
@@ -48,7 +49,7 @@ def test_cancel_stops_a_running_step(tmp_path):
     engine = LocalEngine(tmp_path / "run", ExecutorSettings(term_grace_s=0.5))
     facts = engine.start(Job(step, tmp_path / "run", step_dir, timeout_s=60))
     engine.cancel(step.id)
-    ends = []
+    ends: list[Any] = []
     deadline = time.monotonic() + 30
     while not ends and time.monotonic() < deadline:
         ends = engine.poll(0.1)

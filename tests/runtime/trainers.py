@@ -55,7 +55,7 @@ def report_threads(ctx: StepContext) -> dict[str, Any]:
     """Load a BLAS (numpy) and an OpenMP runtime, and report the pools and variables seen from inside."""
     import ctypes.util
 
-    import numpy  # noqa: F401  (loads OpenBLAS)
+    import numpy  # noqa: F401  # loads the BLAS whose pool the step reports
     import threadpoolctl
 
     gomp = ctypes.util.find_library("gomp")

@@ -301,7 +301,7 @@ class TestProfiles:
     def test_unsafe_yaml_is_refused(self, tmp_path: Path) -> None:
         bad = write(tmp_path / "bad.yaml", "x: !!python/object/apply:os.system ['true']\n")
 
-        with pytest.raises(AuditError, match="bad.yaml: not a valid profile"):
+        with pytest.raises(AuditError, match=r"bad\.yaml: not a valid profile"):
             load_profiles([bad])
 
     def test_a_profile_must_be_a_mapping(self, tmp_path: Path) -> None:

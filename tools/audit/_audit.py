@@ -37,7 +37,7 @@ def scan_source(source: Source, settings: AuditSettings) -> FileScan:
         if source.language == "shell":
             return scan_shell(source.display, data, settings)
         return scan_python(source.display, data, settings)
-    except Exception as exc:  # noqa: BLE001 - one odd file must not stop the audit of a tree
+    except Exception as exc:
         return FileScan(source.display, skipped=f"internal error while scanning: {exc.__class__.__name__}: {exc}")
 
 

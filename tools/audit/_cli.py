@@ -114,14 +114,12 @@ def audit(
     except AuditError as exc:
         raise click.UsageError(str(exc)) from None
     settings = project.settings
-    changes: dict[str, object] = {}
     if kinds:
-        changes["kinds"] = frozenset(kinds)
+        settings = attrs.evolve(settings, kinds=frozenset(kinds))
     if keep:
-        changes["noise"] = settings.noise - set(keep)
+        settings = attrs.evolve(settings, noise=settings.noise - set(keep))
     if workers is not None:
-        changes["workers"] = workers
-    settings = attrs.evolve(settings, **changes)
+        settings = attrs.evolve(settings, workers=workers)
     profile_paths = list(profiles) or [str(p) for p in project.profiles]
     baseline_path = Path(baseline) if baseline else project.baseline
     if write_baseline and baseline_path is None:

@@ -72,6 +72,10 @@ def _frozenset(value: Any) -> frozenset[str]:
     return frozenset(value)
 
 
+def _tuple(value: Any) -> tuple[str, ...]:
+    return tuple(value)
+
+
 def _mapping(value: Any) -> Mapping[str, str]:
     return dict(value)
 
@@ -99,7 +103,7 @@ class AuditSettings:
     .. versionadded:: 0.1
     """
 
-    exclude: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    exclude: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     use_default_excludes: bool = True
     kinds: frozenset[str] = attrs.field(
         default=frozenset(KINDS), converter=_frozenset, validator=_names(KINDS, "kind")

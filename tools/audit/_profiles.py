@@ -170,7 +170,7 @@ def same_value(code: Any, profile: Any) -> bool:
     if isinstance(profile, str) and isinstance(code, numbers):
         return _as_number(profile) == float(code)
     if isinstance(code, tuple) and isinstance(profile, tuple):
-        return len(code) == len(profile) and all(same_value(a, b) for a, b in zip(code, profile))
+        return len(code) == len(profile) and all(same_value(a, b) for a, b in zip(code, profile, strict=True))
     if isinstance(code, dict) and isinstance(profile, dict):
         return code.keys() == profile.keys() and all(same_value(code[k], profile[k]) for k in code)
     return bool(code == profile)

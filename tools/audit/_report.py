@@ -75,7 +75,7 @@ def render(result: AuditResult, fmt: str, *, known: int = 0, version: str = "") 
 
         yaml = YAML(typ="safe", pure=True)
         yaml.default_flow_style = False
-        yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+        yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # typed None, takes a bool
         out = io.StringIO()
         yaml.dump(json.loads(json.dumps(report_data(result, known=known), default=repr)), out)
         return out.getvalue()
@@ -105,7 +105,7 @@ def _table(result: AuditResult, known: int) -> str:
     if rows:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     for skipped in result.skipped:
         lines.append(f"skipped {skipped.path}: {skipped.reason}")
     for note in result.notes:

@@ -145,7 +145,7 @@ def scan_shell(path: str, data: bytes, settings: AuditSettings) -> FileScan:
     findings = []
     for line, col, kind, key, value in scanner.found:
         silenced = ignores.get(line, ())
-        if silenced is None or kind in silenced:  # type: ignore[operator]
+        if silenced is None or kind in silenced:
             continue
         findings.append(Finding(path, line, col, kind, key, value, "", suggest(kind, key, "")))
     return FileScan(path, tuple(findings), notes=tuple(f"{path}: {n}" for n in notes))

@@ -128,8 +128,8 @@ def main() -> None:
         project = work / "project"
         write_project(project, names)
         cache = {"TKPLAN_CACHE_DIR": str(work / "cache")}
-        same = lambda i: {**base_env, **cache}  # noqa: E731
-        fresh = lambda i: {**base_env, "TKPLAN_CACHE_DIR": str(work / f"cold-cache-{i}")}  # noqa: E731
+        same = lambda i: {**base_env, **cache}
+        fresh = lambda i: {**base_env, "TKPLAN_CACHE_DIR": str(work / f"cold-cache-{i}")}
         check = subprocess.run([tkplan, "compile", *compile_args], cwd=project, env=same(0), capture_output=True,
                                text=True)
         if check.returncode != 0:
@@ -158,7 +158,7 @@ def main() -> None:
     times = dict(rows)
     cold, cached = times["tkplan compile, cold (empty cache)"], times["tkplan compile, unchanged inputs (cache)"]
     start = times["python -c pass"]
-    verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
+    verdict = lambda ok: "met" if ok else "MISSED"
     print(f"cold compile: {cold:.3f} s, target ≤ 0.300 s: {verdict(cold <= 0.3)} ({cold - start:.3f} s beyond "
           "interpreter start-up)")
     hydra = next((t for name, t in rows if name.startswith("hydra")), None)

@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
               f"{row['vram_cap_mb'] or '-':>7} {row['cuda_peak_mb'] if row['cuda_peak_mb'] is not None else '-':>8} "
               f"{row['epochs'] or '-':>6} {row['s_per_epoch'] or '-':>8} {row['first_epoch_s'] or '-':>7} "
               f"{row['batch'] or '-':>5} "
-              f"{str(row['compiled']):>8} {round(row['score'], 3) if row['score'] is not None else '-':>7}")
+              f"{row['compiled']!s:>8} {round(row['score'], 3) if row['score'] is not None else '-':>7}")
         if row["error"]:
             print(f"    {row['error']}")
     within = [r for r in rows if r["cuda_peak_mb"] is not None and r["vram_cap_mb"]]
