@@ -52,14 +52,15 @@ def resolve_paths(config: dict[str, Any], provenance: Provenance, root: Path) ->
     """
     for key in PATH_KEYS:
         *parents, leaf = key.split(".")
-        section = config
+        section: Any = config
         for part in parents:
             section = section.get(part) if isinstance(section, dict) else None
         value = section.get(leaf) if isinstance(section, dict) else None
-        if not isinstance(value, str) or value.startswith(_BUILTIN) or os.path.isabs(value):
+        if not isinstance(section, dict) or not isinstance(value, str) or value.startswith(_BUILTIN) \
+                or os.path.isabs(value):
             continue
-        setting = (provenance.get(key) or [None])[-1]
-        file = setting.file if setting is not None else None
+        chain = provenance.get(key) or []
+        file = chain[-1].file if chain else None
         anchor = Path(os.path.dirname(file)) if file and not file.startswith(SHIPPED_PREFIX) else Path()
         section[leaf] = PurePosixPath(os.path.relpath(os.path.normpath(root / anchor / value), root)).as_posix()
 

@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tkplan.planner import CompileRequest, compile_plan
-
 from tests.families.plans import MACHINE
+from tkplan.planner import CompileRequest, compile_plan
 
 PROJECT = {
     "run": {"name": "mine", "threads": 2},
@@ -168,8 +167,8 @@ def test_a_builtin_source_is_identified_by_its_generator_settings(tmp_path):
     assert dict(base.data.generator) == {"base_seed": 42, "synthetic": {"symbols": 16, "timestamps": 400,
                                                                         "features": 32, "noise": 1.0}}
     assert bigger.data.generator["synthetic"]["symbols"] == 20 and bigger.plan_hash != base.plan_hash
-    assert all(a.digest != b.digest for a, b in zip(base.steps, bigger.steps))
-    for a, b in zip(base.steps, tuned.steps):
+    assert all(a.digest != b.digest for a, b in zip(base.steps, bigger.steps, strict=True))
+    for a, b in zip(base.steps, tuned.steps, strict=True):
         assert (a.digest == b.digest) == (a.family == "ftrl_proximal"), a.id
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from tkplan.families import prepare
 from tkplan._data_digest import measure
+from tkplan.families import prepare
 from tkplan.planner import CompileRequest, HardwareSpec, compile_plan, resolve
 from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._context import StepContext

@@ -46,7 +46,8 @@ def test_a_trainer_reads_its_step_from_the_plan(tmp_path):
 def test_the_steps_timeout_kills_the_command_and_its_group(tmp_path):
     _, path = plan_file(tmp_path, timeout_s=2)
     pid_file = tmp_path / "pids"
-    script = f"import subprocess, time; p = subprocess.Popen(['sleep', '30']); open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(4); print('finished')"
+    script = (f"import subprocess, time; p = subprocess.Popen(['sleep', '30']); "
+              f"open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(4); print('finished')")
     done = tkplan_exec(path, sys.executable, "-c", script, cwd=tmp_path)
     assert done.returncode == 124, done.stdout + done.stderr
     assert "finished" not in done.stdout
@@ -57,7 +58,8 @@ def test_the_steps_timeout_kills_the_command_and_its_group(tmp_path):
 
 def test_the_steps_memory_cap_kills_the_command(tmp_path):
     _, path = plan_file(tmp_path, memory_cap_gb=0.25)
-    script = "import time\nchunks = []\nfor _ in range(40):\n    chunks.append(b'1' * 20 * 2**20); time.sleep(0.02)\ntime.sleep(30)"
+    script = ("import time\nchunks = []\nfor _ in range(40):\n    chunks.append(b'1' * 20 * 2**20); time.sleep(0.02)\n"
+              "time.sleep(30)")
     done = tkplan_exec(path, sys.executable, "-c", script, cwd=tmp_path)
     assert done.returncode == 137, done.stdout + done.stderr
     assert "ended oom: RSS of its process group reached" in done.stderr and "over its 256 MB cap" in done.stderr
