@@ -2,7 +2,14 @@
 
 ``plan_hash`` is the sha256 of the canonical JSON of the plan's semantic part — ``format``, ``config``,
 ``hardware``, ``data``, ``steps`` and ``schedule`` — so the same inputs on the same hardware give the same hash in
-any directory and on any machine, and an edited plan no longer matches its hash.
+any directory and on any machine, and an edited plan no longer matches its hash. ``inputs`` and
+``provenance`` are left out on purpose: they hold file paths and origins that differ between checkouts of
+the same campaign, and the executor never acts on them (they explain a plan; they do not change a run).
+
+A plan read from a file is checked in full before it is used: the schema (``schema/plan.schema.json``),
+then what a schema cannot say (`check_plan`): unique step ids that are safe file names, dependencies that
+exist and form no cycle, a schedule that orders each step once, environment names that are shell
+identifiers.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,10 +40,13 @@ __all__ = [
     "Schedule",
     "Step",
     "canonical_json",
+    "check_plan",
     "compute_hash",
     "plan_from_json",
     "plan_to_json",
     "read_plan",
+    "safe_name",
+    "shell_name",
 ]
 
 FORMAT = "tkplan.plan/1"  # tkplan: ignore[constant]  the plan file format
@@ -206,6 +217,107 @@ class Plan:
 
 
 _SEMANTIC = ("format", "config", "hardware", "data", "steps", "schedule")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,199}")  # tkplan: ignore[constant]  the file-name alphabet
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # tkplan: ignore[constant]  POSIX shell variable names
+
+
+def safe_name(value: Any, what: str) -> str:
+    """Return ``value`` if it can be one file name inside a run directory, else raise.
+
+    Safe: 1-200 characters of ``A-Z a-z 0-9 _ . + -``, not starting with a dot (so never ``.``, ``..``, a hidden
+    file, a path separator or an absolute path).
+
+    Raises:
+        PlanError: ``value`` is not such a name; the message says ``what`` it is.
+
+    .. versionadded:: 0.1
+    """
+    if isinstance(value, str) and _SAFE_NAME.fullmatch(value):
+        return value
+    raise PlanError(f"{what} {value!r} is not a safe file name: use 1-200 of A-Z a-z 0-9 _ . + -, "
+                    "not starting with '.'")
+
+
+_RUNTIME_KEYS = (  # tkplan: ignore[constant]  what the executor reads from a plan's config
+    "run.name", "run.output_dir", "report.rank_by.regression", "report.rank_by.binary", "report.split", "data.tasks",
+    "threading.inter_op_threads", "gpu.tf_allow_growth")
+
+
+def shell_name(value: Any) -> bool:
+    """Whether ``value`` is a POSIX shell variable name (what ``export NAME=...`` accepts)."""
+    return isinstance(value, str) and _SHELL_NAME.fullmatch(value) is not None
+
+
+def check_plan(data: Mapping[str, Any]) -> list[str]:
+    """What is wrong with an unstructured plan beyond its schema: each problem as a sentence (none: ``[]``).
+
+    The config holds what the executor reads; step ids are unique safe names; ``run.name`` is a safe name;
+    ``depends_on`` names steps of the plan and has no cycle; each target is in ``data.tasks``;
+    ``schedule.order`` holds each step exactly once; every ``env`` name is a shell identifier.
+    """
+    problems: list[str] = []
+    for key in _RUNTIME_KEYS:
+        node: Any = data["config"]
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is None:
+            problems.append(f"config.{key} is missing; the executor needs it")
+    if problems:
+        return problems
+    steps = data["steps"]
+    ids = [step["id"] for step in steps]
+    for name, what in [(i, "step id") for i in ids] + [(data["config"]["run"]["name"], "run.name")]:
+        try:
+            safe_name(name, what)
+        except PlanError as exc:
+            problems.append(str(exc))
+    seen: set[str] = set()
+    for step_id in ids:
+        if step_id in seen:
+            problems.append(f"step id {step_id!r} is used twice")
+        seen.add(step_id)
+    for step in steps:
+        problems += [f"step {step['id']} depends on {d!r}, which is not in the plan"
+                     for d in step["depends_on"] if d not in seen]
+        problems += [f"step {step['id']}: env name {name!r} is not a shell identifier"
+                     for name in step["env"] if not shell_name(name)]
+        problems += [f"step {step['id']}: target {target!r} is not in config.data.tasks"
+                     for target in step["targets"] if target not in data["config"]["data"]["tasks"]]
+    cycle = _cycle({step["id"]: [d for d in step["depends_on"] if d in seen] for step in steps})
+    if cycle:
+        problems.append(f"the steps depend on each other in a cycle: {' -> '.join(cycle)}")
+    order = data["schedule"]["order"]
+    if sorted(order) != sorted(seen) or len(order) != len(ids):
+        extra = sorted(set(order) - seen)
+        missing = sorted(seen - set(order))
+        twice = sorted({i for i in order if order.count(i) > 1})
+        problems.append("schedule.order must list each step exactly once"
+                        + (f"; not steps: {', '.join(extra)}" if extra else "")
+                        + (f"; missing: {', '.join(missing)}" if missing else "")
+                        + (f"; twice: {', '.join(twice)}" if twice else ""))
+    return problems
+
+
+def _cycle(graph: Mapping[str, list[str]]) -> list[str]:
+    """One dependency cycle of ``graph`` (id → ids it depends on) as a path that ends where it starts, or ``[]``."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in graph:
+        if state.get(root):
+            continue
+        path, stack = [root], [iter(graph[root])]
+        state[root] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(graph.get(nxt, ())))
+    return []
 
 
 def canonical_json(data: Any, *, indent: int | None = None) -> str:
@@ -232,7 +344,9 @@ def plan_from_json(text: str, source: str = "plan.json") -> Plan:  # tkplan: ign
         PlanError: not JSON, another format, an invalid structure, or edited after compiling.
     """
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise PlanError(f"{source}: not a plan (nested too deeply); compile it again") from None
     except ValueError as exc:
         raise PlanError(f"{source}: not a plan (invalid JSON: {exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -240,16 +354,43 @@ def plan_from_json(text: str, source: str = "plan.json") -> Plan:  # tkplan: ign
         raise PlanError(f"{source}: not a {FORMAT} plan (format: {found!r}); compile it with this tkplan")
     try:
         expected = compute_hash(data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
         raise PlanError(f"{source}: incomplete plan ({exc}); compile it again") from None
     if data.get("plan_hash") != expected:
         raise PlanError(f"{source}: plan_hash does not match its content: the plan was edited after compiling "
                         f"(recorded {str(data.get('plan_hash'))[:12]}…, content {expected[:12]}…); "
                         "change the profiles instead and compile again")
+    problems = _schema_problems(data) or check_plan(data)
+    if problems:
+        listed = "".join(f"\n  - {p}" for p in problems[:_SHOWN])
+        more = f"\n  ... and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
+        raise PlanError(f"{source}: invalid plan:{listed}{more}\ncompile it again")
     try:
         return converter.structure(data, Plan)
     except Exception as exc:  # cattrs raises several exception groups; all mean a malformed plan
         raise PlanError(f"{source}: malformed plan ({first_error(exc)}); compile it again") from None
+
+
+_SHOWN = 10  # tkplan: ignore[constant]  how many problems an error lists
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a plan may hold")
+
+
+def _schema_problems(data: Mapping[str, Any]) -> list[str]:
+    """Where ``data`` breaks ``schema/plan.schema.json``: ``message @ $.path`` lines."""
+    from tkplan.planner._schemas import PLAN_SCHEMA, validator
+
+    try:
+        errors = sorted(validator(PLAN_SCHEMA).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    except RecursionError:
+        return ["nested too deeply"]
+    return [f"{_short(e.message)} @ {e.json_path}" for e in errors]
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= 200 else message[:200] + "…"
 
 
 def read_plan(path: str | os.PathLike[str]) -> Plan:

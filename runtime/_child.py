@@ -4,7 +4,9 @@
 started it with the step's environment already in place, so every library loaded here reads its thread
 variables (``OMP_NUM_THREADS``, the BLAS variables, ``CUDA_VISIBLE_DEVICES``...) at load. Then, in order:
 
-1. read ``steps/<id>/step.json`` (written by ``tkplan.runtime._jobspec``);
+1. read ``steps/<id>/step.json`` (written by ``tkplan.runtime._jobspec``) and start the step's own watchdog
+   (``tkplan.runtime._guard``, with the spec's ``watch``: timeout, memory cap, period), which keeps the
+   limits should the executor die;
 2. enter ``threadpoolctl.threadpool_limits`` with the step's OpenMP and BLAS pool sizes;
 3. when the step trains with torch or TensorFlow: set their intra-/inter-op threads and, for a CUDA step
    with a VRAM cap, the cap (torch: ``set_per_process_memory_fraction``; TF: a logical device with that
@@ -27,6 +29,7 @@ Imports are kept to the minimum, so that a step's start costs little beyond the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -38,14 +41,41 @@ __all__ = ["main", "run_spec"]
 
 def main(argv: list[str]) -> int:
     """Entry point: one step, or the in-process worker."""
+    _project_last()
     if argv[:1] == ["--worker"]:
         _serve(argv[1], int(argv[2]))
         return 0
     run_dir, step_id = argv
     step_dir = os.path.join(run_dir, "steps", step_id)
-    outcome = run_spec(_read_spec(step_dir))
+    spec = _read_spec(step_dir)
+    with _guard(spec, step_dir):
+        outcome = run_spec(spec)
     _write_json_atomic(os.path.join(step_dir, "outcome.json"), outcome)
     return 0 if outcome["status"] == "ok" else 1
+
+
+def _project_last() -> None:
+    """Put the working directory at the end of ``sys.path``: after tkplan and its dependencies.
+
+    The child starts with ``python -P``, so a module of the project named like a dependency
+    (``threadpoolctl.py``) cannot shadow it; the project's own trainer modules still import.
+    """
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.append(cwd)
+
+
+def _guard(spec: dict[str, Any], step_dir: str) -> Any:
+    """The step's own watchdog (``tkplan.runtime._guard``), or nothing for a spec without limits to watch."""
+    import contextlib
+
+    watch = spec.get("watch")
+    if not watch:
+        return contextlib.nullcontext()
+    from tkplan.runtime._guard import Guard
+
+    return Guard(spec["step"]["id"], watch, lambda outcome: _write_json_atomic(
+        os.path.join(step_dir, "outcome.json"), outcome))
 
 
 def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -69,8 +99,10 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
                 result = trainer(_context(spec))
             finally:
                 pools = threadpoolctl.threadpool_info()
-        outcome["metrics"], outcome["output"] = _split_result(spec["entrypoint"], result)
-        json.dumps(outcome, default=_json_default)
+        metrics, output = _split_result(spec["entrypoint"], result)
+        (outcome["metrics"], in_metrics), (outcome["output"], in_output) = _finite(metrics, "metrics"), _finite(output)
+        if in_metrics or in_output:
+            outcome["note"] = "not a finite number, written as null: " + ", ".join(in_metrics + in_output)
     except BaseException as exc:  # the trainer's failure is the step's result, whatever it is
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -230,16 +262,34 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"the trainer returned a {type(value).__name__}, which is not JSON-ready")
 
 
+def _finite(data: Any, path: str = "") -> tuple[Any, list[str]]:
+    """``data`` made JSON-ready (numpy values as numbers), NaN and infinities as ``null``; where they were.
+
+    Raises:
+        TypeError: a value is not JSON-ready.
+    """
+    from tkplan.runtime._finite import finite
+
+    return finite(json.loads(json.dumps(data, default=_json_default)), path)
+
+
 def _write_json_atomic(path: str, data: Any) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, default=_json_default, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, default=_json_default, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 # -- the in-process worker ---------------------------------------------------------------------------------
+
+_STEP_MARK = "TKPLAN_STEP_ID"  # tkplan: ignore[constant]  tkplan.runtime._ours.STEP_ID, without importing it
 
 
 def _serve(run_dir: str, notify_fd: int) -> None:
@@ -252,10 +302,12 @@ def _serve(run_dir: str, notify_fd: int) -> None:
         spec = _read_spec(step_dir)
         saved_env, saved_path = dict(os.environ), list(sys.path)
         os.environ.update(spec["env"])
+        os.environ[_STEP_MARK] = step_id  # what the step starts carries this mark (tkplan.runtime._ours)
         _extend_path(spec["env"].get("PYTHONPATH", ""))
         saved_fds = _redirect(step_dir)
         try:
-            outcome = run_spec(spec)
+            with _guard(spec, step_dir):
+                outcome = run_spec(spec)
         finally:
             _restore(saved_fds)
             os.environ.clear()

@@ -1,7 +1,8 @@
 """How a step's end is named: from why it was killed, its exit status, and what its child reported. Pure.
 
 Precedence: a kill by the executor (timeout, memory cap, cancel) names the end whatever the process did
-afterwards; then the child's own report (``ok``, or ``failed`` with its exception); then the exit status of a
+afterwards; then the child's own report (``ok`` with its note, ``failed`` with its exception, or ``timeout`` /
+``oom`` when the step's own watchdog stopped it after the executor died); then the exit status of a
 process that reported nothing: a signal (``crashed``, the signal named) or an exit code (``crashed``).
 """
 
@@ -42,7 +43,9 @@ def classify(*, killed_for: str | None, kill_detail: str = "", returncode: int |
         return killed_for, kill_detail
     if outcome is not None:
         if outcome.get("status") == "ok":
-            return "ok", ""
+            return "ok", str(outcome.get("note") or "")
+        if outcome.get("status") in ("timeout", "oom"):  # its own watchdog stopped it (tkplan.runtime._guard)
+            return str(outcome["status"]), str(outcome.get("detail") or "")
         error = outcome.get("error") or {}
         return "failed", str(error.get("summary") or "the trainer raised")
     if returncode is None:

@@ -46,6 +46,8 @@ class Job:
         step_dir: ``run_dir/steps/<id>``, holding ``step.json`` for the child.
         timeout_s: the wall time allowed: the step's timeout, or less when the run's deadline is nearer.
         attempt: 1 for the first start of the step.
+        token: the executor invocation's marker (``tkplan.runtime._ours``): every process of the job must
+            carry it in its environment as ``TKPLAN_RUN_TOKEN``, with ``TKPLAN_STEP_ID``.
     """
 
     step: Step
@@ -53,6 +55,7 @@ class Job:
     step_dir: Path
     timeout_s: float
     attempt: int = 1
+    token: str = ""
 
 
 @attrs.frozen
@@ -119,13 +122,16 @@ class Engine(abc.ABC):
         """Stop a running job; it comes back from `poll` with status ``cancelled``."""
 
     @abc.abstractmethod
-    def release_orphans(self, started: Sequence[Mapping[str, Any]]) -> None:
+    def release_orphans(self, started: Sequence[Mapping[str, Any]], *, tokens: Sequence[str] = ()) -> None:
         """Stop whatever a dead executor's jobs left running on this run directory (``--resume``).
 
+        Never signal a process that is not provably the run's own (a journaled pid may have been reused).
+
         Args:
-            started: the ``step_started`` records of the steps the journal shows unfinished. An executor
-                killed between starting a job and journaling it leaves a job with no record: the engine
-                must find those as well.
+            started: the ``step_started`` records of the steps the journal shows unfinished (each with the
+                run's ``token``). An executor killed between starting a job and journaling it leaves a job
+                with no record: the engine must find those as well.
+            tokens: the markers of every earlier executor on this run directory (`Job.token`).
 
         Raises:
             RuntimeError: a job could not be stopped.

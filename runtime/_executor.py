@@ -19,6 +19,8 @@ other step runs again, the files of its earlier attempt moved to ``attempts/<id>
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import json
 import os
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tkplan._io import write_text_atomic
-from tkplan.errors import DriftError, PlanError, RunDirError
+from tkplan.errors import DiskFullError, DriftError, PlanError, RunDirError
 from tkplan.planner._admission import can_start, fits_alone
 from tkplan.planner._convert import converter, thaw
 from tkplan.planner._hardware import HardwareSpec
@@ -41,6 +43,7 @@ from tkplan.runtime._engine import DEFAULT_ENGINE, Engine, Job, JobEnd, get_engi
 from tkplan.runtime._events import DataReady, Event, Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
 from tkplan.runtime._jobspec import job_spec, plan_facts
 from tkplan.runtime._journal import replay
+from tkplan.runtime._ours import new_token
 from tkplan.runtime._results import Allowance, RunSummary, StepResult
 from tkplan.runtime._rundir import RunDir
 from tkplan.runtime._settings import ExecutorSettings
@@ -77,7 +80,9 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
         DriftError: the machine differs from the plan's and ``allow_drift`` is false.
         DataDriftError: the data file is missing or changed and ``allow_data_drift`` is false.
         RunDirError: the run directory is locked, holds another plan's run or a run on other data, or holds
-            an unfinished run and ``resume`` is false.
+            an unfinished run and ``resume`` is false; a file in it is damaged or cannot be read or written.
+        DiskFullError: a write failed for want of space; the journal still ends with a whole record, so
+            ``resume`` finishes the run once there is room.
         PlanError: a step can never start (it does not fit the plan's budget alone) or depends on no step.
         KeyError: ``engine`` is not registered.
 
@@ -94,10 +99,23 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
         raise DriftError(drift)
     data = check_data(plan, project_root or Path.cwd(), digest_cache, allow_drift=allow_data_drift)
     engine_class = get_engine(engine)
-    with RunDir.open(run_dir, plan, resume=True) as rundir:  # whether a run there may go on is decided here
-        run = _Run(plan, rundir, engine_class(rundir.path, settings), settings, max_parallel,
-                   on_event or (lambda event: None), started, data)
-        return run.go(tuple(drift), resume)
+    try:
+        with RunDir.open(run_dir, plan, resume=True) as rundir:  # whether a run there may go on is decided here
+            run = _Run(plan, rundir, engine_class(rundir.path, settings), settings, max_parallel,
+                       on_event or (lambda event: None), started, data)
+            return run.go(tuple(drift), resume)
+    except OSError as exc:
+        raise _refusal(exc, Path(run_dir)) from None
+
+
+def _refusal(exc: OSError, run_dir: Path) -> RunDirError | DiskFullError:
+    """The user's words for a failed read or write in the run directory (or the data it prepares)."""
+    where = exc.filename or run_dir
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"{where}: no space left on the device; every finished step is kept: free some "
+                             f"space and finish the run with --resume --out {run_dir}")
+    return RunDirError(f"{where}: {exc.strerror or exc}; the run directory is damaged or unusable: "
+                       "pass --out with another directory")
 
 
 def _check_schedulable(plan: Plan) -> None:
@@ -137,6 +155,7 @@ class _Run:
         self.last_news = started
         self.data = data
         self.facts = {**plan_facts(plan), "config": data.config}
+        self.token = new_token()
 
     # -- the run ---------------------------------------------------------------------------------------
 
@@ -155,13 +174,13 @@ class _Run:
         self.attempts = dict(state.attempts)
         journal = self.rundir.journal
         journal.append("run_started", plan_hash=self.plan.plan_hash, pid=os.getpid(), resume=bool(self.rundir.records),
-                       drift=list(drift), engine=type(self.engine).__name__, data_sha256=self.data.sha256,
-                       data_drift=self.data.drift)
+                       drift=list(drift), engine=type(self.engine).__name__, token=self.token,
+                       data_sha256=self.data.sha256, data_drift=self.data.drift)
         adopted = []
         try:
             if self.rundir.records:
                 try:
-                    self.engine.release_orphans(list(state.unfinished.values()))
+                    self.engine.release_orphans(list(state.unfinished.values()), tokens=state.tokens)
                 except RuntimeError as exc:
                     raise RunDirError(f"cannot resume: {exc}") from None
                 for step_id in self.plan.schedule.order:
@@ -175,7 +194,8 @@ class _Run:
         except BaseException:
             running = sorted(self.running)
             self.engine.close()
-            journal.append("run_interrupted", running=running)
+            with contextlib.suppress(OSError):  # a full disk: the journal already ends with a whole record
+                journal.append("run_interrupted", running=running)
             raise
         self.engine.close()
         results = tuple(self.results[s] for s in self.plan.schedule.order)
@@ -208,7 +228,12 @@ class _Run:
         """Prepare the built-in trainer's data once, before any step: bad data stops the run here, whole."""
         if any(self.steps[s].entrypoint is None for s in self.plan.schedule.order if s not in self.results):
             module, _, name = DEFAULT_PREPARE.partition(":")
-            prepared = getattr(importlib.import_module(module), name)(self.data.config, self.rundir.path)
+            prepare = getattr(importlib.import_module(module), name)
+            try:
+                prepared = prepare(self.data.config, self.rundir.path)
+            except (KeyError, TypeError, AttributeError) as exc:  # a config the built-in trainer cannot read
+                raise PlanError(f"the plan's data settings cannot be used ({type(exc).__name__}: {exc}); "
+                                "compile the plan again") from None
             meta = getattr(prepared, "meta", None) or {}
             if "feature_names" in meta:
                 self.emit(DataReady(str(meta.get("source", "")), tuple(meta["feature_names"]),
@@ -262,17 +287,19 @@ class _Run:
         self.attempts[step.id] = attempt
         step_dir = self.rundir.fresh_step_dir(step.id)
         spec = job_spec(self.plan, step, self.rundir.path, step_dir, self.facts)
-        write_text_atomic(step_dir / "step.json", json.dumps(spec, sort_keys=True, separators=(",", ":")))
         timeout = float(step.limits.timeout_s if deadline_left is None else min(step.limits.timeout_s, deadline_left))
+        spec["watch"] = {"timeout_s": timeout, "memory_cap_mb": step.limits.memory_cap_mb,
+                         "poll_s": self.settings.poll_interval_s}
+        write_text_atomic(step_dir / "step.json", json.dumps(spec, sort_keys=True, separators=(",", ":")))
         self.started_at[step.id] = round(time.time(), 3)
         try:
-            facts = self.engine.start(Job(step, self.rundir.path, step_dir, timeout, attempt))
+            facts = self.engine.start(Job(step, self.rundir.path, step_dir, timeout, attempt, self.token))
         except OSError as exc:
             self._record(StepResult(step.id, "crashed", f"could not start: {exc}", Allowance.of(step), attempt,
                                     self.started_at[step.id]))
             return
         self.running[step.id] = step
-        self.rundir.journal.append("step_started", step=step.id, attempt=attempt, **facts)
+        self.rundir.journal.append("step_started", step=step.id, attempt=attempt, token=self.token, **facts)
         self.last_news = time.monotonic()
         self.emit(StepStarted(step.id, tuple(self.running), len(self.results), len(self.steps), self._elapsed()))
 

@@ -2,19 +2,24 @@
 
 Records, each with ``event`` and ``time`` (seconds since the epoch):
 
-* ``run_started``: ``plan_hash``, ``pid`` of the executor, ``resume``, ``drift`` (accepted differences);
-* ``step_started``: ``step``, ``attempt`` and what the engine needs to find the step's processes again
-  (the local engine: ``pid``, ``pgid``, ``create_time``, ``isolation``);
+* ``run_started``: ``plan_hash``, ``pid`` of the executor, ``resume``, ``drift`` (accepted differences),
+  ``token`` (the marker its steps carry, ``tkplan.runtime._ours``);
+* ``step_started``: ``step``, ``attempt``, ``token`` and what the engine needs to find the step's processes
+  again (the local engine: ``pid``, ``pgid``, ``create_time``, ``start_ticks``, ``isolation``);
 * ``step_finished``: ``step``, ``status``, ``detail``, ``wall_s``, ``adopted``;
 * ``run_finished``: ``counts`` per status; ``run_interrupted``: the executor was stopped (Ctrl-C, SIGTERM).
 
 A record is one ``write`` of one line to a file opened for appending, then ``fsync``: after a crash of the
 executor, even ``kill -9``, every record that was written is there, and at most the last line is torn.
-`read_journal` ignores a torn last line; `Journal.open` cuts it off before appending.
+`read_journal` ignores a torn last line (cut short, or not a record); `Journal.open` cuts it off before
+appending. A write that fails or is short (a full disk) is cut off at once and raises, so the journal
+always ends with a whole record. Every record is checked on read: a damaged line before the last is a
+`RunDirError` naming the line.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -25,6 +30,7 @@ from typing import Any
 import attrs
 
 from tkplan.errors import RunDirError
+from tkplan.runtime._results import STATUSES as _STATUSES
 
 __all__ = ["EVENTS", "Journal", "JournalState", "read_journal", "replay"]
 
@@ -41,6 +47,7 @@ class Journal:
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
         self._fd = fd
+        self._torn: OSError | None = None
 
     @classmethod
     def open(cls, path: Path) -> Journal:
@@ -50,7 +57,7 @@ class Journal:
         size = os.fstat(fd).st_size
         if size:
             data = os.pread(fd, size, 0)
-            keep = data.rfind(b"\n") + 1
+            keep = _whole(data)
             if keep != size:
                 os.ftruncate(fd, keep)
                 os.fsync(fd)
@@ -59,13 +66,29 @@ class Journal:
         return cls(path, fd)
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
-        """Append one record and make it durable; return it."""
+        """Append one record and make it durable; return it.
+
+        Raises:
+            OSError: the write failed or was short (``ENOSPC``): the partial record is cut off again, and if
+                that fails too, every later append raises the same error rather than write after it.
+        """
         if event not in EVENTS:
             raise ValueError(f"unknown journal event {event!r}; expected one of {', '.join(EVENTS)}")
+        if self._torn is not None:
+            raise self._torn
         record = {"event": event, "time": round(time.time(), 3), **fields}
-        line = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
-        os.write(self._fd, line.encode("utf-8"))
-        os.fsync(self._fd)
+        data = (json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        size = os.fstat(self._fd).st_size
+        try:
+            if os.write(self._fd, data) != len(data):
+                raise OSError(errno.ENOSPC, "short write (no space left on device?)", str(self.path))
+            os.fsync(self._fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(self._fd, size)
+            except OSError:
+                self._torn = exc
+            raise
         return record
 
     def close(self) -> None:
@@ -85,7 +108,8 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
     """Read every record of a journal; a torn last line (the writer was killed mid-write) is left out.
 
     Raises:
-        RunDirError: a line other than the last is not a journal record (the file was damaged or edited).
+        RunDirError: the journal cannot be read, or a line other than the last is not a journal record (the
+            file was damaged or edited); the message names the file and line.
 
     .. versionadded:: 0.1
     """
@@ -93,18 +117,44 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
         data = Path(path).read_bytes()
     except FileNotFoundError:
         return []
-    complete = data.split(b"\n")[:-1]  # the part after the last newline is empty, or a torn record
+    except OSError as exc:
+        raise RunDirError(f"{path}: cannot read the journal: {exc.strerror or exc}") from None
+    lines = data[:_whole(data)].split(b"\n")[:-1]
     records = []
-    for number, line in enumerate(complete, 1):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict) or record.get("event") not in EVENTS:
-            raise RunDirError(f"{path}:{number}: not a journal record: {line[:80]!r}; the journal was damaged, "
+    for number, line in enumerate(lines, 1):
+        record, problem = _record(line)
+        if problem:
+            raise RunDirError(f"{path}:{number}: {problem}: {line[:80]!r}; the journal was damaged, "
                               "start the run again in a new directory")
         records.append(record)
     return records
+
+
+def _record(line: bytes) -> tuple[dict[str, Any], str]:
+    """The record on ``line``, or what is wrong with it."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return {}, "not a journal record (not JSON)"
+    if not isinstance(record, dict) or record.get("event") not in EVENTS:
+        return {}, "not a journal record (no known event)"
+    if record["event"] in ("step_started", "step_finished") and not isinstance(record.get("step"), str):
+        return {}, f"a {record['event']} record without a step"
+    if record["event"] == "step_finished" and record.get("status") not in _STATUSES:
+        return {}, f"a step_finished record with status {record.get('status')!r}"
+    if record["event"] == "step_started" and not isinstance(record.get("attempt", 1), int):
+        return {}, "a step_started record whose attempt is not a number"
+    return record, ""
+
+
+def _whole(data: bytes) -> int:
+    """How many leading bytes of a journal are whole records: a torn or damaged last line is left out."""
+    end = data.rfind(b"\n") + 1
+    if end:
+        last = data.rfind(b"\n", 0, end - 1) + 1
+        if _record(data[last:end - 1])[1]:
+            end = last
+    return end
 
 
 @attrs.frozen
@@ -116,12 +166,14 @@ class JournalState:
         unfinished: step id → the ``step_started`` record of a step that never finished (the executor died).
         attempts: step id → how many times it was started.
         runs: how many times an executor started on this run directory.
+        tokens: the marker of each of those executors (``tkplan.runtime._ours``), oldest first.
     """
 
     finished: Mapping[str, Mapping[str, Any]]
     unfinished: Mapping[str, Mapping[str, Any]]
     attempts: Mapping[str, int]
     runs: int
+    tokens: tuple[str, ...] = ()
 
 
 def replay(records: Sequence[Mapping[str, Any]]) -> JournalState:
@@ -130,10 +182,13 @@ def replay(records: Sequence[Mapping[str, Any]]) -> JournalState:
     started: dict[str, Mapping[str, Any]] = {}
     attempts: dict[str, int] = {}
     runs = 0
+    tokens: list[str] = []
     for record in records:
         event = record["event"]
         if event == "run_started":
             runs += 1
+            if record.get("token"):
+                tokens.append(str(record["token"]))
         elif event == "step_started":  # a step run again (--resume after it failed) is unfinished until it ends
             started[record["step"]] = record
             finished.pop(record["step"], None)
@@ -141,7 +196,7 @@ def replay(records: Sequence[Mapping[str, Any]]) -> JournalState:
         elif event == "step_finished":
             finished[record["step"]] = record
             started.pop(record["step"], None)
-    return JournalState(finished, started, attempts, runs)
+    return JournalState(finished, started, attempts, runs, tuple(tokens))
 
 
 def _fsync_dir(path: Path) -> None:

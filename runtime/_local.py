@@ -2,9 +2,11 @@
 
 Isolation, as the plan's ``step.isolation.mode`` says:
 
-* ``process`` — a fresh interpreter per step (``python -m tkplan.runtime._child RUN_DIR STEP_ID``, started
+* ``process`` — a fresh interpreter per step (``python -P -m tkplan.runtime._child RUN_DIR STEP_ID``, started
   with ``subprocess``, never forked from the executor), in its own session and process group, with the
   step's environment in place before its first import; stdout and stderr go to ``steps/<id>/*.log``.
+  ``-P``: the working directory goes to the end of the child's ``sys.path``, not the front, so a project
+  file named like a dependency (``threadpoolctl.py``) does not shadow it.
 * ``inproc`` — "in-process" means inside the executor's own worker: one long-lived interpreter per run
   (``python -m tkplan.runtime._child --worker``) runs the ``inproc`` steps one at a time, without a fresh
   interpreter per step, so a step pays no start-up cost. Its limits come through threadpoolctl (applied and
@@ -17,6 +19,11 @@ killed (``oom``); past its timeout it gets SIGTERM, then SIGKILL after ``term_gr
 child's exit wakes the engine at once (a pidfd on Linux), so a short step is not held up by the polling
 period. When a child ends, whatever it left behind in its group is killed, and the step's slot is freed once
 those processes are gone (their memory with them).
+
+Every process of a step carries the run's marker in its environment (``tkplan.runtime._ours``): when a step
+ends, its descendants that left its process group (``setsid``) are found by the marker and killed too; and
+``--resume`` signals only what carries the dead run's marker. Should the executor die, each step's own
+watchdog keeps its timeout and memory cap (``tkplan.runtime._guard``).
 """
 
 from __future__ import annotations
@@ -37,8 +44,9 @@ import attrs
 from tkplan.planner._plan import Step
 from tkplan.runtime._classify import classify
 from tkplan.runtime._engine import Engine, Job, JobEnd
+from tkplan.runtime._ours import RUN_TOKEN, STEP_ID, is_leader, start_ticks, wait_gone
 from tkplan.runtime._settings import ExecutorSettings
-from tkplan.runtime._watchdog import GroupWatch, group_members, kill_group
+from tkplan.runtime._watchdog import GroupWatch, kill_group
 
 __all__ = ["LocalEngine"]
 
@@ -86,6 +94,7 @@ class LocalEngine(Engine):
         super().__init__(run_dir, settings)
         self._procs: dict[str, _Running] = {}
         self._worker: _Worker | None = None
+        self._token = ""
 
     # -- Engine ----------------------------------------------------------------------------------------
 
@@ -96,13 +105,14 @@ class LocalEngine(Engine):
         return True
 
     def start(self, job: Job) -> Mapping[str, Any]:
-        """Start the job's child, or hand it to the worker; return pid, pgid, create_time, isolation."""
+        """Start the job's child, or hand it to the worker; return pid, pgid, create_time, start_ticks, isolation."""
+        self._token = job.token
         if job.step.isolation.mode == "inproc":
             running = self._start_inproc(job)
         else:
             running = self._start_process(job)
         return {"pid": running.pid, "pgid": running.pgid, "create_time": running.watch.create_time,
-                "isolation": job.step.isolation.mode}
+                "start_ticks": start_ticks(running.pid), "isolation": job.step.isolation.mode}
 
     def poll(self, timeout_s: float) -> list[JobEnd]:
         """Wait for an exit, a worker's notice or the next limit check, then report what ended."""
@@ -124,49 +134,28 @@ class LocalEngine(Engine):
         if running is not None and running.killed_for is None:
             self._kill(running, "cancelled", "cancelled", self.settings.term_grace_s)
 
-    def release_orphans(self, started: Sequence[Mapping[str, Any]]) -> None:
-        """Kill the process groups a dead executor left running on this run directory.
+    def release_orphans(self, started: Sequence[Mapping[str, Any]], *, tokens: Sequence[str] = ()) -> None:
+        """Kill what a dead executor left running on this run directory, and nothing that is not ours.
 
-        They are found two ways: each journaled group whose leader is still the same process (pid and
-        creation time) running the tkplan child, or whose leader is gone but whose members were created
-        after it; and every process running the tkplan child for this run directory (its command line names
-        both), which also finds a child started just before the executor died, too soon to be journaled.
-        No other executor can be using the directory: its lock is ours.
+        A journaled group is signalled only when its leader is still the very process the step started: the
+        same pid, the exact start time journaled (``start_ticks``) and the run's marker in its environment
+        (``tkplan.runtime._ours``). Then every process that carries the marker of one of ``tokens`` (the
+        earlier runs on this directory) is killed: the members of those groups, descendants that left them,
+        and a child started too soon before the executor died to be journaled. No other executor can be
+        using the directory: its lock is ours.
 
         Raises:
-            RuntimeError: a group is still alive ``orphan_wait_s`` after SIGKILL.
+            RuntimeError: a process is still alive ``orphan_wait_s`` after SIGKILL.
         """
-        import psutil
-
-        groups: dict[int, float | None] = {}
-        slack = self.settings.orphan_match_s
         for record in started:
-            pid, pgid, created = record.get("pid"), record.get("pgid"), record.get("create_time")
-            if not isinstance(pid, int) or not isinstance(pgid, int):
-                continue
-            since = None if created is None else float(created) - slack
-            with contextlib.suppress(psutil.Error):
-                leader = psutil.Process(pid)
-                same = created is None or abs(leader.create_time() - float(created)) <= slack
-                if same and leader.status() != psutil.STATUS_ZOMBIE and _CHILD in leader.cmdline():
-                    groups[pgid] = since
-            if pgid not in groups and group_members(pgid, since):
-                groups[pgid] = since
-        run_dir = str(self.run_dir)
-        for proc in psutil.process_iter(["cmdline", "create_time"]):
-            command = proc.info["cmdline"] or []
-            if _CHILD in command and run_dir in command and proc.pid != os.getpid():
-                with contextlib.suppress(ProcessLookupError):
-                    groups.setdefault(os.getpgid(proc.pid), proc.info["create_time"] - slack)
-        for pgid in groups:
-            kill_group(pgid)
-        deadline = time.monotonic() + self.settings.orphan_wait_s
-        for pgid, since in groups.items():
-            while group_members(pgid, since):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"process group {pgid} left by the dead run is still alive "
-                                       f"{self.settings.orphan_wait_s:g} s after SIGKILL")
-                time.sleep(self.settings.poll_interval_s / 4)
+            pid, pgid = record.get("pid"), record.get("pgid")
+            if (isinstance(pid, int) and pid == pgid and isinstance(record.get("start_ticks"), int)
+                    and is_leader(pid, record["start_ticks"], str(record.get("token") or ""))):
+                kill_group(pgid)
+        tokens = [*tokens, *(str(r["token"]) for r in started if r.get("token"))]
+        if not wait_gone(tokens, None, self.settings.orphan_wait_s, self.settings.poll_interval_s / 4):
+            raise RuntimeError(f"processes left by the dead run are still alive {self.settings.orphan_wait_s:g} s "
+                               "after SIGKILL")
 
     def close(self) -> None:
         """Kill every running group and the worker, and reap them."""
@@ -180,13 +169,14 @@ class LocalEngine(Engine):
         if self._worker is not None:
             self._stop_worker(self._worker)
             self._worker = None
+        wait_gone([self._token], None, self.settings.term_grace_s, self.settings.poll_interval_s / 10)
 
     # -- process steps ---------------------------------------------------------------------------------
 
     def _start_process(self, job: Job) -> _Running:
-        env = {**os.environ, **job.step.env}
+        env = {**os.environ, **job.step.env, RUN_TOKEN: job.token, STEP_ID: job.step.id}
         with open(job.step_dir / "stdout.log", "ab") as out, open(job.step_dir / "stderr.log", "ab") as err:
-            popen = subprocess.Popen([sys.executable, "-m", _CHILD, str(job.run_dir), job.step.id], env=env,
+            popen = subprocess.Popen([sys.executable, "-P", "-m", _CHILD, str(job.run_dir), job.step.id], env=env,
                                      stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
         running = _Running(job, popen.pid, popen.pid, GroupWatch(popen.pid), time.monotonic(), popen=popen,
                            pidfd=_pidfd(popen.pid))
@@ -197,11 +187,17 @@ class LocalEngine(Engine):
         del self._procs[running.job.step.id]
         kill_group(running.pgid)  # what the step left behind; the unreaped leader keeps the group's id ours
         returncode, cpu_s, max_rss_mb = _reap(running.pid)
+        self._kill_left(running)
         running.watch.wait_descendants(self.settings.term_grace_s, self.settings.poll_interval_s / 10)
         if running.popen is not None:
             running.popen.returncode = returncode
         _close_fd(running.pidfd)
         return self._job_end(running, returncode, cpu_s, max_rss_mb)
+
+    def _kill_left(self, running: _Running) -> None:
+        """Kill the step's processes that left its process group (found by the step's marker)."""
+        wait_gone([running.job.token], running.job.step.id, self.settings.term_grace_s,
+                  self.settings.poll_interval_s / 10)
 
     def _job_end(self, running: _Running, returncode: int | None, cpu_s: float | None,
                  max_rss_mb: float | None) -> JobEnd:
@@ -224,7 +220,7 @@ class LocalEngine(Engine):
     def _start_inproc(self, job: Job) -> _Running:
         for attempt in range(2):
             if self._worker is None:
-                self._worker = self._spawn_worker()
+                self._worker = self._spawn_worker(job.token)
             worker = self._worker
             try:
                 assert worker.popen.stdin is not None
@@ -241,11 +237,12 @@ class LocalEngine(Engine):
         worker.current = running
         return running
 
-    def _spawn_worker(self) -> _Worker:
+    def _spawn_worker(self, token: str) -> _Worker:
         read_end, write_end = os.pipe()
         log = open(self.run_dir / "worker.log", "ab")
         try:
-            popen = subprocess.Popen([sys.executable, "-m", _CHILD, "--worker", str(self.run_dir), str(write_end)],
+            popen = subprocess.Popen([sys.executable, "-P", "-m", _CHILD, "--worker", str(self.run_dir),
+                                      str(write_end)], env={**os.environ, RUN_TOKEN: token},
                                      stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_end,),
                                      start_new_session=True)
         finally:
@@ -266,6 +263,7 @@ class LocalEngine(Engine):
             current = worker.current
             if current is not None and line.decode() == f"done {current.job.step.id}":
                 current.watch.sample()
+                self._kill_left(current)
                 worker.current = None
                 ends.append(self._job_end(current, None, None, None))
         if _exited(worker.popen.pid):

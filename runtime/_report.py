@@ -39,7 +39,7 @@ def load_run(run_dir: Path) -> tuple[Plan, list[StepResult]]:
     """The plan of ``run_dir`` and the results of the steps that have ended.
 
     Raises:
-        RunDirError: not a run directory.
+        RunDirError: not a run directory, or a ``result.json`` is damaged (the message names it).
         PlanError: its plan.json is not a valid plan.
     """
     plan_file = run_dir / "plan.json"
@@ -49,9 +49,33 @@ def load_run(run_dir: Path) -> tuple[Plan, list[StepResult]]:
     results = []
     for step_id in plan.schedule.order:
         path = run_dir / "steps" / step_id / "result.json"
-        if path.is_file():
-            results.append(converter.structure(json.loads(path.read_text("utf-8")), StepResult))
+        if path.exists() or path.is_symlink():
+            results.append(_read_result(path, step_id))
     return plan, results
+
+
+def _read_result(path: Path, step_id: str) -> StepResult:
+    """A step's ``result.json``, checked: readable JSON of a `StepResult` of that step."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+        result = converter.structure(data, StepResult)
+    except OSError as exc:
+        raise RunDirError(f"{path}: cannot read the step's result: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise RunDirError(f"{path}: not a step result (damaged or truncated: {_first(exc)}); "
+                          "the run directory was damaged or edited") from None
+    except Exception as exc:  # cattrs raises exception groups for a wrong structure
+        raise RunDirError(f"{path}: not a step result ({_first(exc)}); "
+                          "the run directory was damaged or edited") from None
+    if result.step_id != step_id:
+        raise RunDirError(f"{path}: the result of step {result.step_id!r}, not of {step_id!r}")
+    return result
+
+
+def _first(exc: BaseException) -> str:
+    from tkplan.planner._convert import first_error
+
+    return first_error(exc)[:200]
 
 
 def leaderboard(plan: Plan, results: Sequence[StepResult]) -> list[Entry]:
@@ -65,8 +89,10 @@ def leaderboard(plan: Plan, results: Sequence[StepResult]) -> list[Entry]:
         status = result.status if result else "not run"
         held_out = (result.metrics.get(split, {}) if result else {}) or {}
         for target in step.targets:
-            metrics = held_out.get(target, {}) if len(step.targets) > 1 else held_out
-            task = tasks[target]
-            score = metrics.get(rank_by[task]) if isinstance(metrics, Mapping) else None
-            entries.append(Entry(target, task, step.family, step.id, status, score, dict(metrics or {})))
+            metrics = held_out.get(target, {}) if len(step.targets) > 1 and isinstance(held_out, Mapping) else held_out
+            metrics = metrics if isinstance(metrics, Mapping) else {}
+            task = str(tasks.get(target, step.task))
+            score = metrics.get(rank_by.get(task))
+            score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
+            entries.append(Entry(target, task, step.family, step.id, status, score, dict(metrics)))
     return sorted(entries, key=lambda e: (e.target, e.score is None, -(e.score or 0.0), e.step_id))

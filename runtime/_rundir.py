@@ -98,6 +98,7 @@ class RunDir:
                     raise RunDirError(f"{path} holds the run of another plan (plan_hash {found[:12]}…, this plan "
                                       f"{plan.plan_hash[:12]}…); pass --out with another directory")
             records = read_journal(path / "journal.jsonl")
+            _check_steps(path / "journal.jsonl", records, plan)
             if records and not resume:
                 raise RunDirError(f"{path} already holds a run of this plan (journal.jsonl, {len(records)} records); "
                                   "pass --resume to finish it, or --out with another directory")
@@ -154,6 +155,15 @@ def _lock(path: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     return fd
+
+
+def _check_steps(journal: Path, records: list[dict[str, Any]], plan: Plan) -> None:
+    """Every step the journal names is a step of the plan."""
+    ids = {s.id for s in plan.steps}
+    for number, record in enumerate(records, 1):
+        if "step" in record and record["step"] not in ids:
+            raise RunDirError(f"{journal}:{number}: step {record['step']!r} is not in the plan; the journal was "
+                              "damaged, start the run again in a new directory")
 
 
 def _recorded_hash(plan_file: Path) -> str:

@@ -26,11 +26,8 @@ class ExecutorSettings:
             runaway allocation gets no time to grow further.
         memory_tolerance_pct: a machine whose memory differs from the plan's by at most this share is not
             drifted (usable memory moves by a few MB between boots and kernels).
-        orphan_wait_s: ``--resume``: how long to wait for the process group of a step left running by a dead
-            executor to vanish after SIGKILL.
-        orphan_match_s: ``--resume``: how close a process's start time must be to the one journaled for a
-            step's process to be taken for it (with the same pid). It guards against a reused pid; it is not
-            zero because the start time is computed from the boot time, which moves when the clock is set.
+        orphan_wait_s: ``--resume``: how long to wait for the processes a dead executor left running to
+            vanish after SIGKILL.
 
     .. versionadded:: 0.1
     """
@@ -41,4 +38,3 @@ class ExecutorSettings:
     oom_grace_s: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
     memory_tolerance_pct: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
     orphan_wait_s: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
-    orphan_match_s: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
-from tkplan.planner._plan import Plan
+from tkplan.errors import PlanError
+from tkplan.planner._plan import Plan, shell_name
 
 __all__ = ["shell_exports", "step_environment"]
 
@@ -30,6 +31,14 @@ def step_environment(plan: Plan, step_id: str, base: Mapping[str, str] | None = 
 def shell_exports(env: Mapping[str, str]) -> str:
     """``export NAME='value'`` lines, sorted by name, quoted for POSIX shells (``eval "$(tkplan env ...)"``).
 
+    Every value is quoted with `shlex.quote`, so a shell reads it as one word and runs nothing in it.
+
+    Raises:
+        PlanError: a name is not a shell identifier (a shell would run part of it).
+
     .. versionadded:: 0.1
     """
+    bad = sorted(name for name in env if not shell_name(name))
+    if bad:
+        raise PlanError(f"cannot print {', '.join(map(repr, bad))} as shell exports: not a shell variable name")
     return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in sorted(env.items()))

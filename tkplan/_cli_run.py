@@ -5,18 +5,20 @@ stderr, the summary to stdout.
 
 Exit codes of ``tkplan run`` (and ``tkplan demo``): 0 every step ended ok; 1 a step did not end ok (failed,
 timeout, oom, crashed, skipped); 2 bad invocation; 5 refused (an edited plan, hardware drift, a changed data
-file, a run directory that is locked, foreign, unfinished without ``--resume``, or cannot be created); 6 bad
-data; 130 interrupted (running steps are killed and re-run by ``--resume``).
+file, a run directory that is locked, foreign, unfinished without ``--resume`` or cannot be created, a damaged
+plan or run directory); 6 bad data; 7 the disk is full (nothing is lost: ``--resume`` finishes the run once
+there is room); 128 + N interrupted by signal N: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, 131 SIGQUIT (running
+steps are killed and re-run by ``--resume``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +88,12 @@ def run_cmd(plan_path: str, fmt: str, **options: Any) -> None:
 
 def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str | None, quiet: bool,
              **options: Any) -> Any:
-    """Run ``plan`` with progress on stderr; Ctrl-C or SIGTERM stop it with exit code 130.
+    """Run ``plan`` with progress on stderr; a stopping signal ends it with exit code 128 + the signal's number.
 
     ``root`` is the plan's project (where a relative data path is).
     """
     from tkplan import _compile_cache
+    from tkplan._entry import Interrupted, interrupts
     from tkplan.runtime import (
         DEFAULT_ENGINE,
         default_run_dir,
@@ -106,13 +109,14 @@ def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str
     if fresh:
         run_dir = fresh_run_dir(run_dir)
     try:
-        with _sigterm_interrupts():
+        with interrupts():
             return execute(plan, run_dir, on_event=None if quiet else _echo_progress, engine=engine,
                            project_root=root, digest_cache=_compile_cache.cache_dir(os.environ), **options)
-    except KeyboardInterrupt:
-        click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
-                   err=True)
-        sys.exit(130)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
+                       err=True)
+        sys.exit(exc.exit_code if isinstance(exc, Interrupted) else 128 + signal.SIGINT)
 
 
 @click.command("demo")
@@ -197,6 +201,7 @@ def exec_cmd(plan_path: str, step_id: str, command: tuple[str, ...]) -> None:
     cap. Exit code: the command's own; 124 when it ran past the timeout, 137 when it passed the memory cap,
     128+N when signal N ended it; 126/127 when it cannot be started.
     """
+    from tkplan._entry import interrupts
     from tkplan.runtime._exec import exec_step
 
     if command[:1] == ("--",):  # positional parsing stops at STEP, so click hands a separating "--" over
@@ -209,7 +214,7 @@ def exec_cmd(plan_path: str, step_id: str, command: tuple[str, ...]) -> None:
     except KeyError as exc:
         raise click.BadParameter(str(exc.args[0]), param_hint="STEP") from None
     try:
-        with _sigterm_interrupts():
+        with interrupts():  # a stopping signal kills the command's group, then ends tkplan with 128 + it
             end = exec_step(plan, step_id, command, os.environ)
     except FileNotFoundError:
         _fail(f"command not found: {command[0]}", 127)
@@ -305,7 +310,8 @@ def render_summary(summary: Any) -> str:
 def _echo_progress(event: Any) -> None:
     line = render_progress(event)
     if line is not None:
-        click.echo(line, err=True)
+        with contextlib.suppress(OSError):  # stderr closed (a pipe gone, the terminal hung up): the run goes on
+            click.echo(line, err=True)
 
 
 def _counter(done: int, total: int) -> str:
@@ -351,23 +357,6 @@ def _fail(message: str, code: int) -> None:
     error = click.ClickException(message)
     error.exit_code = code
     raise error
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while a run goes: running steps are killed and journaled as interrupted."""
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave SIGTERM alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main() -> None:

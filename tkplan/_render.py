@@ -112,4 +112,6 @@ def render_leaderboard(entries: Sequence[Any], report: Any) -> str:
 
 
 def _metric(value: Any) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.4f}"
+    return "-" if value is None else str(value)

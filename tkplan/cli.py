@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 a run or check finished with failures; 2 bad invocation; 3 invalid configuration;
 4 a plan that cannot be honoured on the hardware (or a bad hardware spec); 5 a plan refused (edited, other
-format, hardware drift, changed data, locked run directory); 6 bad data; 130 interrupted.
+format, hardware drift, changed data, locked run directory, a damaged run directory); 6 bad data; 7 the disk
+is full; 128 + N interrupted by signal N (130 Ctrl-C, 143 SIGTERM).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ EXIT_CODES: dict[type[errors.TkplanError], int] = {
     errors.DataDriftError: 5,
     errors.RunDirError: 5,
     errors.DataError: 6,
+    errors.DiskFullError: 7,
     errors.AuditError: 2,
 }
 
@@ -302,13 +304,10 @@ def schema_cmd(directory: str) -> None:
 
 
 def run() -> NoReturn:
-    """Entry point that never shows a traceback for Ctrl-C."""
-    try:
-        main(standalone_mode=True)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    sys.exit(0)
+    """Entry point that never shows a traceback for a signal (see ``tkplan._entry``)."""
+    from tkplan._entry import run as entry
+
+    entry()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ The tree::
     ├── PlanError                  a plan file is unreadable, edited (hash mismatch) or of another format
     ├── DriftError                 the machine differs from the one a plan was compiled for
     ├── DataDriftError             a plan's data file changed (or went) since the plan was compiled
-    ├── RunDirError                a run directory is locked or unusable
+    ├── RunDirError                a run directory is locked, damaged or unusable
+    ├── DiskFullError              a write failed for want of space (ENOSPC, EDQUOT)
     ├── DataError                  a data source is missing, malformed or empty
     └── AuditError                 a path given to ``tkplan audit`` is unusable
 
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigError",
     "DataDriftError",
     "DataError",
+    "DiskFullError",
     "DriftError",
     "HardwareError",
     "PlanError",
@@ -145,7 +147,11 @@ class DataDriftError(TkplanError):
 
 
 class RunDirError(TkplanError):
-    """Raised when a run directory is locked by another run or cannot be used."""
+    """Raised when a run directory is locked by another run, damaged, or cannot be used."""
+
+
+class DiskFullError(TkplanError):
+    """Raised when a write fails because the disk (or the user's quota) is full; what was written is kept."""
 
 
 class DataError(TkplanError, ValueError):

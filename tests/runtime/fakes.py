@@ -56,7 +56,7 @@ class FakeEngine(Engine):
     def cancel(self, step_id: str) -> None:
         self.running.pop(step_id, None)
 
-    def release_orphans(self, started: Sequence[Mapping[str, Any]]) -> None:
+    def release_orphans(self, started: Sequence[Mapping[str, Any]], *, tokens: Sequence[str] = ()) -> None:
         self.orphan_records.extend(started)
 
     def close(self) -> None:

@@ -88,7 +88,7 @@ class TestRunDirectory:
             assert f"is locked by another tkplan run (pid {first.pid})" in second.stderr
         finally:
             first.terminate()
-            assert first.wait(timeout=30) == 130  # SIGTERM: running steps killed, journaled as interrupted
+            assert first.wait(timeout=30) == 143  # SIGTERM: running steps killed, journaled as interrupted
         assert read_journal(tmp_path / "run" / "journal.jsonl")[-1]["event"] == "run_interrupted"
 
     def test_the_lock_is_released_when_the_run_directory_closes(self, project, tmp_path):

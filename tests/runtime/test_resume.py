@@ -132,11 +132,12 @@ def test_a_child_started_just_before_the_executor_died_is_found_without_a_journa
     plan = compile_project(project)
     step = plan.steps[0]
     with RunDir.open(tmp_path / "run", plan, resume=False) as rundir:  # what the dead executor had done
-        rundir.journal.append("run_started", plan_hash=plan.plan_hash)
+        rundir.journal.append("run_started", plan_hash=plan.plan_hash, token="dead-run")
         step_dir = rundir.fresh_step_dir(step.id)
         (step_dir / "step.json").write_text(json.dumps(job_spec(plan, step, rundir.path, step_dir)))
+        marker = {"TKPLAN_RUN_TOKEN": "dead-run", "TKPLAN_STEP_ID": step.id}
         orphan = subprocess.Popen([sys.executable, "-m", "tkplan.runtime._child", str(rundir.path), step.id],
-                                  env={**os.environ, **step.env}, start_new_session=True)
+                                  env={**os.environ, **step.env, **marker}, start_new_session=True)
 
     summary = execute(plan, tmp_path / "run", resume=True)
     assert orphan.wait(timeout=10) < 0  # killed by the resume, not left to finish

@@ -116,3 +116,38 @@ def fail_first(ctx: StepContext) -> dict[str, Any]:
         marker.write_text("failed\n")
         raise RuntimeError(f"first attempt of {ctx.step.id} fails")
     return {"metrics": {"score": 1.0}}
+
+
+def allocate_when_unwatched(ctx: StepContext) -> dict[str, Any]:
+    """Wait until the executor is gone (this process re-parented), then grow to ``params.allocate_mb`` and wait."""
+    parent = os.getppid()
+    (ctx.out_dir / "child.pid").write_text(str(os.getpid()))
+    while os.getppid() == parent:
+        time.sleep(0.05)
+    chunks = [b"\x01" * (50 * 2**20) for _ in range(int(ctx.step.params["allocate_mb"]) // 50)]
+    time.sleep(3600)
+    return {"metrics": {"chunks": len(chunks)}}
+
+
+def sleep_and_tell(ctx: StepContext) -> dict[str, Any]:
+    """Write this process's pid to ``out_dir/child.pid``, then sleep for good."""
+    (ctx.out_dir / "child.pid").write_text(str(os.getpid()))
+    time.sleep(3600)
+    return {"metrics": {}}
+
+
+def escape_and_return(ctx: StepContext) -> dict[str, Any]:
+    """Start a descendant in a session of its own (``setsid``: out of the step's process group), then return."""
+    import subprocess
+    import sys
+
+    escaped = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"], start_new_session=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    (ctx.out_dir / "escaped.pid").write_text(str(escaped.pid))
+    return {"metrics": {"escaped": escaped.pid}}
+
+
+def not_a_number(ctx: StepContext) -> dict[str, Any]:
+    """Metrics a constant prediction gives: an undefined correlation (NaN) and an infinite ratio."""
+    metrics = {"test": {"rank_ic": float("nan"), "r2": 0.5, "ratio": float("inf")}}
+    return {"metrics": metrics, "curve": [1.0, float("-inf")]}
