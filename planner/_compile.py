@@ -1,8 +1,9 @@
 """``tkplan compile`` as a library call: layers + overrides → resolved config → plan.
 
 `resolve` stops at the validated configuration (``tkplan validate``, ``tkplan explain``); `compile_plan`
-goes on to the hashed plan. Every problem of one compile is reported together. The planner reads no data
-file: the caller measures the one `data_file` names (``tkplan._data_digest``) and passes its facts in.
+goes on to the hashed plan, whose configuration leaves out ``vars`` (values that exist to be referred to).
+Every problem of one compile is reported together. The planner reads no data file: the caller measures the
+one `data_file` names (``tkplan._data_digest``) and passes its facts in.
 """
 
 from __future__ import annotations
@@ -14,21 +15,24 @@ from typing import Any
 
 import attrs
 
-from tkplan.errors import ConfigError, HardwareError
+from tkplan.errors import ConfigError, HardwareError, Problem
 from tkplan.planner._campaign import Work, expand_campaign
 from tkplan.planner._convert import converter, first_error, thaw
 from tkplan.planner._data import FileFacts, data_identity, file_source, resolve_paths, step_digest
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._merge import Provenance, merge_layers
-from tkplan.planner._overrides import apply_overrides, env_overrides, split_words
+from tkplan.planner._overrides import Override, apply_overrides, env_overrides, split_words, sweep_problems
 from tkplan.planner._plan import FORMAT, DataIdentity, Inputs, LayerInput, Plan, Step, compute_hash
+from tkplan.planner._refs import resolve_references
 from tkplan.planner._rules import plan_steps
 from tkplan.planner._schemas import HARDWARE_SCHEMA, validator
 from tkplan.planner._sources import Layer, SearchPath, load_layers
-from tkplan.planner._validate import explain_error, validate_config
+from tkplan.planner._validate import explain_error, typed_value, validate_config
 from tkplan.planner._yaml import load_path
 
-__all__ = ["CompileRequest", "Resolved", "compile_plan", "data_file", "load_hardware", "resolve"]
+__all__ = ["VARS", "CompileRequest", "Resolved", "compile_plan", "data_file", "load_hardware", "resolve"]
+
+VARS = "vars"  # tkplan: ignore[constant]  the section of values that exist to be referred to
 
 
 @attrs.frozen
@@ -68,13 +72,15 @@ class Resolved:
 
 
 def resolve(request: CompileRequest) -> Resolved:
-    """Load, merge, override and validate; expand the campaign.
+    """Load, merge, override, resolve references and validate; expand the campaign.
 
     Raises:
         ConfigError: every problem found, each with its origin.
     """
     env = request.effective_env
     profiles, cli_overrides, problems = split_words(request.words, request.sets)
+    cli_overrides, sweeps = sweep_problems(cli_overrides)
+    problems += sweeps
     env_over, env_used, env_problems = env_overrides(env)
     problems += env_problems
     try:
@@ -83,17 +89,32 @@ def resolve(request: CompileRequest) -> Resolved:
         raise ConfigError([*exc.problems, *problems]) from None
     config, provenance = merge_layers(layers)
     problems += apply_overrides(config, provenance, [*env_over, *cli_overrides])
+    refs = resolve_references(config, provenance, request.env, hermetic=request.hermetic, typed=typed_value)
+    config, provenance, env_used = refs.config, refs.provenance, {**env_used, **refs.env_used}
+    problems += refs.problems
     resolve_paths(config, provenance, request.cwd)
-    schema_problems = validate_config(config, provenance)
+    # a key whose reference broke is reported once, where it broke, not again for holding the raw ${...}
+    schema_problems = [_removed(p, cli_overrides) for p in validate_config(config, provenance)
+                       if p.path not in refs.unresolved]
     problems += schema_problems
     work: tuple[Work, ...] = ()
     skipped: tuple[str, ...] = ()
-    if not schema_problems:
+    if not schema_problems and not refs.problems:
         work, skipped, campaign_problems = expand_campaign(config, provenance)
         problems += campaign_problems
     if problems:
         raise ConfigError(problems)
     return Resolved(config, provenance, layers, env_used, work, skipped)
+
+
+def _removed(problem: Problem, overrides: list[Override]) -> Problem:
+    """A key missing because an override removed it is located at that override."""
+    for o in overrides:
+        key = ".".join(o.path)
+        if o.op == "~" and problem.message.startswith("missing") and (problem.path + ".").startswith(key + "."):
+            return Problem("missing: this override removed it", problem.path, o.source,
+                           "this key is required: remove only keys that have a default, or set another value")
+    return problem
 
 
 def data_file(resolved: Resolved, cwd: Path) -> Path | None:
@@ -131,8 +152,10 @@ def compile_plan(request: CompileRequest, hardware: HardwareSpec, hardware_sourc
         cli=(*request.words, *(f"--set={s}" for s in request.sets)),
         hardware_source=hardware_source,
     )
-    provenance = {key: [thaw(converter.unstructure(s)) for s in chain] for key, chain in sorted(resolved.provenance.items())}
-    draft = Plan(FORMAT, "", inputs, hardware, resolved.config, provenance, steps, schedule, data)
+    provenance = {key: [thaw(converter.unstructure(s)) for s in chain]
+                  for key, chain in sorted(resolved.provenance.items()) if key.split(".", 1)[0] != VARS}
+    config = {key: value for key, value in resolved.config.items() if key != VARS}
+    draft = Plan(FORMAT, "", inputs, hardware, config, provenance, steps, schedule, data)
     return attrs.evolve(draft, plan_hash=compute_hash(converter.unstructure(draft)))
 
 

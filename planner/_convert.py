@@ -47,6 +47,13 @@ def make_converter() -> cattrs.Converter:
 
     conv.register_unstructure_hook_func(is_json_map, thaw)
     conv.register_structure_hook_func(is_json_map, lambda value, _: freeze(value))
+    from cattrs.gen import make_dict_unstructure_fn, override
+
+    from tkplan.planner._merge import Setting
+
+    # a setting without references stays five keys in plan.json: `written` and `via` only where used
+    omit = override(omit_if_default=True)
+    conv.register_unstructure_hook(Setting, make_dict_unstructure_fn(Setting, conv, written=omit, via=omit))
     return conv
 
 

@@ -1,7 +1,12 @@
-"""What differs between two plans, key by key, with where each side's value came from."""
+"""What differs between two plans, key by key, with where each side's value came from.
+
+A value that came through references is attributed to the keys along its chain that changed: a batch
+size written ``${vars.batch_size}`` that differs names ``vars.batch_size`` and where each side set it.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -36,9 +41,21 @@ def flatten(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, data
 
 
-def _origin(plan: Plan, key: str) -> str:
+def _origin(plan: Plan, key: str, other: Plan) -> str:
+    """Where ``key``'s value came from; for a reference, the keys along its chain whose values differ in ``other``."""
     chain = plan.provenance.get(key)
-    return f"{chain[-1]['source']} {_where(chain[-1])}".strip() if chain else ""
+    if not chain:
+        return ""
+    setting = chain[-1]
+    text = f"{setting['source']} {_where(setting)}".strip()
+    if not setting.get("via"):
+        return text
+    theirs = other.provenance.get(key)
+    other_hops = {hop["key"]: hop for hop in theirs[-1].get("via", ())} if theirs else {}
+    changed = [hop for hop in setting["via"] if other_hops.get(hop["key"]) != hop] or list(setting["via"][-1:])
+    through = "; ".join(f"{hop['key']} = {json.dumps(hop['written'])} ({hop['where'] or hop['source']})"
+                        for hop in changed)
+    return f"{text} {json.dumps(setting['written'])}, through {through}"
 
 
 def _where(setting: Mapping[str, Any]) -> str:
@@ -69,7 +86,7 @@ def diff_plans(old: Plan, new: Plan) -> list[Difference]:
     diffs: list[Difference] = list(_compare("hardware", converter.unstructure(old.hardware), converter.unstructure(new.hardware)))
     diffs += _compare("data", converter.unstructure(old.data), converter.unstructure(new.data))
     for d in _compare("config", converter.unstructure(old.config), converter.unstructure(new.config)):
-        diffs.append(attrs.evolve(d, old_origin=_origin(old, d.key), new_origin=_origin(new, d.key)))
+        diffs.append(attrs.evolve(d, old_origin=_origin(old, d.key, new), new_origin=_origin(new, d.key, old)))
     old_steps = {s.id: s for s in old.steps}
     new_steps = {s.id: s for s in new.steps}
     for step_id in sorted(set(old_steps) - set(new_steps)):

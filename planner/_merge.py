@@ -14,7 +14,24 @@ import attrs
 
 from tkplan.planner._sources import Layer
 
-__all__ = ["Setting", "dotted", "merge_layers", "set_path"]
+__all__ = ["Hop", "Setting", "dotted", "forget", "merge_layers", "set_path"]
+
+
+@attrs.frozen
+class Hop:
+    """One step of a reference's chain: the key read (or ``env:NAME``), its value as written there, and where.
+
+    Attributes:
+        key: the dotted key the reference read, or ``env:NAME``.
+        written: the value as written at ``key`` (another reference, when the chain goes on).
+        source: the layer, ``env:NAME`` or ``cli:arg N`` that set ``key``.
+        where: ``file:line:col`` of that setting, ``env:NAME``, or ``default`` for a variable's default.
+    """
+
+    key: str
+    written: Any
+    source: str
+    where: str
 
 
 @attrs.frozen
@@ -22,11 +39,13 @@ class Setting:
     """One write of a value to a key: what was written and where it came from.
 
     Attributes:
-        value: the value written.
+        value: the value in force (a reference's resolved value).
         source: the layer name, ``env:NAME`` or ``cli:arg N``.
         file: display path of the layer's file, for layers.
         line: 1-based line in ``file``.
         col: 1-based column in ``file``.
+        written: the value as written, when it held references (``${run.name}-x``); else ``None``.
+        via: the keys and variables the references resolved through, in order.
     """
 
     value: Any
@@ -34,6 +53,8 @@ class Setting:
     file: str | None = None
     line: int | None = None
     col: int | None = None
+    written: Any = None
+    via: tuple[Hop, ...] = ()
 
     @property
     def where(self) -> str:
@@ -89,13 +110,13 @@ def _merge_into(target: dict[str, Any], data: Mapping[str, Any], path: tuple[str
             continue  # an empty mapping merged into a mapping changes nothing
         else:
             if isinstance(target.get(key), dict):
-                _forget(provenance, here)
+                forget(provenance, here)
             target[key] = copy.deepcopy(value)
             provenance.setdefault(dotted(here), []).append(setting(here, copy.deepcopy(value)))
 
 
-def _forget(provenance: Provenance, path: tuple[str, ...]) -> None:
-    """Drop the provenance under ``path``: a later layer replaced that whole subtree."""
+def forget(provenance: Provenance, path: tuple[str, ...]) -> None:
+    """Drop the provenance under ``path``: a later layer replaced (or an override removed) that whole subtree."""
     prefix = dotted(path) + "."
     for key in [k for k in provenance if k.startswith(prefix)]:
         del provenance[key]

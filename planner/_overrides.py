@@ -1,8 +1,8 @@
 """Overrides from the environment and the command line, parsed and applied with their provenance.
 
-Command-line words: one with ``=`` is an override (``key.path=value``; ``+key.path=value`` adds a key
-that no layer has), one ending in ``.yaml``/``.yml`` or holding a ``/`` is a profile file, any other is
-a profile name. Values parse as YAML scalars or flow collections.
+Command-line words: one with ``=`` or starting with ``~`` is an override in the grammar of `_grammar`
+(``key=v`` sets, ``+key=v`` adds, ``++key=v`` adds or sets, ``~key[=v]`` removes), one ending in
+``.yaml``/``.yml`` or holding a ``/`` is a profile file, any other is a profile name.
 
 Environment: ``TKPLAN__a__b=v`` sets ``a.b`` (double underscore = dot, names matched without regard to
 case), and the legacy variables of the pipeline tkplan replaces map to keys (``LEGACY_ENV``).
@@ -16,11 +16,13 @@ from typing import Any
 import attrs
 
 from tkplan.errors import ConfigError, Problem, did_you_mean
-from tkplan.planner._merge import Provenance, Setting, dotted, set_path
+from tkplan.planner._grammar import NO_VALUE, ChoiceSweep, RangeSweep, format_value, parse_override
+from tkplan.planner._merge import Provenance, Setting, dotted, forget, set_path
 from tkplan.planner._sources import is_profile_file
 from tkplan.planner._yaml import parse_value
 
-__all__ = ["ENV_PREFIX", "LEGACY_ENV", "PATH_ENV", "Override", "apply_overrides", "env_overrides", "split_words"]
+__all__ = ["ENV_PREFIX", "LEGACY_ENV", "PATH_ENV", "Override", "apply_overrides", "env_overrides", "split_words",
+           "sweep_problems"]
 
 ENV_PREFIX = "TKPLAN__"  # tkplan: ignore[constant]  the documented variable prefix
 PATH_ENV = ("TKPLAN_PROFILE_PATH",)  # tkplan: ignore[constant]  a variable name, not a setting
@@ -33,16 +35,16 @@ class Override:
 
     Attributes:
         path: the key path as written.
-        value: the parsed value.
+        value: the parsed value (a sweep for ``tkplan sweep``; `NO_VALUE` for a bare ``~key``).
         source: ``env:NAME``, ``cli:arg N`` or ``cli:--set N``.
-        add: whether the key may be new (``+key=value``).
+        op: ``=`` (set a key that exists), ``+`` (add a new key), ``++`` (add or set), ``~`` (remove).
         fuzzy_case: whether the path matches existing keys without regard to case (env names).
     """
 
     path: tuple[str, ...]
     value: Any
     source: str
-    add: bool = False
+    op: str = "="
     fuzzy_case: bool = False
 
 
@@ -98,25 +100,35 @@ def split_words(words: Sequence[str], sets: Sequence[str] = ()) -> tuple[list[st
     problems: list[Problem] = []
     tagged = [(w, f"cli:arg {i}") for i, w in enumerate(words, 1)] + [(s, f"cli:--set {i}") for i, s in enumerate(sets, 1)]
     for word, source in tagged:
-        if "=" not in word:
+        if "=" not in word and not word.startswith("~"):
             if source.startswith("cli:--set"):
                 problems.append(Problem(f"--set needs key=value, got {word!r}", origin=source))
             else:
                 profiles.append(word)
             continue
-        key, _, text = word.partition("=")
-        add = key.startswith("+")
-        key = key.lstrip("+").strip()
-        if not key or any(not part for part in key.split(".")) or (is_profile_file(key) and "/" in key):
+        if is_profile_file(word.partition("=")[0]) and "/" in word.partition("=")[0]:
             problems.append(Problem(f"bad override {word!r}: expected key.path=value", origin=source))
             continue
         try:
-            value = parse_value(text, source)
+            parsed = parse_override(word, source)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        overrides.append(Override(tuple(key.split(".")), value, source, add=add))
+        overrides.append(Override(parsed.path, parsed.value, source, op=parsed.op))
     return profiles, overrides, problems
+
+
+def sweep_problems(overrides: Sequence[Override]) -> tuple[list[Override], list[Problem]]:
+    """Split off the overrides whose value is a sweep, a problem each: a single compile takes one value per key.
+
+    Returns:
+        (the overrides with one value, a problem per sweep).
+    """
+    single = [o for o in overrides if not isinstance(o.value, (ChoiceSweep, RangeSweep))]
+    return single, [Problem(f"{dotted(o.path)}={format_value(o.value)} is a sweep of several values; "
+                    "`tkplan compile` takes one value per key", dotted(o.path), o.source,
+                    "sweeps are for `tkplan sweep`; give one value here, and quote one that holds commas: key='a,b'")
+            for o in overrides if isinstance(o.value, (ChoiceSweep, RangeSweep))]
 
 
 def env_overrides(env: Mapping[str, str]) -> tuple[list[Override], dict[str, str], list[Problem]]:
@@ -158,15 +170,50 @@ def env_overrides(env: Mapping[str, str]) -> tuple[list[Override], dict[str, str
 
 
 def apply_overrides(config: dict[str, Any], provenance: Provenance, overrides: Sequence[Override]) -> list[Problem]:
-    """Apply ``overrides`` in order to ``config``; an override naming no existing key is a problem (unless ``add``)."""
+    """Apply ``overrides`` in order to ``config``; each one that cannot apply is a problem saying why.
+
+    ``key=v`` needs the key to exist, ``+key=v`` needs it not to, ``++key=v`` takes either; ``~key`` needs
+    it to exist, and ``~key=v`` also needs its value to be ``v``.
+    """
     problems: list[Problem] = []
     for override in overrides:
         path = _resolve(config, override)
         if isinstance(path, Problem):
             problems.append(path)
             continue
-        set_path(config, path, override.value, Setting(override.value, override.source), provenance)
+        exists = _exists(config, path)
+        key = dotted(path)
+        if override.op == "+" and exists:
+            problems.append(Problem(f"+{key} adds a key, but {key} is already set", key, override.source,
+                                    f"write {key}=value to change it, or ++{key}=value to add or change"))
+        elif override.op == "~":
+            parent = _node(config, path[:-1])
+            if override.value is not NO_VALUE and parent[path[-1]] != override.value:
+                problems.append(Problem(f"~{key}={format_value(override.value)} removes {key} only when it holds "
+                                        f"that value; it holds {format_value(parent[path[-1]])}", key, override.source,
+                                        f"write ~{key} to remove it whatever it holds"))
+                continue
+            del parent[path[-1]]
+            provenance.pop(key, None)
+            forget(provenance, path)
+        else:
+            set_path(config, path, override.value, Setting(override.value, override.source), provenance)
     return problems
+
+
+def _node(config: dict[str, Any], path: Sequence[str]) -> Any:
+    for key in path:
+        config = config[key]
+    return config
+
+
+def _exists(config: dict[str, Any], path: Sequence[str]) -> bool:
+    node: Any = config
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
 
 
 def _resolve(config: dict[str, Any], override: Override) -> tuple[str, ...] | Problem:
@@ -181,12 +228,14 @@ def _resolve(config: dict[str, Any], override: Override) -> tuple[str, ...] | Pr
         if override.fuzzy_case and part not in node:
             key = next((k for k in node if k.lower() == part.lower()), part)
         if key not in node:
-            if override.add:
+            if override.op in ("+", "++"):
                 return (*resolved, *override.path[i:])
             hint = did_you_mean(part, node) or f"keys here: {', '.join(sorted(node)) or '(none)'}"
-            if override.source.startswith("cli:"):  # only the command line can add keys
+            if override.source.startswith("cli:") and override.op == "=":  # only the command line can add keys
                 hint += "; prefix with + to add a new key"
-            return Problem(f"override names no key: {dotted(override.path)} ({dotted((*resolved, part))} does not exist)",
+            verb = "removes" if override.op == "~" else "names"
+            missing = dotted((*resolved, part))
+            return Problem(f"override {verb} no key: {dotted(override.path)} ({missing} does not exist)",
                            origin=override.source, hint=hint)
         resolved.append(key)
         node = node[key]

@@ -10,26 +10,85 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from tkplan.errors import Problem, did_you_mean
+from tkplan.errors import ConfigError, Problem, did_you_mean
 from tkplan.planner._merge import Provenance, dotted
 from tkplan.planner._schemas import CONFIG_SCHEMA, registry, schema, validator
+from tkplan.planner._yaml import parse_value
 
-__all__ = ["explain_error", "validate_config"]
+__all__ = ["explain_error", "typed_value", "validate_config"]
 
 _JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
                float: "a number", type(None): "null"}
 
 
 def validate_config(config: Mapping[str, Any], provenance: Provenance) -> list[Problem]:
-    """Return every problem of ``config``, each located through ``provenance``, sorted by key path."""
+    """Return every problem of ``config``, each located through ``provenance``, sorted by key path.
+
+    A value that came through a reference says so: the problem names the reference and where its value
+    was set, so a wrong type is fixed at its source.
+    """
 
     def locate(path: tuple[str | int, ...]) -> str:
         return _origin(provenance, path)
 
     problems = [p for error in validator(CONFIG_SCHEMA).iter_errors(config) for p in explain_error(error, locate)]
     problems += _missing(config, schema(CONFIG_SCHEMA), (), provenance)
-    unique = {(p.path, p.message): p for p in problems}
+    unique = {(p.path, p.message): _through_reference(p, provenance) for p in problems}
     return sorted(unique.values(), key=lambda p: (p.path, p.message))
+
+
+def _through_reference(problem: Problem, provenance: Provenance) -> Problem:
+    chain = provenance.get(problem.path)
+    if not chain or not chain[-1].via:
+        return problem
+    setting, last = chain[-1], chain[-1].via[-1]
+    came = f"the value came through {setting.written!r} from {last.key} ({last.where or last.source})"
+    return Problem(problem.message, problem.path, problem.origin, "; ".join(filter(None, [problem.hint, came])))
+
+
+_SCHEMA_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null", dict: "object",
+                 list: "array"}
+
+
+def typed_value(path: tuple[str | int, ...], text: str) -> Any:
+    """An environment value typed for the key it lands on: read as a YAML scalar, kept as text where the
+    schema takes a string there but not the type read (``${env:USER}`` that holds ``123`` for ``run.name``)."""
+    try:
+        value = parse_value(text, "")
+    except ConfigError:
+        return text
+    accepted = _types_at(path)
+    kind = _SCHEMA_TYPES.get(type(value), "")
+    if not accepted or kind in accepted or (kind == "integer" and "number" in accepted):
+        return value
+    return text if "string" in accepted else value
+
+
+def _types_at(path: tuple[str | int, ...]) -> set[str]:
+    """The JSON types the config schema accepts at ``path`` (empty when it does not say)."""
+    node, resolver = _resolve(schema(CONFIG_SCHEMA), registry().resolver())
+    for key in path:
+        properties = node.get("properties", {})
+        if key in properties:
+            node = properties[key]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        elif isinstance(key, int) and isinstance(node.get("items"), dict):
+            node = node["items"]
+        else:
+            return set()
+        node, resolver = _resolve(node, resolver)
+    return _types(node, resolver)
+
+
+def _types(node: Mapping[str, Any], resolver: Any) -> set[str]:
+    if "type" in node:
+        return {node["type"]} if isinstance(node["type"], str) else set(node["type"])
+    values = [node["const"]] if "const" in node else node.get("enum", [])
+    found = {_SCHEMA_TYPES.get(type(v), "") for v in values}
+    for sub in node.get("anyOf", []) + node.get("oneOf", []):
+        found |= _types(*_resolve(sub, resolver))
+    return found - {""}
 
 
 def _origin(provenance: Provenance, path: tuple[Any, ...]) -> str:

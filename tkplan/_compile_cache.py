@@ -4,8 +4,9 @@ The key covers everything a compile reads: the tkplan version, the command-line 
 variables tkplan reads, the working directory, and the hardware (a cheap fingerprint of the probe's
 sources, or the content of a ``--hardware`` spec). An entry also records the content of every file
 that could take part — each layer loaded, and every profile file on the search path, present or
-absent — and the stat signature of the data file (``tkplan._data_digest``), and is used only while all of
-them are unchanged. Any change misses; nothing is ever stale.
+absent — with the variables its profiles refer to (``${env:NAME}``), set or not, and the stat signature of the
+data file (``tkplan._data_digest``), and is used only while all of them are unchanged. Any change misses;
+nothing is ever stale.
 
 Entries live in ``$TKPLAN_CACHE_DIR`` (default ``$XDG_CACHE_HOME/tkplan`` or ``~/.cache/tkplan``).
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from tkplan._io import write_text_atomic
 
-__all__ = ["cache_dir", "cache_key", "lookup", "store", "watched_files"]
+__all__ = ["cache_dir", "cache_key", "lookup", "referenced_env", "store", "watched_files"]
 
 _PATTERNS = ("*.yaml", "*.yml", "machines/*.yaml", "machines/*.yml", "families/*.yaml", "families/*.yml")
 
@@ -63,14 +64,26 @@ def _listed(search_dirs: Iterable[Path]) -> set[Path]:
     return {p for d in search_dirs for pattern in _PATTERNS for p in d.glob(pattern)}
 
 
-def lookup(directory: Path, key: str, search_dirs: Iterable[Path]) -> dict[str, object] | None:
-    """The entry for ``key`` if it exists and every file it watched is unchanged; else ``None``.
+def referenced_env(provenance: Mapping[str, Sequence[Mapping[str, object]]],
+                   env: Mapping[str, str]) -> dict[str, str | None]:
+    """The variables that a plan's references read (``env:NAME`` steps of its provenance), with their values
+    in ``env`` (``None`` when unset: setting one later must miss the cache)."""
+    names = {str(hop["key"])[4:] for chain in provenance.values() for hop in chain[-1].get("via", ())  # type: ignore[attr-defined]
+             if str(hop["key"]).startswith("env:")}
+    return {name: env.get(name) for name in sorted(names)}
+
+
+def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[str, str]) -> dict[str, object] | None:
+    """The entry for ``key`` if it exists and every file and variable it watched is unchanged; else ``None``.
 
     An entry holds ``plan`` (the plan.json text), ``summary`` (the rendered table), ``files``
-    (path → sha256, or ``absent``) and ``data`` (the data file's path → its stat signature).
+    (path → sha256, or ``absent``), ``env`` (variable → value, or ``null``, read through references) and
+    ``data`` (the data file's path → its stat signature).
     """
     try:
         entry = json.loads((directory / f"{key}.json").read_text("utf-8"))
+        if any(env.get(name) != value for name, value in entry["env"].items()):
+            return None
         files = entry["files"]
         if not {str(p) for p in _listed(search_dirs)} <= set(files):
             return None  # a new profile appeared on the search path: it may shadow one that was used

@@ -55,13 +55,26 @@ def render_plan_summary(plan: Any) -> str:
 
 
 def render_chain(key: str, chain: Sequence[Any]) -> str:
-    """Every setting of ``key``, lowest first, the one in force marked with ``*``."""
+    """Every setting of ``key``, lowest first, the one in force marked with ``*``.
+
+    A setting written with references shows what was written, then each key (or variable) it resolved
+    through, with its value as written there and where that was set.
+    """
     lines = [f"{key} = {_short(chain[-1].value)}"] if chain else [f"{key}: not set"]
     for i, setting in enumerate(chain):
         mark = "*" if i == len(chain) - 1 else " "
         state = "" if i == len(chain) - 1 else "  (overridden)"
         layer = setting.source if setting.file else ""
-        lines.append(f"  {mark} {setting.where:<60} {layer:<22} {_short(setting.value)}{state}")
+        shown = _short(setting.value)
+        if setting.written is not None:
+            shown = f"{_short(setting.written)} → {shown}"
+        lines.append(f"  {mark} {setting.where:<60} {layer:<22} {shown}{state}")
+        for hop in setting.via:
+            if hop.where == "default":
+                origin = "not set: the default"
+            else:
+                origin = ", ".join(filter(None, [hop.where, hop.source if hop.source != hop.where else ""]))
+            lines.append(f"      via {hop.key} = {_short(hop.written)}  ({origin})")
     return "\n".join(lines)
 
 

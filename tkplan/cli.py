@@ -151,7 +151,8 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
     """Compile profiles and overrides into a plan; print a summary, save it with -o.
 
     WORDS are profile names (kaggle_safe), profile files (my/profile.yaml) and overrides
-    (families.lightgbm.num_leaves=64; +key=value adds a key).
+    (families.lightgbm.num_leaves=64; +key=value adds a key, ++key=value adds or sets, ~key removes;
+    values may refer to other keys, ${run.name}, and to the environment, ${env:USER}).
     """
     from tkplan import _compile_cache as cache
     from tkplan._io import write_text_atomic
@@ -162,7 +163,7 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
     directory = cache.cache_dir(env)
     key = cache.cache_key(tkplan.__version__, [*words, *(f"--set={s}" for s in sets)], env, cwd, hermetic,
                           hardware_spec)
-    entry = None if no_cache else cache.lookup(directory, key, search.dirs)
+    entry = None if no_cache else cache.lookup(directory, key, search.dirs, {} if hermetic else env)
     if entry is None:
         entry = _compile_fresh(words, sets, hermetic, hardware_spec, search)
         cache.store(directory, key, entry)
@@ -195,7 +196,8 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
     layer_files = [shipped_dir() / layer.file[len(prefix):] if layer.file.startswith(prefix) else search.cwd / layer.file
                    for layer in plan.inputs.layers]
     return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
-            "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE), "data": data}
+            "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE),
+            "env": cache.referenced_env(plan.provenance, {} if hermetic else os.environ), "data": data}
 
 
 @main.command("validate")

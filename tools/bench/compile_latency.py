@@ -1,6 +1,6 @@
 """Whole-process wall time of ``tkplan compile`` next to ``python -c pass`` and a Hydra app, in one run.
 
-Usage: ``python tools/bench/compile_latency.py [--runs N]``
+Usage: ``python tools/bench/compile_latency.py [--runs N] [--against REF]``
 
 The campaign is the seed pipeline's 20 families (a project file ``tkplan.yaml`` lists them; the shipped
 default campaign lists the nine CPU families of the demo), composed with 3 machine profiles and 2
@@ -18,6 +18,11 @@ families.lightgbm.num_leaves=64``. Measured, the median of N runs each (after on
 
 Targets: cold compile ≤ 0.3 s; cached compile ≤ 1/3 of Hydra's time.
 
+``--against REF`` also compares this working tree with the git ref ``REF`` (``main``) in the same run: each
+tree is built into a wheel and installed into a directory of its own, the same way, and their three
+compiles are timed turn about (A, B, A, B, …, so that a change of load hits both), in wall time and in
+the child's CPU time (steadier on a shared machine); the ratios say whether this tree is slower.
+
 ``tkplan`` is the console script installed for this interpreter, run directly (not a ``PATH`` shim).
 Byte-code: every process runs with byte-code caching on (``PYTHONDONTWRITEBYTECODE`` removed), so the
 warm-up writes the ``.pyc`` files that any installed package has; otherwise each run would recompile the
@@ -30,6 +35,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -64,6 +70,90 @@ def median_wall(cmd: list[str], runs: int, cwd: Path, env: Callable[[int], dict[
         if i:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def median_walls(cmds: list[list[str]], runs: int, cwd: Path,
+                 envs: list[Callable[[int], dict[str, str]]]) -> list[tuple[float, float]]:
+    """Median (wall, CPU) seconds of each command, run turn about ``runs`` times after one warm-up round.
+
+    CPU is the child's user + system time: on a loaded machine it moves far less than wall time.
+    """
+    times: list[list[tuple[float, float]]] = [[] for _ in cmds]
+    for i in range(runs + 1):
+        for cmd, env, out in zip(cmds, envs, times, strict=True):
+            before, start = _children_cpu(), time.perf_counter()
+            subprocess.run(cmd, cwd=cwd, env=env(i), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            wall, cpu = time.perf_counter() - start, _children_cpu() - before
+            if i:
+                out.append((wall, cpu))
+    return [(statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for t in times]
+
+
+def _children_cpu() -> float:
+    """User + system seconds of the finished child processes (microsecond resolution, unlike ``os.times``)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def install_tree(ref: str | None, work: Path) -> Path:
+    """Build the working tree (``ref`` None) or a git ref's tree into a wheel, install it under ``work``;
+    return the install directory (its ``bin/tkplan`` runs with it on ``PYTHONPATH``)."""
+    root = Path(__file__).resolve().parents[2]
+    src, target = work / "src", work / "site"
+    src.mkdir(parents=True)
+    if ref is None:
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+                                check=True, capture_output=True).stdout.decode().split("\0")
+        for name in filter(None, listed):
+            if (root / name).is_file():
+                (src / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(root / name, src / name)
+    else:
+        archive = subprocess.run(["git", "archive", ref], cwd=root, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    errors = []
+    for python in dict.fromkeys([sys.executable, getattr(sys, "_base_executable", sys.executable)]):
+        built = subprocess.run([python, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--wheel-dir",
+                                str(work / "dist"), str(src)], capture_output=True, text=True, check=False)
+        if built.returncode == 0:
+            break
+        errors.append(built.stderr[-2000:])
+    else:
+        sys.exit("cannot build a wheel of " + (ref or "the working tree") + ":\n" + "\n".join(errors))
+    wheel = next((work / "dist").glob("tkplan-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(target),
+                    str(wheel)], check=True)
+    return target
+
+
+def tree_env(base_env: dict[str, str], site: Path, caches: Path, cold: bool) -> Callable[[int], dict[str, str]]:
+    """Run i's environment for the tree installed in ``site``: a fresh cache per run when ``cold``."""
+    def env(i: int) -> dict[str, str]:
+        cache = caches / (f"cold-{i}" if cold else "same")
+        return {**base_env, "PYTHONPATH": str(site), "TKPLAN_CACHE_DIR": str(cache)}
+    return env
+
+
+def compare(ref: str, runs: int, work: Path, project: Path, base_env: dict[str, str], compile_args: list[str]) -> None:
+    """Time the three compiles of ``ref`` and of this working tree turn about; print both and their ratios."""
+    trees = {label: install_tree(ref if label != "this tree" else None, work / f"tree-{i}")
+             for i, label in enumerate((ref, "this tree"))}
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for kind, extra, cold in (("cold (empty cache)", [], True), ("--no-cache", ["--no-cache"], False),
+                              ("unchanged inputs (cache)", [], False)):
+        cmds = [[str(site / "bin" / "tkplan"), "compile", *extra, *compile_args] for site in trees.values()]
+        envs = [tree_env(base_env, site, work / f"cache-{i}", cold) for i, site in enumerate(trees.values())]
+        rows[kind] = median_walls(cmds, runs, project, envs)
+    width = max(len(k) for k in rows)
+    print(f"\nthis working tree against {ref} (each built into a wheel and installed alike; run turn about):")
+    print(f"  {'tkplan compile':<{width}}  {'wall ' + ref:>14}  {'this tree':>9}  ratio  {'CPU ' + ref:>13}  "
+          f"{'this tree':>9}  ratio")
+    for kind, ((wall_a, cpu_a), (wall_b, cpu_b)) in rows.items():
+        print(f"  {kind:<{width}}  {wall_a:12.3f} s  {wall_b:7.3f} s  {wall_b / wall_a:5.2f}  {cpu_a:11.3f} s  "
+              f"{cpu_b:7.3f} s  {cpu_b / cpu_a:5.2f}")
+    slower = [kind for kind, ((_, cpu_a), (_, cpu_b)) in rows.items() if cpu_b > cpu_a * 1.05]
+    print(f"CPU time: no slower than {ref} (within 5 %)" if not slower
+          else f"CPU time: SLOWER than {ref}: {', '.join(slower)}")
 
 
 def console_script() -> str:
@@ -107,7 +197,8 @@ def write_hydra_tree(root: Path, names: list[str]) -> None:
         (conf / "family" / f"{name}.yaml").write_text(json.dumps(data))
         defaults.append({f"family@families.{name}": name})
     for name in MACHINES:
-        (conf / "machine" / f"{name}.yaml").write_text(json.dumps(load_path(shipped / "machines" / f"{name}.yaml").data))
+        machine = load_path(shipped / "machines" / f"{name}.yaml").data
+        (conf / "machine" / f"{name}.yaml").write_text(json.dumps(machine))
     base = load_path(shipped / "base.yaml").data
     base["campaign"]["families"] = names
     base["defaults"] = [*defaults, {"machine@_global_": list(MACHINES)}]
@@ -118,6 +209,7 @@ def write_hydra_tree(root: Path, names: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--against", metavar="REF", help="also compare this working tree with git ref REF (main)")
     args = parser.parse_args()
     tkplan = console_script()
     names = families()
@@ -128,8 +220,13 @@ def main() -> None:
         project = work / "project"
         write_project(project, names)
         cache = {"TKPLAN_CACHE_DIR": str(work / "cache")}
-        same = lambda i: {**base_env, **cache}
-        fresh = lambda i: {**base_env, "TKPLAN_CACHE_DIR": str(work / f"cold-cache-{i}")}
+
+        def same(i: int) -> dict[str, str]:
+            return {**base_env, **cache}
+
+        def fresh(i: int) -> dict[str, str]:
+            return {**base_env, "TKPLAN_CACHE_DIR": str(work / f"cold-cache-{i}")}
+
         check = subprocess.run([tkplan, "compile", *compile_args], cwd=project, env=same(0), capture_output=True,
                                text=True)
         if check.returncode != 0:
@@ -148,17 +245,27 @@ def main() -> None:
             write_hydra_tree(work / "hydra", names)
             cmd = [sys.executable, "app.py", "hydra.run.dir=.", "hydra.output_subdir=null",
                    "hydra/job_logging=disabled", "hydra/hydra_logging=disabled", *OVERRIDES]
-            rows.append(("hydra compose (same tree, machines and overrides)", median_wall(cmd, args.runs, work / "hydra", same)))
+            rows.append(("hydra compose (same tree, machines and overrides)",
+                         median_wall(cmd, args.runs, work / "hydra", same)))
+        report(rows, names, steps, args.runs)
+        if args.against:
+            compare(args.against, args.runs, work, project, base_env, compile_args)
+
+
+def report(rows: list[tuple[str, float]], names: list[str], steps: str, runs: int) -> None:
+    """Print the figures, then each target with its verdict."""
     width = max(len(name) for name, _ in rows)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     print(f"{len(names)} families ({steps} steps), machines {'+'.join(MACHINES)}, overrides {' '.join(OVERRIDES)}")
-    print(f"{os.cpu_count()} CPUs, load average {load}; median wall time of {args.runs} runs each (after one warm-up)")
+    print(f"{os.cpu_count()} CPUs, load average {load}; median wall time of {runs} runs each (after one warm-up)")
     for name, seconds in rows:
         print(f"  {name:<{width}}  {seconds:6.3f} s")
     times = dict(rows)
     cold, cached = times["tkplan compile, cold (empty cache)"], times["tkplan compile, unchanged inputs (cache)"]
     start = times["python -c pass"]
-    verdict = lambda ok: "met" if ok else "MISSED"
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
     print(f"cold compile: {cold:.3f} s, target ≤ 0.300 s: {verdict(cold <= 0.3)} ({cold - start:.3f} s beyond "
           "interpreter start-up)")
     hydra = next((t for name, t in rows if name.startswith("hydra")), None)
