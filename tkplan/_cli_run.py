@@ -18,11 +18,15 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
+
+from tkplan._io import write_text_atomic
+from tkplan.tools.report._cli import report_cmd
 
 __all__ = ["demo_cmd", "env_cmd", "exec_cmd", "register", "render_progress", "render_summary", "report_cmd", "run_cmd"]
 
@@ -52,7 +56,9 @@ _RUN_OPTIONS = [
                  help="Where steps run (default: local, child processes on this machine)."),
     click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
                  help="The summary on stdout: a table, or JSON for scripts."),
-    click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress on stderr."),
+    click.option("--track", "track", is_flag=False, flag_value="", default=None, metavar="[URI]",
+                 help="Log to MLflow as the run goes (default URI: sqlite:///RUN_DIR/mlflow.db; extra 'track')."),
 ]
 
 
@@ -87,20 +93,13 @@ def run_cmd(plan_path: str, fmt: str, **options: Any) -> None:
 
 
 def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str | None, quiet: bool,
-             **options: Any) -> Any:
-    """Run ``plan`` with progress on stderr; a stopping signal ends it with exit code 128 + the signal's number.
-
-    ``root`` is the plan's project (where a relative data path is).
-    """
+             track: str | None = None, **options: Any) -> Any:
+    """Run ``plan`` with progress on stderr (live on a terminal, plain lines otherwise) and, with ``track``
+    (a URI, or ``""`` for the default), MLflow tracking; a stopping signal ends it with exit code 128 + the
+    signal's number. ``root`` is the plan's project (where a relative data path is)."""
     from tkplan import _compile_cache
     from tkplan._entry import Interrupted, interrupts
-    from tkplan.runtime import (
-        DEFAULT_ENGINE,
-        default_run_dir,
-        engine_names,
-        execute,
-        fresh_run_dir,
-    )
+    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, engine_names, execute, fresh_run_dir
 
     engine = engine or DEFAULT_ENGINE
     if engine not in engine_names():
@@ -108,15 +107,62 @@ def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str
     run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
     if fresh:
         run_dir = fresh_run_dir(run_dir)
+    listeners: list[Any] = []
+    if track is not None:
+        listeners.append(_tracking(run_dir, track or None))
     try:
-        with interrupts():
-            return execute(plan, run_dir, on_event=None if quiet else _echo_progress, engine=engine,
+        with interrupts(), _progress(quiet) as show:
+            listeners.insert(0, show)
+            return execute(plan, run_dir, on_event=_fan_out([x for x in listeners if x is not None]), engine=engine,
                            project_root=root, digest_cache=_compile_cache.cache_dir(os.environ), **options)
     except (Interrupted, KeyboardInterrupt) as exc:
         with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
             click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
                        err=True)
         sys.exit(exc.exit_code if isinstance(exc, Interrupted) else 128 + signal.SIGINT)
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Any]:
+    """The progress listener: none when quiet, the live display on a terminal, plain lines otherwise."""
+    if quiet:
+        yield None
+    elif sys.stderr.isatty():
+        from tkplan._live import Progress
+
+        with Progress(render_progress) as live:
+            yield live
+    else:
+        yield _echo_progress
+
+
+def _tracking(run_dir: Path, uri: str | None) -> Any:
+    """An MLflow listener that warns once and steps aside when the store fails: training goes on."""
+    from tkplan.errors import ExtraMissingError, TrackingError
+    from tkplan.tools.track._live import RunTracker
+
+    tracker = RunTracker(run_dir, uri)
+    failed: list[str] = []
+
+    def listen(event: Any) -> None:
+        if failed:
+            return
+        try:
+            tracker(event)
+        except (TrackingError, ExtraMissingError) as exc:
+            failed.append(str(exc))
+            click.echo(f"warning: MLflow tracking stopped: {exc}; the run goes on, sync it later with "
+                       f"tkplan track {run_dir} --uri {tracker.uri}", err=True)
+
+    return listen
+
+
+def _fan_out(listeners: Sequence[Any]) -> Any:
+    def emit(event: Any) -> None:
+        for listener in listeners:
+            listener(event)
+
+    return emit
 
 
 @click.command("demo")
@@ -132,8 +178,9 @@ def demo_cmd(words: tuple[str, ...], fmt: str, **options: Any) -> None:
     from tkplan import _compile_cache
     from tkplan._data_digest import measure
     from tkplan._render import render_leaderboard, render_plan_summary
+    from tkplan.errors import ExtraMissingError
     from tkplan.planner import CompileRequest, compile_plan, probe, resolve
-    from tkplan.runtime import leaderboard
+    from tkplan.tools.report import leaderboard, load_run, render_html
 
     request = CompileRequest(words=words, env=dict(os.environ), cwd=Path.cwd())
     resolved = resolve(request)
@@ -142,7 +189,8 @@ def demo_cmd(words: tuple[str, ...], fmt: str, **options: Any) -> None:
     if not options["quiet"]:
         click.echo(render_plan_summary(plan).split("\nstep ")[0], err=True)
     summary = _execute(plan, request.cwd, **options)
-    entries = leaderboard(plan, summary.results)
+    run_dir = Path(summary.run_dir)
+    entries = leaderboard(plan, {r.step_id: r for r in summary.results})
     if fmt == "json":
         from tkplan.planner._convert import converter
 
@@ -151,26 +199,14 @@ def demo_cmd(words: tuple[str, ...], fmt: str, **options: Any) -> None:
     else:
         click.echo(render_summary(summary))
         click.echo("\n" + render_leaderboard(entries, plan.config["report"]))
+    report = run_dir / "report.html"
+    try:
+        write_text_atomic(report, render_html(load_run(run_dir)))
+        click.echo(f"\nreport: {report}", err=fmt == "json")
+    except ExtraMissingError as exc:
+        click.echo(f"\nreport: not written: {exc}", err=fmt == "json")
     if not summary.ok:
         sys.exit(1)
-
-
-@click.command("report")
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def report_cmd(run_dir: str, fmt: str) -> None:
-    """Print the leaderboard of RUN_DIR: each target's steps ranked by the plan's report.rank_by metric."""
-    from tkplan.planner._convert import converter
-    from tkplan.runtime import leaderboard, load_run
-
-    plan, results = load_run(Path(run_dir))
-    entries = leaderboard(plan, results)
-    if fmt == "json":
-        click.echo(json.dumps([converter.unstructure(e) for e in entries], indent=1, sort_keys=True))
-    else:
-        from tkplan._render import render_leaderboard
-
-        click.echo(render_leaderboard(entries, plan.config["report"]))
 
 
 @click.command("env")
@@ -284,18 +320,33 @@ def render_progress(event: Any) -> str | None:
 
 
 def render_summary(summary: Any) -> str:
-    """The summary table: status, usage next to the allowance, thread pools; then what went wrong."""
-    header = ("step", "status", "wall s", "cpu s", "peak RSS MB / cap", "threads seen / planned", "pools")
+    """The summary table: status, usage next to the allowance, thread pools; then what went wrong.
+
+    ``threads used / planned``: the largest thread pool inside the step (OpenMP, BLAS, torch/TF intra-op, the
+    library's own) next to the plan's threads, ``!`` when a pool ran more; ``OS threads``: every thread of
+    the step's processes (interpreter and helper threads too), not judged.
+    """
+    from tkplan.tools.report._usage import largest_pool, thread_pools
+
+    header = ("step", "status", "wall s", "cpu s", "peak RSS MB / cap", "threads used / planned", "OS threads",
+              "pools")
     rows = []
     for r in summary.results:
         cap = r.allowed.memory_cap_mb
+        pools = thread_pools(r)
+        used = largest_pool(pools)
         rows.append((
             r.step_id + (" (adopted)" if r.adopted else ""), r.status, _num(r.wall_s), _num(r.cpu_s),
             f"{_num(r.peak_rss_mb, 0)} / {cap if cap is not None else '-'}",
-            f"{r.threads_seen if r.threads_seen is not None else '-'} / {r.allowed.threads}", _pools(r.pools)))
+            f"{used if used is not None else '-'} / {r.allowed.threads}"
+            + (" !" if used is not None and used > r.allowed.threads else ""),
+            r.threads_seen if r.threads_seen is not None else "-",
+            " ".join(f"{name}:{size}" for name, size in pools.items()) or "-"))
     widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in (header, tuple("-" * w for w in widths), *rows)]
+    if any(row[5].endswith("!") for row in rows):
+        lines.append("\n! a thread pool inside the step ran more threads than the plan allowed")
     problems = [r for r in summary.results if not r.ok]
     if problems:
         lines.append("")
@@ -334,11 +385,6 @@ def _clock(seconds: float) -> str:
 
 def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _pools(pools: Sequence[Any]) -> str:
-    seen = dict.fromkeys(f"{p.get('internal_api', '?')}:{p.get('num_threads', '?')}" for p in pools)
-    return " ".join(seen) or "-"
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
