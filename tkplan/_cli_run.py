@@ -189,7 +189,7 @@ def demo_cmd(words: tuple[str, ...], fmt: str, **options: Any) -> None:
     if not options["quiet"]:
         click.echo(render_plan_summary(plan).split("\nstep ")[0], err=True)
     summary = _execute(plan, request.cwd, **options)
-    run_dir = Path(summary.run_dir)
+    run_dir = Path(os.path.relpath(summary.run_dir))  # as the user would write it, like --out
     entries = leaderboard(plan, {r.step_id: r for r in summary.results})
     if fmt == "json":
         from tkplan.planner._convert import converter
