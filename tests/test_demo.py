@@ -36,6 +36,14 @@ def test_demo_runs_a_campaign_end_to_end_and_prints_the_leaderboard(tmp_path):
     assert binary[0]["score"] >= binary[1]["score"] > 0.5 and binary[0]["best"] and not binary[1]["best"]
     assert all(e["status"] == "ok" and e["n"] == 1 for e in entries)
 
+    again = subprocess.run([*cmd[:-3], "--format", "json", *cmd[-2:]], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    shown = json.loads(again.stdout)
+    assert shown["summary"]["counts"]["ok"] == 4 and len(shown["leaderboard"]) == 4
+    journal = [json.loads(line) for line in (tmp_path / "run" / "journal.jsonl").read_text().splitlines()]
+    assert sum(r["event"] == "step_started" for r in journal) == 4  # the finished run was shown, not redone
+
 
 def test_report_refuses_a_directory_that_is_not_a_run(tmp_path):
     done = subprocess.run([sys.executable, "-m", "tkplan.cli", "report", str(tmp_path)], capture_output=True, text=True)

@@ -4,8 +4,9 @@ The key covers everything a compile reads: the tkplan version, the command-line 
 variables tkplan reads, the working directory, and the hardware (a cheap fingerprint of the probe's
 sources, or the content of a ``--hardware`` spec). An entry also records the content of every file
 that could take part — each layer loaded, and every profile file on the search path, present or
-absent — and the variables its profiles refer to (``${env:NAME}``), set or not, and is used only while
-all of them are unchanged. Any change misses; nothing is ever stale.
+absent — and the variables its profiles refer to (``${env:NAME}``), set or not, and the stat signature of
+the data file (``tkplan._data_digest``), and is used only while all of them are unchanged. Any change
+misses; nothing is ever stale.
 An entry is also checked before it is served: its digest (sha256 of all it holds: plan text, summary,
 plan hash, watched files and variables) is recomputed, so a damaged or edited entry is compiled again.
 Only regular files are read (a FIFO on the search path must not hang the lookup).
@@ -79,7 +80,8 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[
     """The entry for ``key`` if it exists and every file and variable it watched is unchanged; else ``None``.
 
     An entry holds ``plan`` (the plan.json text), ``summary`` (the rendered table), ``files``
-    (path → sha256, or ``absent``) and ``env`` (variable → value, or ``null``, read through references).
+    (path → sha256, or ``absent``), ``env`` (variable → value, or ``null``, read through references) and
+    ``data`` (the data file's path → its stat signature).
     """
     try:
         entry = json.loads((directory / f"{key}.json").read_text("utf-8"))
@@ -89,6 +91,8 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[
         if not {str(p) for p in _listed(search_dirs)} <= set(files):
             return None  # a new profile appeared on the search path: it may shadow one that was used
         if any(_digest(Path(path)) != digest for path, digest in files.items()):
+            return None
+        if any(_signature(Path(path)) != signature for path, signature in entry.get("data", {}).items()):
             return None
         if not all(isinstance(entry[k], str) for k in ("plan", "summary", "plan_hash")) or not _intact(entry):
             return None
@@ -116,6 +120,15 @@ def _intact(entry: Mapping[str, object]) -> bool:
     """Whether an entry is exactly as stored: its digest matches what it serves, and its plan is the one it names."""
     return (entry.get("digest") == _entry_digest(entry)
             and json.loads(str(entry["plan"])).get("plan_hash") == entry["plan_hash"])
+
+
+def _signature(path: Path) -> str | None:
+    from tkplan._data_digest import stat_signature
+
+    try:
+        return stat_signature(path)
+    except OSError:
+        return None
 
 
 def _digest(path: Path) -> str:

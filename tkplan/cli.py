@@ -2,8 +2,8 @@
 
 Exit codes: 0 success; 1 a run or check finished with failures; 2 bad invocation; 3 invalid configuration;
 4 a plan that cannot be honoured on the hardware (or a bad hardware spec); 5 a plan refused (edited, other
-format, hardware drift, locked run directory, a damaged run directory); 6 bad data; 7 the disk is full; 8 an
-optional part missing or failing (a command's extra not installed, an MLflow store unreachable or refusing a
+format, hardware drift, changed data, locked run directory, a damaged run directory); 6 bad data; 7 the disk is
+full; 8 an optional part missing or failing (a command's extra not installed, an MLflow store unreachable or refusing a
 value, a Ray cluster that does not answer); 128 + N interrupted by signal N (130 Ctrl-C, 143 SIGTERM).
 """
 
@@ -25,6 +25,7 @@ EXIT_CODES: dict[type[errors.TkplanError], int] = {
     errors.HardwareError: 4,
     errors.PlanError: 5,
     errors.DriftError: 5,
+    errors.DataDriftError: 5,
     errors.RunDirError: 5,
     errors.DataError: 6,
     errors.DiskFullError: 7,
@@ -111,6 +112,17 @@ def _request(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) -> A
     return CompileRequest(words=words, sets=sets, env=dict(os.environ), cwd=Path.cwd(), hermetic=hermetic)
 
 
+def _compile(request: Any, hardware: Any, source: str) -> Any:
+    """Resolve ``request``, measure its data file (the digest cache under the compile cache), compile the plan."""
+    from tkplan import _compile_cache as cache
+    from tkplan._data_digest import measure
+    from tkplan.planner import compile_plan, resolve
+
+    resolved = resolve(request)
+    files = measure(resolved, request.cwd, cache.cache_dir(os.environ))
+    return compile_plan(request, hardware, source, tkplan.__version__, files, resolved=resolved)
+
+
 def _hardware(spec: str | None) -> tuple[Any, str]:
     from tkplan.planner import load_hardware, probe
 
@@ -177,20 +189,22 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
 def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, hardware_spec: str | None,
                    search: Any) -> dict[str, Any]:
     from tkplan import _compile_cache as cache
+    from tkplan._data_digest import stat_signature
     from tkplan._render import render_plan_summary
-    from tkplan.planner import compile_plan, plan_to_json
+    from tkplan.planner import plan_to_json
     from tkplan.planner._entrypoints import entrypoint_files
     from tkplan.planner._sources import PROJECT_FILE, shipped_dir
 
     hardware, source = _hardware(hardware_spec)
-    plan = compile_plan(_request(words, sets, hermetic), hardware, source, tkplan.__version__)
+    plan = _compile(_request(words, sets, hermetic), hardware, source)
+    data = {} if plan.data.sha256 is None else {str(p): stat_signature(p) for p in [search.cwd / plan.data.source]}
     prefix = "tkplan:profiles/"
     layer_files = [shipped_dir() / layer.file[len(prefix):] if layer.file.startswith(prefix) else search.cwd / layer.file
                    for layer in plan.inputs.layers]
     layer_files += entrypoint_files(plan.config, [s.family for s in plan.steps], search.cwd)  # checked at compile
     return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
             "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE),
-            "env": cache.referenced_env(plan.provenance, {} if hermetic else os.environ)}
+            "env": cache.referenced_env(plan.provenance, {} if hermetic else os.environ), "data": data}
 
 
 @main.command("validate")
@@ -218,7 +232,7 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     `tkplan compile`, or one saved plan (plan.json): then KEY is explained from that plan's own record.
     """
     from tkplan._render import render_explanation
-    from tkplan.planner import compile_plan, explain_config, explain_plan, read_plan, resolve
+    from tkplan.planner import explain_config, explain_plan, read_plan, resolve
 
     saved = [w for w in words if w.endswith(".json")]
     if saved:
@@ -231,7 +245,7 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     explanation = explain_config(key, resolved.provenance)
     if explanation is None:
         hardware, source = _hardware(hardware_spec)
-        plan = compile_plan(request, hardware, source, tkplan.__version__)
+        plan = _compile(request, hardware, source)
         explanation = explain_plan(key, plan, resolved.provenance)
     click.echo(render_explanation(explanation))
 

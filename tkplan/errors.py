@@ -9,6 +9,7 @@ The tree::
     ├── PlanningError              a valid config cannot be honoured on this hardware
     ├── PlanError                  a plan file is unreadable, edited (hash mismatch) or of another format
     ├── DriftError                 the machine differs from the one a plan was compiled for
+    ├── DataDriftError             a plan's data file changed (or went) since the plan was compiled
     ├── RunDirError                a run directory is locked, damaged or unusable
     ├── DiskFullError              a write failed for want of space (ENOSPC, EDQUOT)
     ├── DataError                  a data source is missing, malformed or empty
@@ -30,6 +31,7 @@ import attrs
 __all__ = [
     "AuditError",
     "ConfigError",
+    "DataDriftError",
     "DataError",
     "DiskFullError",
     "DriftError",
@@ -144,6 +146,10 @@ class DriftError(TkplanError):
         lines += [f"  {d}" for d in self.differences]
         lines.append("recompile the plan here, or pass --allow-drift to run it anyway")
         return "\n".join(lines)
+
+
+class DataDriftError(TkplanError):
+    """Raised when a plan's data file is missing or its content differs from the digest the plan recorded."""
 
 
 class RunDirError(TkplanError):

@@ -98,14 +98,23 @@ class TestRunDirectory:
                 RunDir.open(tmp_path / "run", plan, resume=True)
         RunDir.open(tmp_path / "run", plan, resume=True).close()
 
-    def test_a_finished_run_is_not_run_again_without_resume(self, project, tmp_path):
+    def test_a_finished_run_is_not_run_again(self, project, tmp_path):
         plan = compile_project(project)
         execute(plan, tmp_path / "run")
-        with pytest.raises(RunDirError, match=r"already holds a run of this plan .* pass --resume"):
-            execute(plan, tmp_path / "run")
-        again = execute(plan, tmp_path / "run", resume=True)
+        again = execute(plan, tmp_path / "run")
         assert [r.status for r in again.results] == ["ok"]
+        resumed = execute(plan, tmp_path / "run", resume=True)
+        assert [r.status for r in resumed.results] == ["ok"]
         assert sum(r["event"] == "step_started" for r in read_journal(tmp_path / "run" / "journal.jsonl")) == 1
+
+    def test_an_unfinished_run_needs_resume(self, project, tmp_path):
+        plan = compile_project(project)
+        with RunDir.open(tmp_path / "run", plan, resume=False) as rundir:
+            rundir.journal.append("run_started", plan_hash=plan.plan_hash, pid=1, resume=False, drift=[])
+        with pytest.raises(RunDirError, match=r"holds an unfinished run of this plan \(0 of 1 steps ended\); "
+                                              "pass --resume to finish it, or --fresh"):
+            execute(plan, tmp_path / "run")
+        assert execute(plan, tmp_path / "run", resume=True).ok
 
     def test_another_plans_run_directory_is_refused(self, project, tmp_path):
         execute(compile_project(project), tmp_path / "run")
