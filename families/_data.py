@@ -24,12 +24,15 @@ Preparation, in order (every problem is a `DataError` raised before any training
    ± ``data.safety.feature_clip``; regression targets are capped at median ± ``target_cap_mads`` · MAD of
    the train split (no cap when the MAD is 0);
 7. each split must hold rows, and a binary target both classes in the train split; a regression target
-   must vary in the train split.
+   must vary in the train split;
+8. leakage: a feature whose absolute correlation with a target on the train split exceeds
+   ``data.leakage_max_abs_corr`` is an error naming the column, the correlation and that key.
 
 Files: ``features.npy`` (float32, rows × features), ``target.<name>.npy`` (float64), ``symbols.npy``
 (int32 ids into ``meta.json``'s ``symbol_names``), ``times.npy`` (int64 time index, ascending),
-``split.<train|val|test>.npy`` (int64 row indices) and ``meta.json`` (names, counts, split bounds), written
-last: a directory with ``meta.json`` is complete. The data is read once per run directory: a source file
+``split.<train|val|test>.npy`` (int64 row indices) and ``meta.json`` (names, counts, split bounds, the
+resolved ``feature_names`` and the ``dropped_columns`` of the source with their reasons), written last: a
+directory with ``meta.json`` is complete. The data is read once per run directory: a source file
 changed later is not seen by that run (its steps stay consistent with one another). ``data.chunk_rows``
 is the read chunk of file sources.
 
@@ -244,6 +247,7 @@ def build_arrays(config: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict
             mads = float(data["safety"]["target_cap_mads"])
             values[target], caps[target] = _cap(values[target], splits["train"], mads)
     _check_splits(values, tasks, splits)
+    _check_leakage(features, raw.feature_names, values, splits["train"], float(data["leakage_max_abs_corr"]), where)
 
     arrays = {"features": features, "symbols": symbols, "times": times,
               **{f"target.{t}": v.astype(np.float64) for t, v in values.items()},
@@ -251,6 +255,7 @@ def build_arrays(config: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict
     meta = {
         "source": where,
         "feature_names": list(raw.feature_names),
+        "dropped_columns": [{"column": c, "reason": r} for c, r in raw.dropped],
         "symbol_names": [str(s) for s in symbol_names] if raw.symbols is not None else [],
         "tasks": tasks,
         "cross_sectional": cross_sectional,
@@ -370,6 +375,26 @@ def _check_splits(values: Mapping[str, np.ndarray], tasks: Mapping[str, str], sp
         if tasks[target] == "regression" and not np.ptp(train) > 0:
             raise DataError(f"regression target {target!r} is constant ({float(train[0]):g}) in the train split; "
                             "there is nothing to learn")
+
+
+def _check_leakage(features: np.ndarray, names: tuple[str, ...], values: Mapping[str, np.ndarray], train: np.ndarray,
+                   limit: float, where: str) -> None:
+    """Stop at the first feature that a target's train values follow too closely: it leaks the target."""
+    x = np.asarray(features[train], dtype=np.float64)
+    for target, y in values.items():
+        yt = y[train]
+        for i, name in enumerate(names):
+            column = x[:, i]
+            known = np.isfinite(column) & np.isfinite(yt)
+            a, b = column[known], yt[known]
+            if not (len(a) and np.ptp(a) > 0 and np.ptp(b) > 0):  # a constant has no correlation
+                continue
+            r = float(np.corrcoef(a, b)[0, 1])
+            if abs(r) > limit:
+                raise DataError(f"{where}: feature {name!r} has correlation {r:+.4f} with target {target!r} on the "
+                                f"train split, beyond data.leakage_max_abs_corr = {limit:g}: it leaks the target; "
+                                "leave it out of the features (data.columns.features), or raise "
+                                "data.leakage_max_abs_corr to allow it")
 
 
 def _plain(value: Any) -> Any:

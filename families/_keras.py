@@ -5,14 +5,16 @@ intra-/inter-op threads and the GPU memory limit before TensorFlow initialises (
 adapter asks TensorFlow for the thread counts it runs with and reports them. The loop is Keras' own
 ``fit`` with the plan's settings: AdamW or Adam with ``clipnorm`` = ``training.grad_clip_norm``,
 ``EarlyStopping`` (``patience``, ``min_delta``, ``restore_best_weights``), ``ReduceLROnPlateau`` or a cosine
-decay, ``ModelCheckpoint`` of the best epoch, focal or class-weighted binary cross-entropy on logits, MSE or
-Huber, and the ``mixed_bfloat16`` / ``mixed_float16`` policy on a GPU planned at bf16 / fp16. Lookback
-windows are gathered batch by batch in a ``tf.data`` pipeline. The model is saved as a ``.keras`` file.
+decay, a checkpoint of the best epoch's weights (``checkpoint.best.npz``), focal or
+class-weighted binary cross-entropy on logits, MSE or Huber, and the ``mixed_bfloat16`` / ``mixed_float16``
+policy on a GPU planned at bf16 / fp16. Lookback windows are gathered batch by batch in a ``tf.data``
+pipeline whose thread pool is the step's planned threads. The model is saved as a ``.keras`` file.
 """
 
 from __future__ import annotations
 
 import abc
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,26 +24,28 @@ import numpy as np
 
 from tkplan.families._adapter import FamilyAdapter, FitResult, Params, TrainingData
 from tkplan.families._nn_data import Standardiser, Targets, symbol_ids, window_index
+from tkplan.runtime._context import log_epoch
 
 if TYPE_CHECKING:
     from tkplan.planner._plan import Step
 
 __all__ = ["KerasAdapter", "KerasLSTMAdapter", "KerasMLPAdapter", "KerasModel"]
 
-_CHECKPOINT = "checkpoint.best.keras"  # tkplan: ignore[constant]  a file name, not a setting
+_CHECKPOINT = "checkpoint.best.npz"  # tkplan: ignore[constant]  a file name, not a setting
 _POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 """Keras' dtype policy for each planned precision (mixed precision only on a GPU)."""
 
 
 @attrs.define(eq=False)
 class KerasModel:
-    """A trained Keras model and the scaling and windows its inputs need."""
+    """A trained Keras model, the scaling and windows its inputs need, and the threads of its input pipeline."""
 
     net: Any
     features: Standardiser
     targets: Targets
     lookback: int | None
     batch_size: int
+    threads: int = 1
 
     def dataset(self, x: np.ndarray, times: np.ndarray, symbols: np.ndarray, y: np.ndarray | None = None,
                 seed: int | None = None) -> Any:
@@ -61,7 +65,10 @@ class KerasModel:
             inputs = (tf.gather(padded, index), symbol)
             return (inputs, target[0]) if target else (inputs,)
 
-        return data.batch(self.batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
+        options = tf.data.Options()  # the pipeline's threads are the step's, not one per core of the machine
+        options.threading.private_threadpool_size = self.threads
+        options.threading.max_intra_op_parallelism = 1
+        return data.batch(self.batch_size).map(gather).prefetch(tf.data.AUTOTUNE).with_options(options)
 
     def predict(self, x: np.ndarray, times: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         raw = self.net.predict(self.dataset(x, times, symbols), verbose=0)
@@ -95,10 +102,10 @@ class KerasAdapter(FamilyAdapter):
         targets = Targets.fit(data.y_train, tasks)
         lookback = p["lookback"] if self.sequential else None
         model = KerasModel(self._network(p, data, len(tasks), lookback, keras), Standardiser.fit(data.x_train),
-                           targets, lookback, p["batch_size"])
+                           targets, lookback, p["batch_size"], step.resources.threads)
         batches = -(-len(data.x_train) // p["batch_size"])
         model.net.compile(optimizer=_optimizer(p, training, batches, keras), loss=_loss(tasks[0], training, keras))
-        timer = _epoch_timer(keras)
+        timer = _epoch_timer(keras, data.work_dir, p["epochs"])
         callbacks = [timer, *_callbacks(p, training, data.work_dir, keras)]
         train = model.dataset(data.x_train, data.t_train, symbol_ids(data.s_train, len(data.x_train)), data.y_train,
                               seed=step.seed)
@@ -120,7 +127,10 @@ class KerasAdapter(FamilyAdapter):
                 "policy": keras.mixed_precision.global_policy().name, "batch_size": p["batch_size"],
                 "lookback": lookback, "parameters": int(model.net.count_params()),
                 "vram_cap_mb": step.limits.vram_cap_mb,
-                "checkpoint": _CHECKPOINT if training["checkpoint_best"] and data.work_dir else None}
+                "checkpoint": _CHECKPOINT if training["checkpoint_best"] and data.work_dir else None,
+                "curves": {"val_loss": [round(float(v), 6) for v in losses],
+                           "loss": [round(float(v), 6) for v in history.history.get("loss", ())],
+                           "epoch_s": [round(s, 4) for s in timer.seconds]}}
         return FitResult(model=model, threads=threads, params_used=p.used, info=info)
 
     def _network(self, p: Params, data: TrainingData, outputs: int, lookback: int | None, keras: Any) -> Any:
@@ -158,8 +168,9 @@ class KerasMLPAdapter(KerasAdapter):
 
 
 class KerasLSTMAdapter(KerasAdapter):
-    """LSTM on Keras: optional Conv1D front, stacked LSTM/GRU (``recurrent_dropout`` on the recurrent state),
-    optional attention of the last step over every step (as the torch network)."""
+    """LSTM on Keras: optional Conv1D front, stacked LSTM/GRU (``recurrent_dropout`` between the stacked layers,
+    as torch's; dropout on the recurrent state itself would take Keras off the fused cuDNN kernel onto a
+    step-by-step loop), optional attention of the last step over every step (as the torch network)."""
 
     family = "lstm"
     sequential = True
@@ -173,8 +184,9 @@ class KerasLSTMAdapter(KerasAdapter):
         cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[p["cell"]]
         for layer in range(p["lstm_layers"]):
             last = layer == p["lstm_layers"] - 1
-            x = cell(p["lstm_units"], return_sequences=p["attention"] or not last,
-                     recurrent_dropout=p["recurrent_dropout"])(x)
+            if layer:  # between stacked layers, as torch's nn.LSTM(dropout=): the fused kernel stays usable
+                x = keras.layers.Dropout(p["recurrent_dropout"])(x)
+            x = cell(p["lstm_units"], return_sequences=p["attention"] or not last)(x)
         x = keras.layers.LayerNormalization()(x)
         if not p["attention"]:
             return x
@@ -184,8 +196,9 @@ class KerasLSTMAdapter(KerasAdapter):
         return keras.layers.Flatten()(keras.layers.LayerNormalization()(keras.layers.Add()([attended, last])))
 
 
-def _epoch_timer(keras: Any) -> Any:
-    """A Keras callback that records each epoch's wall time in ``seconds``."""
+def _epoch_timer(keras: Any, progress: Path | None, epochs: int) -> Any:
+    """A Keras callback that records each epoch's wall time in ``seconds`` and logs the epoch in ``progress``
+    (the step directory, for the live display; ``None``: not logged)."""
 
     class EpochTimer(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -198,6 +211,10 @@ def _epoch_timer(keras: Any) -> Any:
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             self.seconds.append(time.perf_counter() - self._start)
+            if progress is not None:
+                val_loss = (logs or {}).get("val_loss")
+                log_epoch(progress, epoch + 1, epochs, epoch_s=round(self.seconds[-1], 4),
+                          val_loss=None if val_loss is None else round(float(val_loss), 6))
 
     return EpochTimer()
 
@@ -254,7 +271,28 @@ def _callbacks(p: Params, training: Any, work_dir: Path | None, keras: Any) -> l
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=stopping["monitor"], patience=schedule["patience"],
                                                            factor=schedule["factor"], min_lr=schedule["min_lr"]))
     if training["checkpoint_best"] and work_dir is not None:
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            str(work_dir / _CHECKPOINT), monitor=stopping["monitor"],
-            save_best_only=True))  # tkplan: ignore[constructor_kwarg] -- what training.checkpoint_best means
+        callbacks.append(_best_weights(keras, work_dir / _CHECKPOINT, stopping["monitor"]))
     return callbacks
+
+
+def _best_weights(keras: Any, path: Path, monitor: str) -> Any:
+    """A Keras callback that writes the best epoch's weights to ``path`` atomically, as the torch loop writes its
+    ``state_dict``: an ``.npz`` of ``epoch``, ``val_loss`` and the weights in ``model.weights`` order
+    (``arr_0``, ``arr_1``, …; ``model.set_weights`` takes them back). Keras' ``ModelCheckpoint`` walks the whole
+    model in Python on every save, which took longer than a small network's epoch of training."""
+
+    class BestWeights(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.best = np.inf
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            value = float((logs or {}).get(monitor, np.inf))
+            if value < self.best:
+                self.best = value
+                partial = path.with_name(f".partial-{os.getpid()}.{path.name}")
+                with open(partial, "wb") as fh:
+                    np.savez(fh, *self.model.get_weights(), epoch=epoch + 1, val_loss=value)
+                os.replace(partial, path)
+
+    return BestWeights()

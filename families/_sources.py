@@ -19,10 +19,12 @@ Sources:
     row order is time and every row is its own timestamp.
 A ``.parquet`` / ``.pq`` or ``.csv`` path
     Columns named by ``data.columns``: ``symbol`` and ``time`` (``null``: one symbol / row order is time),
-    ``features`` (``null``: every numeric column that is not the symbol, the time, or any target declared in
-    ``data.tasks`` — a future return is never a feature). Targets are the columns named by the campaign's
-    targets. Read in chunks of ``data.chunk_rows`` rows. A relative
-    path is relative to the working directory of the process that prepares the data.
+    ``features`` (``null``: every numeric column that is not the symbol, the time, or a target — one of the
+    campaign's targets or any target declared in ``data.tasks``: a future return is never a feature; a listed
+    feature that is a target is an error). Every column left out is recorded with its reason
+    (``RawTable.dropped``). Targets are the columns named by the campaign's targets. Read in chunks of
+    ``data.chunk_rows`` rows. ``tkplan run`` gives the path absolute (the plan stores it relative to the
+    project root); a relative path is relative to the working directory.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class RawTable:
         symbols: one label per row, or ``None`` when the source has no symbol column.
         times: one sortable value per row (numbers or ``datetime64``), or ``None``: row order is time.
         description: what was read, for messages and the data directory's ``meta.json``.
+        dropped: ``(column, reason)`` for each column of the source that is not a feature.
     """
 
     features: np.ndarray
@@ -67,6 +70,7 @@ class RawTable:
     symbols: np.ndarray | None
     times: np.ndarray | None
     description: str
+    dropped: tuple[tuple[str, str], ...] = ()
 
 
 def load_source(data: Mapping[str, Any], targets: Sequence[str], base_seed: int) -> RawTable:
@@ -174,11 +178,23 @@ def _file_table(path: Path, data: Mapping[str, Any], targets: Sequence[str]) -> 
     frame = _read(path, suffix, list(dict.fromkeys(named)) if wanted is not None else None, int(data["chunk_rows"]))
     import pandas as pd
 
+    declared = [t for t in data["tasks"] if t not in targets]
+    leaking = [f for f in wanted or () if f in targets or f in declared]
+    if leaking:
+        raise DataError(f"{path.name}: {', '.join(map(repr, leaking))} in data.columns.features is a target "
+                        "(campaign.targets or data.tasks); a target is never a feature: remove it from the list")
+    reasons = {symbol: "the symbol column (data.columns.symbol)", time: "the time column (data.columns.time)"}
+    reasons.update({t: "a target of the campaign (campaign.targets)" for t in targets})
+    reasons.update({t: "a declared target (data.tasks), never a feature" for t in declared})
     if wanted is None:
-        skip = set(named) | set(data["tasks"])  # another declared target is never a feature: it would leak
-        feature_cols = [c for c in frame.columns if c not in skip and pd.api.types.is_numeric_dtype(frame[c])]
+        for c in frame.columns:
+            if c not in reasons and not pd.api.types.is_numeric_dtype(frame[c]):
+                reasons[c] = f"not numeric (dtype {frame[c].dtype}); encode it to use it"
+        feature_cols = [c for c in frame.columns if c not in reasons]
     else:
         feature_cols = list(wanted)
+        reasons.update({c: "not in data.columns.features" for c in available if c not in reasons and c not in wanted})
+    dropped = tuple((str(c), reasons[c]) for c in available if c in reasons)
     if not feature_cols:
         raise DataError(f"{path.name}: no numeric feature column (columns: {', '.join(map(str, frame.columns))}); "
                         "list them in data.columns.features")
@@ -196,6 +212,7 @@ def _file_table(path: Path, data: Mapping[str, Any], targets: Sequence[str]) -> 
         symbols=None if symbol is None else frame[symbol].astype(str).to_numpy(),
         times=times,
         description=f"{path} ({len(frame)} rows)",
+        dropped=dropped,
     )
 
 

@@ -12,6 +12,7 @@ import attrs
 
 from tkplan.errors import Problem, did_you_mean
 from tkplan.planner._merge import Provenance
+from tkplan.planner._plan import safe_name
 
 __all__ = ["NETWORK_BACKENDS", "RESERVED_FAMILY_KEYS", "Work", "expand_campaign", "family_key", "network_backend",
            "network_inputs"]
@@ -115,6 +116,10 @@ def expand_campaign(config: Mapping[str, Any], provenance: Provenance) -> tuple[
         return (), (), problems
 
     stages = _stages(campaign, chosen, families, where, problems)
+    for key in dict.fromkeys(key for stage in stages for key in stage):
+        problems += _unsafe_names(key, families[key], where)
+    if problems:
+        return (), (), list(dict.fromkeys(problems))
     work: list[Work] = []
     skipped: list[str] = []
     previous_stage: list[str] = []
@@ -140,11 +145,32 @@ def expand_campaign(config: Mapping[str, Any], provenance: Provenance) -> tuple[
                             f"{key} supports {', '.join(traits['tasks'])}; drop it or the target"))
                         continue
                     step_id = f"{key}.{'+'.join(targets)}.s{seed}"
+                    try:
+                        safe_name(step_id, "step id")
+                    except ValueError as exc:
+                        problems.append(Problem(str(exc), "campaign.targets", where("campaign.targets"),
+                                                "use fewer or shorter targets"))
+                        continue
                     work.append(Work(step_id, key, targets, task, seed, params, section.get("entrypoint"), traits,
                                      tuple(s for s in previous_stage if _same_run(s, targets, seed))))
                     this_stage.append(step_id)
         previous_stage = this_stage
     return tuple(work), tuple(dict.fromkeys(skipped)), list(dict.fromkeys(problems))  # once, not once per seed
+
+
+def _unsafe_names(key: str, section: Mapping[str, Any], where: Any) -> list[Problem]:
+    """A family's key and display name become parts of step ids and paths: each must be a `safe_name`."""
+    display = f"families.{key}.runtime.display_name"
+    first_leaf = where(f"families.{key}.entrypoint") or where(display)  # a key has no position of its own
+    problems = []
+    for path, origin, value, what in ((f"families.{key}", first_leaf, key, "family name"),
+                                      (display, where(display), section["runtime"].get("display_name", key),
+                                       "display_name")):
+        try:
+            safe_name(value, what)
+        except ValueError as exc:
+            problems.append(Problem(str(exc), path, origin, "rename it"))
+    return problems
 
 
 def _stages(campaign: Mapping[str, Any], chosen: list[str], families: Mapping[str, Any], where: Any,

@@ -2,7 +2,8 @@
 
 `resolve` stops at the validated configuration (``tkplan validate``, ``tkplan explain``); `compile_plan`
 goes on to the hashed plan, whose configuration leaves out ``vars`` (values that exist to be referred to).
-Every problem of one compile is reported together.
+Every problem of one compile is reported together. The planner reads no data file: the caller measures the
+one `data_file` names (``tkplan._data_digest``) and passes its facts in.
 """
 
 from __future__ import annotations
@@ -17,18 +18,21 @@ import attrs
 from tkplan.errors import ConfigError, HardwareError, Problem
 from tkplan.planner._campaign import Work, expand_campaign
 from tkplan.planner._convert import converter, first_error, thaw
+from tkplan.planner._entrypoints import check_entrypoints
+from tkplan.planner._data import FileFacts, data_identity, file_source, resolve_paths, step_digest
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._merge import Provenance, merge_layers
 from tkplan.planner._overrides import Override, apply_overrides, env_overrides, split_words, sweep_problems
-from tkplan.planner._plan import FORMAT, Inputs, LayerInput, Plan, compute_hash
+from tkplan.planner._plan import FORMAT, DataIdentity, Inputs, LayerInput, Plan, Step, compute_hash
 from tkplan.planner._refs import resolve_references
 from tkplan.planner._rules import plan_steps
-from tkplan.planner._schemas import HARDWARE_SCHEMA, validator
+from tkplan.planner._schemas import HARDWARE_SCHEMA
 from tkplan.planner._sources import Layer, SearchPath, load_layers
-from tkplan.planner._validate import explain_error, typed_value, validate_config
+from tkplan.planner._traits import fill_trait_defaults
+from tkplan.planner._validate import schema_problems, typed_value, validate_config
 from tkplan.planner._yaml import load_path
 
-__all__ = ["VARS", "CompileRequest", "Resolved", "compile_plan", "load_hardware", "resolve"]
+__all__ = ["VARS", "CompileRequest", "Resolved", "compile_plan", "data_file", "load_hardware", "resolve"]
 
 VARS = "vars"  # tkplan: ignore[constant]  the section of values that exist to be referred to
 
@@ -90,6 +94,8 @@ def resolve(request: CompileRequest) -> Resolved:
     refs = resolve_references(config, provenance, request.env, hermetic=request.hermetic, typed=typed_value)
     config, provenance, env_used = refs.config, refs.provenance, {**env_used, **refs.env_used}
     problems += refs.problems
+    fill_trait_defaults(config, provenance)
+    resolve_paths(config, provenance, request.cwd)
     # a key whose reference broke is reported once, where it broke, not again for holding the raw ${...}
     schema_problems = [_removed(p, cli_overrides) for p in validate_config(config, provenance)
                        if p.path not in refs.unresolved]
@@ -99,6 +105,7 @@ def resolve(request: CompileRequest) -> Resolved:
     if not schema_problems and not refs.problems:
         work, skipped, campaign_problems = expand_campaign(config, provenance)
         problems += campaign_problems
+        problems += check_entrypoints(config, [w.family for w in work], provenance, request.cwd)
     if problems:
         raise ConfigError(problems)
     return Resolved(config, provenance, layers, env_used, work, skipped)
@@ -114,22 +121,34 @@ def _removed(problem: Problem, overrides: list[Override]) -> Problem:
     return problem
 
 
-def compile_plan(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str) -> Plan:
+def data_file(resolved: Resolved, cwd: Path) -> Path | None:
+    """The data file a compile of ``resolved`` reads (for the caller to measure), or ``None`` for a built-in."""
+    source = file_source(resolved.config)
+    return None if source is None else Path(cwd) / source
+
+
+def compile_plan(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str,
+                 files: Mapping[str, FileFacts] | None = None, *, resolved: Resolved | None = None) -> Plan:
     """Compile the plan for ``hardware``.
 
     Args:
         request: what to compile.
         hardware: the machine to plan for (probed, or loaded from a spec file).
         hardware_source: ``probe`` or the spec file's display path, recorded in the plan's inputs.
-        version: the tkplan version, recorded in the plan's inputs.
+        version: the tkplan version, recorded in the plan's inputs and in each step's digest.
+        files: the facts of the data file (size, sha256), keyed by ``data.source`` as resolved; needed when
+            the source is a file (`data_file` says which).
+        resolved: ``resolve(request)``, when the caller already has it.
 
     Raises:
         ConfigError: the inputs are invalid.
-        PlanningError: the configuration cannot be honoured on ``hardware``.
+        PlanningError: the configuration cannot be honoured on ``hardware``, or a data file was not measured.
     """
-    resolved = resolve(request)
+    resolved = resolved or resolve(request)
     steps, schedule = plan_steps(resolved.config, hardware, resolved.work, resolved.provenance)
     schedule = attrs.evolve(schedule, skipped=resolved.skipped)
+    data = data_identity(resolved.config, files or {})
+    steps = _identified(steps, data, resolved.config, version)
     inputs = Inputs(
         tkplan_version=version,
         layers=tuple(LayerInput(layer.name, layer.kind, layer.file, layer.sha256) for layer in resolved.layers),
@@ -140,8 +159,25 @@ def compile_plan(request: CompileRequest, hardware: HardwareSpec, hardware_sourc
     provenance = {key: [thaw(converter.unstructure(s)) for s in chain]
                   for key, chain in sorted(resolved.provenance.items()) if key.split(".", 1)[0] != VARS}
     config = {key: value for key, value in resolved.config.items() if key != VARS}
-    draft = Plan(FORMAT, "", inputs, hardware, config, provenance, steps, schedule)
+    draft = Plan(FORMAT, "", inputs, hardware, config, provenance, steps, schedule, data)
     return attrs.evolve(draft, plan_hash=compute_hash(converter.unstructure(draft)))
+
+
+def _identified(steps: tuple[Step, ...], data: DataIdentity, config: Mapping[str, Any],
+                version: str) -> tuple[Step, ...]:
+    """Each step with the data's digest and its own digest (a dependency's digest is computed first)."""
+    shared = {"data": {k: v for k, v in config["data"].items() if k != "source"}, "training": config["training"]}
+    by_id = {s.id: s for s in steps}
+    digests: dict[str, str] = {}
+
+    def digest(step_id: str) -> str:
+        if step_id not in digests:
+            step = by_id[step_id]
+            after = {d: digest(d) for d in step.depends_on if d in by_id}
+            digests[step_id] = step_digest(step, data, shared, version, after)
+        return digests[step_id]
+
+    return tuple(attrs.evolve(s, data=data.digest, digest=digest(s.id)) for s in steps)
 
 
 def load_hardware(path: str | os.PathLike[str]) -> HardwareSpec:
@@ -154,8 +190,8 @@ def load_hardware(path: str | os.PathLike[str]) -> HardwareSpec:
         document = load_path(path)
     except ConfigError as exc:
         raise HardwareError(f"hardware spec {exc}") from None
-    errors = validator(HARDWARE_SCHEMA).iter_errors(document.data)
-    problems = sorted({p for e in errors for p in explain_error(e, document.where)}, key=lambda p: (p.path, p.message))
+    problems = sorted(set(schema_problems(document.data, HARDWARE_SCHEMA, document.where)),
+                      key=lambda p: (p.path, p.message))
     if problems:
         lines = [f"  - {p}" for p in problems]
         raise HardwareError("\n".join([f"invalid hardware spec {document.source} (write one with `tkplan probe` on "

@@ -6,9 +6,11 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 import cattrs
+import cattrs.gen
 
-__all__ = ["JsonMap", "converter", "first_error", "freeze", "make_converter", "thaw"]
+__all__ = ["OMIT_IF_DEFAULT", "JsonMap", "converter", "first_error", "freeze", "make_converter", "thaw"]
 
 JsonMap = Mapping[str, Any]
 """A read-only mapping of JSON-ready data (config, params, env): frozen in objects, plain in files."""
@@ -47,6 +49,7 @@ def make_converter() -> cattrs.Converter:
 
     conv.register_unstructure_hook_func(is_json_map, thaw)
     conv.register_structure_hook_func(is_json_map, lambda value, _: freeze(value))
+    conv.register_unstructure_hook_factory(_omits_defaults, lambda cls: _omitting(cls, conv))
     from cattrs.gen import make_dict_unstructure_fn, override
 
     from tkplan.planner._merge import Setting
@@ -55,6 +58,21 @@ def make_converter() -> cattrs.Converter:
     omit = override(omit_if_default=True)
     conv.register_unstructure_hook(Setting, make_dict_unstructure_fn(Setting, conv, written=omit, via=omit))
     return conv
+
+
+def _omitting(cls: Any, conv: cattrs.Converter) -> Any:
+    """The unstructure function of ``cls`` that leaves out its `OMIT_IF_DEFAULT` fields when at their default."""
+    overrides: dict[str, Any] = {f.name: cattrs.gen.override(omit_if_default=True) for f in attrs.fields(cls)
+                                 if f.metadata.get(OMIT_IF_DEFAULT)}
+    return cattrs.gen.make_dict_unstructure_fn(cls, conv, **overrides)
+
+
+OMIT_IF_DEFAULT = "omit_if_default"  # tkplan: ignore[constant]  the field metadata key
+"""Field metadata: a field at its default is left out of files, so that adding it changes no existing plan."""
+
+
+def _omits_defaults(cls: Any) -> bool:
+    return attrs.has(cls) and any(f.metadata.get(OMIT_IF_DEFAULT) for f in attrs.fields(cls))
 
 
 converter = make_converter()

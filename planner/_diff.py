@@ -22,7 +22,7 @@ _MISSING = "<absent>"
 
 @attrs.frozen
 class Difference:
-    """One key whose value differs: ``section`` is hardware, config, step <id>, schedule or steps."""
+    """One key whose value differs: ``section`` is hardware, data, config, step <id>, schedule or steps."""
 
     section: str
     key: str
@@ -79,8 +79,12 @@ def _compare(section: str, old: Any, new: Any) -> Iterator[Difference]:
 
 
 def diff_plans(old: Plan, new: Plan) -> list[Difference]:
-    """Every difference between ``old`` and ``new``: hardware, config (with provenance), steps, schedule."""
+    """Every difference between ``old`` and ``new``: hardware, data, config (with provenance), steps, schedule.
+
+    A step's ``data`` and ``digest`` are left out: they follow from the differences shown.
+    """
     diffs: list[Difference] = list(_compare("hardware", converter.unstructure(old.hardware), converter.unstructure(new.hardware)))
+    diffs += _compare("data", converter.unstructure(old.data), converter.unstructure(new.data))
     for d in _compare("config", converter.unstructure(old.config), converter.unstructure(new.config)):
         diffs.append(attrs.evolve(d, old_origin=_origin(old, d.key, new), new_origin=_origin(new, d.key, old)))
     old_steps = {s.id: s for s in old.steps}
@@ -92,7 +96,8 @@ def diff_plans(old: Plan, new: Plan) -> list[Difference]:
     for step_id in sorted(set(old_steps) & set(new_steps)):
         a = converter.unstructure(old_steps[step_id])
         b = converter.unstructure(new_steps[step_id])
-        a.pop("derivations"), b.pop("derivations")
+        for derived in ("derivations", "data", "digest"):
+            a.pop(derived), b.pop(derived)
         for d in _compare(f"step {step_id}", a, b):
             diffs.append(attrs.evolve(d, old_origin=_rule(old_steps[step_id], d.key), new_origin=_rule(new_steps[step_id], d.key)))
     a, b = converter.unstructure(old.schedule), converter.unstructure(new.schedule)

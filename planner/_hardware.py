@@ -4,16 +4,23 @@
 box.yaml`` saves one and ``tkplan compile --hardware box.yaml`` plans for it elsewhere. Conversion to and
 from plain dicts goes through ``tkplan.planner._convert.converter`` only; the dict form is described by
 ``schema/hardware.schema.json``.
+
+A cluster's spec (``tkplan probe --ray ADDR``) also lists its `Node` s: the top-level fields are then the
+cluster's totals (its GPUs numbered across nodes), and the planner packs each step onto one node.
 """
 
 from __future__ import annotations
 
 import re
+import types
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-__all__ = ["Gpu", "HardwareSpec"]
+from tkplan.planner._convert import OMIT_IF_DEFAULT
+
+__all__ = ["Gpu", "HardwareSpec", "Node"]
 
 _COMPUTE_CAPABILITY = re.compile(r"[0-9]+\.[0-9]+")
 _CGROUP_VERSIONS = ("v1", "v2", None)
@@ -76,6 +83,49 @@ def _gpus(instance: HardwareSpec, attribute: attrs.Attribute[Any], value: Any) -
             raise ValueError(f"{attribute.name} must have distinct {field}es, got {seen!r}")
 
 
+def _labels(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept a mapping of strings to strings."""
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise TypeError(f"{attribute.name} must map strings to strings, got {dict(value)!r}")
+
+
+def _read_only(value: Mapping[str, str]) -> Mapping[str, str]:
+    return types.MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class Node:
+    """One machine of a cluster, as its Ray node offers it to a run.
+
+    Attributes:
+        name: the node's name in the spec (its host name and Ray node id prefix); informational.
+        cpus: the CPUs Ray schedules on the node.
+        memory_mb: the memory Ray schedules on the node, in MiB.
+        gpus: the node's GPUs in NVML index order, as probed on the node.
+        labels: the node's Ray labels (``ray.io/*`` left out).
+
+    Nodes with the same CPUs, memory, GPU models and labels form one *node class*
+    (``tkplan.planner._nodes.node_class``): a plan says which class each step runs on, not which node.
+
+    .. versionadded:: 0.1
+    """
+
+    name: str = attrs.field(validator=_non_empty_str)
+    cpus: int = attrs.field(validator=_int_at_least(1))
+    memory_mb: int = attrs.field(validator=_int_at_least(1))
+    gpus: tuple[Gpu, ...] = attrs.field(default=(), validator=_gpus)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_read_only, validator=_labels)
+
+
+def _nodes(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept a tuple of `Node` with distinct names."""
+    if not isinstance(value, tuple) or not all(isinstance(n, Node) for n in value):
+        raise TypeError(f"{attribute.name} must be a tuple of Node, got {value!r}")
+    names = [n.name for n in value]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{attribute.name} must have distinct names, got {names!r}")
+
+
 def _at_most(other: str) -> Any:
     """Return a validator that requires the value to be ``<=`` the field named ``other``."""
 
@@ -123,6 +173,7 @@ class HardwareSpec:
         machine: ``platform.machine()``, e.g. ``"x86_64"``, ``"arm64"``, ``"aarch64"``.
         cgroup: the cgroup version (``"v1"`` or ``"v2"``) whose limit lowered ``cpus_usable`` or
             ``memory_mb`` below the host's figure; ``None`` when no cgroup limit did.
+        nodes: the nodes of a cluster; ``()`` for one machine (and then left out of the spec and the plan).
 
     .. versionadded:: 0.1
     """
@@ -138,3 +189,4 @@ class HardwareSpec:
     platform: str = attrs.field(validator=_non_empty_str)
     machine: str = attrs.field(validator=_non_empty_str)
     cgroup: str | None = attrs.field(validator=_cgroup)
+    nodes: tuple[Node, ...] = attrs.field(default=(), validator=_nodes, metadata={OMIT_IF_DEFAULT: True})

@@ -19,7 +19,7 @@ from tkplan.errors import ConfigError, Problem, did_you_mean
 from tkplan.planner._grammar import NO_VALUE, ChoiceSweep, RangeSweep, format_value, parse_override
 from tkplan.planner._merge import Provenance, Setting, dotted, forget, set_path
 from tkplan.planner._sources import is_profile_file
-from tkplan.planner._yaml import parse_value
+from tkplan.planner._yaml import MAX_DEPTH, parse_value
 
 __all__ = ["ENV_PREFIX", "LEGACY_ENV", "PATH_ENV", "Override", "apply_overrides", "env_overrides", "split_words",
            "sweep_problems"]
@@ -48,10 +48,25 @@ class Override:
     fuzzy_case: bool = False
 
 
-def _ints(text: str) -> list[int]:
+def _devices(text: str) -> list[int | str]:
+    """GPUs as CUDA reads them: NVML indices, ``GPU-<uuid>`` or ``MIG-…`` names, comma-separated.
+
+    ``-1`` or empty = none.
+    """
     if text.strip() in ("", "-1"):
         return []
-    return [int(part) for part in text.split(",") if part.strip()]
+    return [_device(part.strip()) for part in text.split(",") if part.strip()]
+
+
+def _device(name: str) -> int | str:
+    if name.startswith(("GPU-", "MIG-")) and len(name) > 4:
+        return name
+    return int(name)
+
+
+def _hash_seed(text: str) -> int | str:
+    """``PYTHONHASHSEED`` as Python reads it: ``random`` or an integer."""
+    return "random" if text.strip() == "random" else int(text)
 
 
 def _names(text: str) -> list[str]:
@@ -74,19 +89,20 @@ LegacyRule = tuple[str, Callable[[str], Any]]
 
 LEGACY_ENV: Mapping[str, LegacyRule] = {
     "THREADS": ("run.threads", int),
-    "TRAINER_GPU_IDS": ("gpu.devices", _ints),
-    "CUDA_VISIBLE_DEVICES": ("gpu.devices", _ints),
+    "TRAINER_GPU_IDS": ("gpu.devices", _devices),
+    "CUDA_VISIBLE_DEVICES": ("gpu.devices", _devices),
     "TRAINER_NO_ISOLATION": ("isolation.force", lambda t: "inproc" if _flag(t) else UNSET),
     "TRAINER_FORCE_ISOLATION_FOR": ("isolation.process_for", _names),
     "TRAINER_CHILD_MEMCAP_GB": ("limits.memory_cap_gb", _gb_or_none),
     "SEQ_BACKEND": ("campaign.nn_backend", str.strip),
     "MAX_SPS": ("data.max_samples_per_symbol", int),
-    "PYTHONHASHSEED": ("determinism.python_hash_seed", int),
+    "PYTHONHASHSEED": ("determinism.python_hash_seed", _hash_seed),
     "TF_DETERMINISTIC_OPS": ("determinism.tf_deterministic_ops", _flag),
     "TF_CPP_MIN_LOG_LEVEL": ("logging.tf_log_level", str.strip),
     "TRAINER_TF_LOG_LEVEL": ("logging.tf_log_level", str.strip),
 }
-"""Legacy variable → (key, parser). ``CUDA_VISIBLE_DEVICES`` is read as NVML indices; ``-1`` or empty = no GPU."""
+"""Legacy variable → (key, parser). ``CUDA_VISIBLE_DEVICES`` is read as NVML indices or GPU UUIDs (the planner
+finds them in the hardware spec); ``-1`` or empty = no GPU."""
 
 
 def split_words(words: Sequence[str], sets: Sequence[str] = ()) -> tuple[list[str], list[Override], list[Problem]]:
@@ -138,9 +154,9 @@ def env_overrides(env: Mapping[str, str]) -> tuple[list[Override], dict[str, str
         (overrides, the variables used with their values, problems). The variables used include
         ``TKPLAN_PROFILE_PATH`` when set: it chooses which profiles are found, so the plan records it.
     """
+    env, problems = _text_only(env)
     overrides: list[Override] = []
     used: dict[str, str] = {name: env[name] for name in PATH_ENV if env.get(name)}
-    problems: list[Problem] = []
     for name in sorted(n for n in env if n in LEGACY_ENV):
         key, parse = LEGACY_ENV[name]
         source = f"env:{name}"
@@ -169,6 +185,26 @@ def env_overrides(env: Mapping[str, str]) -> tuple[list[Override], dict[str, str
     return overrides, used, problems
 
 
+def _text_only(env: Mapping[str, str]) -> tuple[dict[str, str], list[Problem]]:
+    """The environment less the variables tkplan reads whose name or value is not UTF-8 text; a problem for each.
+
+    Python keeps such bytes as lone surrogates (``\udcff``), which no plan or message could hold.
+    """
+    kept: dict[str, str] = {}
+    problems: list[Problem] = []
+    for name, value in env.items():
+        try:
+            name.encode("utf-8"), value.encode("utf-8")
+        except UnicodeEncodeError:
+            if name in LEGACY_ENV or name in PATH_ENV or name.startswith(ENV_PREFIX):
+                shown = name.encode("utf-8", "backslashreplace").decode()
+                problems.append(Problem("the value is not UTF-8 text", origin=f"env:{shown}",
+                                        hint=f"set {shown} to UTF-8 text, or unset it"))
+            continue
+        kept[name] = value
+    return kept, problems
+
+
 def apply_overrides(config: dict[str, Any], provenance: Provenance, overrides: Sequence[Override]) -> list[Problem]:
     """Apply ``overrides`` in order to ``config``; each one that cannot apply is a problem saying why.
 
@@ -177,7 +213,7 @@ def apply_overrides(config: dict[str, Any], provenance: Provenance, overrides: S
     """
     problems: list[Problem] = []
     for override in overrides:
-        path = _resolve(config, override)
+        path = _too_deep(override) or _resolve(config, override)
         if isinstance(path, Problem):
             problems.append(path)
             continue
@@ -199,6 +235,14 @@ def apply_overrides(config: dict[str, Any], provenance: Provenance, overrides: S
         else:
             set_path(config, path, override.value, Setting(override.value, override.source), provenance)
     return problems
+
+
+def _too_deep(override: Override) -> Problem | None:
+    """A key path longer than a document may nest (`MAX_DEPTH`) is refused before it is followed."""
+    if len(override.path) <= MAX_DEPTH:
+        return None
+    return Problem(f"key path of {len(override.path)} parts, more than the {MAX_DEPTH} levels a configuration "
+                   "may nest", origin=override.source, hint="name an existing key")
 
 
 def _node(config: dict[str, Any], path: Sequence[str]) -> Any:

@@ -1,7 +1,7 @@
 """The plan model: frozen, canonical, hashed. What ``tkplan compile`` writes and ``tkplan run`` reads.
 
 ``plan_hash`` is the sha256 of the canonical JSON of the plan's semantic part — ``format``, ``config``,
-``hardware``, ``steps`` and ``schedule`` — so the same inputs on the same hardware give the same hash in
+``hardware``, ``data``, ``steps`` and ``schedule`` — so the same inputs on the same hardware give the same hash in
 any directory and on any machine, and an edited plan no longer matches its hash. ``inputs`` and
 ``provenance`` are left out on purpose: they hold file paths and origins that differ between checkouts of
 the same campaign, and the executor never acts on them (they explain a plan; they do not change a run).
@@ -29,6 +29,7 @@ from tkplan.planner._hardware import HardwareSpec
 
 __all__ = [
     "FORMAT",
+    "DataIdentity",
     "Derivation",
     "Inputs",
     "Isolation",
@@ -70,6 +71,29 @@ class Inputs:
     env: JsonMap = attrs.field(converter=freeze)
     cli: tuple[str, ...]
     hardware_source: str
+
+
+@attrs.frozen
+class DataIdentity:
+    """What the plan's steps train on.
+
+    Attributes:
+        source: a built-in source's name, or the data file's path relative to the project root (absolute when
+            it was given so).
+        size: the file's size in bytes (``None`` for a built-in source).
+        sha256: the sha256 of the file's content (``None`` for a built-in source).
+        generator: a built-in source's generator settings (the synthetic panel's sizes and seed), else empty.
+    """
+
+    source: str
+    size: int | None
+    sha256: str | None
+    generator: JsonMap = attrs.field(converter=freeze)
+
+    @property
+    def digest(self) -> str:
+        """The sha256 of this identity: the same data gives the same digest, other data another."""
+        return hashlib.sha256(canonical_json(converter.unstructure(self)).encode("utf-8")).hexdigest()
 
 
 @attrs.frozen
@@ -116,7 +140,7 @@ class Step:
     """One unit of work: a family trained on a target (or several, for multi-task) with one seed.
 
     Attributes:
-        id: unique, filesystem-safe (``lightgbm.fwd_ret_5m.s42``).
+        id: unique, a `safe_name` (``lightgbm.fwd_ret_5m.s42``): it names the step's directory.
         family: the family key.
         target: the target name (``a+b`` for a multi-target step).
         targets: every target the step trains on.
@@ -130,6 +154,10 @@ class Step:
         limits: timeout, memory cap, VRAM cap.
         derivations: every value the planner derived for this step, with its rule.
         depends_on: ids of steps that must finish first.
+        data: the digest of the plan's `DataIdentity`: what the step trains on.
+        digest: the sha256 of what decides the step's result (family, params, targets, task, seed, entrypoint,
+            data, the shared ``data`` preparation and ``training`` settings, the tkplan version, and the digests
+            of the steps it depends on): two steps with one digest are the same work.
     """
 
     id: str
@@ -146,6 +174,8 @@ class Step:
     limits: Limits
     derivations: tuple[Derivation, ...] = ()
     depends_on: tuple[str, ...] = ()
+    data: str = ""
+    digest: str = ""
 
 
 @attrs.frozen
@@ -172,6 +202,7 @@ class Plan:
     provenance: JsonMap = attrs.field(converter=freeze)
     steps: tuple[Step, ...]
     schedule: Schedule
+    data: DataIdentity
 
     def step(self, step_id: str) -> Step:
         """Return the step called ``step_id``.
@@ -185,7 +216,7 @@ class Plan:
         raise KeyError(f"no step {step_id!r} in the plan; steps: {', '.join(s.id for s in self.steps)}")
 
 
-_SEMANTIC = ("format", "config", "hardware", "steps", "schedule")
+_SEMANTIC = ("format", "config", "hardware", "data", "steps", "schedule")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,199}")  # tkplan: ignore[constant]  the file-name alphabet
 _SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # tkplan: ignore[constant]  POSIX shell variable names
 

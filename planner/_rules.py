@@ -11,10 +11,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from tkplan.errors import PlanningError, Problem
 from tkplan.planner._campaign import Work, network_backend
 from tkplan.planner._hardware import Gpu, HardwareSpec
 from tkplan.planner._merge import Provenance
+from tkplan.planner._nodes import place_on_node
 from tkplan.planner._plan import Derivation, Isolation, Limits, Resources, Schedule, Step
 
 __all__ = ["BLAS_VARS", "plan_steps", "thread_budget"]
@@ -59,9 +62,11 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
     budget, budget_why = thread_budget(config, hardware, provenance, problems)
     gpus = _usable_gpus(config, hardware, provenance, problems)
     devices = {w.id: _device(config, hardware, gpus, w, provenance, problems) for w in work}
-    threads = _allocate_threads(config, budget, work, devices)
+    ceiling = min(budget, max((n.cpus for n in hardware.nodes), default=budget))  # a step runs on one node
+    threads = _allocate_threads(config, budget, work, devices, ceiling)
     parallel, parallel_why = _parallel(config, budget, [t for t, _ in threads.values()], hardware, provenance, problems)
     placement = _place_on_gpus(config, gpus, [w for w in work if devices[w.id][0] == "cuda"])
+    node_load: dict[str, float] = {}
     steps = []
     for w in work:
         device, device_why = devices[w.id]
@@ -74,6 +79,11 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
         precision, why = _precision(config, device, assigned, w, provenance, problems)
         derivations.append(why)
         limits, limit_whys = _limits(config, hardware, device, assigned, w, parallel, provenance, problems)
+        if hardware.nodes:
+            memory, node_whys = place_on_node(config, hardware, w.id, w.family, _cost(w), threads[w.id][0], assigned,
+                                              node_load, provenance, problems)
+            limits = attrs.evolve(limits, memory_cap_mb=memory if memory is not None else limits.memory_cap_mb)
+            limit_whys = [d for d in limit_whys if d.rule != "memory_share"] + node_whys
         derivations += limit_whys
         params, param_whys = _scale_batch(config, w)
         derivations += param_whys
@@ -102,15 +112,20 @@ def _usable_gpus(config: Mapping[str, Any], hardware: HardwareSpec, provenance: 
                  problems: list[Problem]) -> tuple[Gpu, ...]:
     """GPUs the run may use, ordered by UUID so ``CUDA_VISIBLE_DEVICES`` is stable across reboots."""
     wanted = config["gpu"]["devices"]
-    by_index = {g.index: g for g in hardware.gpus}
     if wanted == "auto":
         chosen = list(hardware.gpus)
     else:
-        missing = [i for i in wanted if i not in by_index]
+        found = {name: _find_gpu(name, hardware.gpus) for name in wanted}
+        missing = [name for name, gpu in found.items() if gpu is None]
         if missing:
-            problems.append(Problem(f"GPU index(es) {missing} not on this machine (it has {sorted(by_index) or 'none'})",
-                                    "gpu.devices", _where(provenance, "gpu.devices"), "list only GPUs this machine has"))
-        chosen = [by_index[i] for i in wanted if i in by_index]
+            has = ", ".join(f"{g.index} ({g.uuid})" for g in hardware.gpus) or "none"
+            hint = "list only GPUs this machine has, by NVML index or GPU UUID"
+            if any(str(name).startswith("MIG-") for name in missing):
+                hint += ("; MIG instances are not in the hardware spec (a MIG-enabled GPU is planned as its whole "
+                         "device)")
+            problems.append(Problem(f"GPU(s) {', '.join(map(str, missing))} not on this machine (it has {has})",
+                                    "gpu.devices", _where(provenance, "gpu.devices"), hint))
+        chosen = list(dict.fromkeys(gpu for gpu in found.values() if gpu is not None))
     require = config["gpu"]["require"]
     if require == "cuda" and not chosen:
         problems.append(Problem("this profile requires a CUDA GPU and none is available", "gpu.require",
@@ -120,6 +135,14 @@ def _usable_gpus(config: Mapping[str, Any], hardware: HardwareSpec, provenance: 
         problems.append(Problem("this profile requires Apple's MPS device and this machine has none", "gpu.require",
                                 _where(provenance, "gpu.require"), "run it on an Apple-silicon Mac, or pick another profile"))
     return tuple(sorted(chosen, key=lambda g: g.uuid))
+
+
+def _find_gpu(name: int | str, gpus: Sequence[Gpu]) -> Gpu | None:
+    """The GPU an NVML index or a ``GPU-<uuid>`` names (a unique prefix of the UUID, as CUDA accepts); else ``None``."""
+    if isinstance(name, int):
+        return next((g for g in gpus if g.index == name), None)
+    matches = [g for g in gpus if g.uuid.startswith(name)]
+    return matches[0] if len(matches) == 1 else None
 
 
 def _device(config: Mapping[str, Any], hardware: HardwareSpec, gpus: tuple[Gpu, ...], w: Work,
@@ -177,18 +200,20 @@ def _place_on_gpus(config: Mapping[str, Any], gpus: Sequence[Gpu], work: Sequenc
     return placed
 
 
-def _clamp(value: int, w: Work, budget: int) -> int:
+def _clamp(value: int, w: Work, ceiling: int) -> int:
     rule = w.traits["threads"]
     value -= rule["reserve"]
     if rule["max"] is not None:
         value = min(value, rule["max"])
     lowest: int = rule["min"]
-    return max(lowest, min(value, budget))
+    return max(lowest, min(value, ceiling))
 
 
 def _allocate_threads(config: Mapping[str, Any], budget: int, work: Sequence[Work],
-                      devices: Mapping[str, tuple[str, Derivation]]) -> dict[str, tuple[int, list[Derivation]]]:
+                      devices: Mapping[str, tuple[str, Derivation]], ceiling: int) -> dict[str, tuple[int, list[Derivation]]]:
     """Threads per step: long CPU steps get more lanes of the budget, short ones one; GPU steps few.
+
+    No step gets more than ``ceiling`` threads: the budget, or on a cluster the CPUs of its largest node.
 
     Each CPU step's share is its cost over the cost per lane (total cost / budget), rounded up, so a step
     that alone needs more than one lane's worth of time gets the threads to finish with the others.
@@ -203,12 +228,14 @@ def _allocate_threads(config: Mapping[str, Any], budget: int, work: Sequence[Wor
             result[w.id] = (t, [Derivation("threads", t, "gpu_bound", f"GPU step: {t} CPU threads feed the device")])
             continue
         share = max(1, math.ceil(_cost(w) / lane - 1e-9))
-        t = _clamp(share, w, budget)
+        t = _clamp(share, w, ceiling)
         why = (f"cost {_cost(w):g} of the CPU steps' {total:g} over {budget} thread(s) = {_cost(w) / lane:.2f} "
                f"thread(s) of work → {share}")
         if t != share:
             rule = w.traits["threads"]
-            why += f", clamped to [{rule['min']}, {rule['max'] or budget}] minus reserve {rule['reserve']} → {t}"
+            why += f", clamped to [{rule['min']}, {rule['max'] or ceiling}] minus reserve {rule['reserve']} → {t}"
+            if t == ceiling < budget:
+                why += f" (the largest node has {ceiling} CPUs)"
         result[w.id] = (t, [Derivation("threads", t, "cost_share", why)])
     return result
 
@@ -246,13 +273,32 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
     if budget_h is not None and timeout > budget_h * 3600:
         timeout = int(budget_h * 3600)
         whys.append(Derivation("timeout_s", timeout, "time_budget", f"limits.timeout_s capped by the {budget_h:g} h run budget"))
+        if timeout < 1:
+            problems.append(Problem(f"limits.total_time_budget_h = {budget_h:g} leaves each step a timeout of 0 s",
+                                    "limits.total_time_budget_h", _where(provenance, "limits.total_time_budget_h"),
+                                    "give the run at least a second: 0.0003 h or more"))
+    else:
+        whys.append(Derivation("timeout_s", timeout, "profile", f"limits.timeout_s = {timeout} "
+                               f"({_where(provenance, 'limits.timeout_s')})"))
     cap_gb = limits["memory_cap_gb"]
     if cap_gb is None:
         memory = int(hardware.memory_mb * limits["memory_threshold"] / parallel)
         whys.append(Derivation("memory_cap_mb", memory, "memory_share",
                                f"{limits['memory_threshold']:g} × {hardware.memory_mb} MB usable memory / {parallel} steps at once"))
+        if memory < 1:
+            threshold = limits["memory_threshold"]
+            problems.append(Problem(f"limits.memory_threshold {threshold:g} × {hardware.memory_mb} MB usable memory "
+                                    f"/ {parallel} steps at once leaves each step a memory cap of 0 MB",
+                                    "limits.memory_threshold", _where(provenance, "limits.memory_threshold"),
+                                    "raise limits.memory_threshold, or plan for a machine with more memory"))
     else:
         memory = int(cap_gb * 1024)
+        if memory < 1:
+            problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} is a memory cap of 0 MB",
+                                    "limits.memory_cap_gb", _where(provenance, "limits.memory_cap_gb"),
+                                    "set at least 0.001 (1 MB), or null"))
+        whys.append(Derivation("memory_cap_mb", memory, "profile", f"limits.memory_cap_gb = {cap_gb:g} "
+                               f"({_where(provenance, 'limits.memory_cap_gb')})"))
         if memory > hardware.memory_mb:
             problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} exceeds the machine's {hardware.memory_mb / 1024:.1f} GB",
                                     "limits.memory_cap_gb", _where(provenance, "limits.memory_cap_gb"),
@@ -265,6 +311,9 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
         if vram is None:
             vram = profile_cap or gpu_mb
             whys.append(Derivation("vram_cap_mb", vram, "whole_gpu", "the family sets no VRAM cap"))
+        elif profile_cap is None or vram <= profile_cap:
+            whys.append(Derivation("vram_cap_mb", vram, "family_cap", f"families.{w.family}.runtime.vram_cap_mb = "
+                                   f"{vram} ({_where(provenance, f'families.{w.family}.runtime.vram_cap_mb')})"))
         if profile_cap is not None and vram > profile_cap:
             whys.append(Derivation("vram_cap_mb", profile_cap, "profile_vram_budget",
                                    f"family cap {vram} MB > gpu.vram_budget_mb {profile_cap} MB"))
@@ -406,7 +455,7 @@ def _parallel(config: Mapping[str, Any], budget: int, threads: Sequence[int], ha
     """
     asked = config["run"]["max_parallel"]
     limits = config["limits"]
-    cap_mb = None if limits["memory_cap_gb"] is None else int(limits["memory_cap_gb"] * 1024)
+    cap_mb = None if limits["memory_cap_gb"] is None else max(1, int(limits["memory_cap_gb"] * 1024))  # 0: `_limits`
     if asked != "auto":
         if cap_mb is not None and asked * cap_mb > hardware.memory_mb:
             problems.append(Problem(f"run.max_parallel = {asked} steps × limits.memory_cap_gb "

@@ -3,6 +3,9 @@
 Order, lowest first: ``base`` → every ``families/*.yaml`` → the machine profile(s) named on the command
 line (``laptop`` when none) → the project file ``tkplan.yaml`` in the working directory. A layer's
 ``extends`` are loaded just before it; a layer reached twice is loaded once.
+
+A name resolves to the first path on the search path where anything exists, so a FIFO, a directory or
+a symlink loop named like a profile is reported there rather than skipped for a profile further on.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from pathlib import Path
 import attrs
 
 from tkplan.errors import ConfigError, Problem, ProfileNotFoundError
-from tkplan.planner._yaml import MAX_BYTES, Document, load_bytes
+from tkplan.planner._yaml import Document, load_bytes, read_file, unreadable_hint
 
 __all__ = ["DEFAULT_MACHINE", "Layer", "SearchPath", "is_profile_file", "load_layers", "shipped_dir"]
 
 DEFAULT_MACHINE = "laptop"  # tkplan: ignore[constant]  the documented layering rule
 PROJECT_FILE = "tkplan.yaml"  # tkplan: ignore[constant]
 SHIPPED_PREFIX = "tkplan:profiles"  # tkplan: ignore[constant]
+MAX_EXTENDS = 32  # tkplan: ignore[constant]  bound on an `extends` chain (real ones are 2-3 long)
 
 
 @attrs.frozen
@@ -88,7 +92,7 @@ class SearchPath:
         """
         tried = self.candidates(name)
         for path in tried:
-            if path.is_file():
+            if os.path.lexists(path):
                 return path
         raise ProfileNotFoundError(name, [self.display(d) or "." for d in self.dirs], origin)
 
@@ -111,8 +115,9 @@ def shipped_dir() -> Path:
 
 @functools.lru_cache(maxsize=1024)
 def _resolved(path: Path) -> Path:
-    """``path.resolve()``, once per path during one `load_layers` (which clears it: links may change between calls)."""
-    return path.resolve()
+    """The absolute path without links, once per path during one `load_layers` (which clears it: links may
+    change between calls). A symlink loop stays as it is, for reading to report."""
+    return Path(os.path.realpath(path))
 
 
 def is_profile_file(word: str) -> bool:
@@ -144,7 +149,7 @@ def load_layers(profiles: Sequence[str], search: SearchPath, *, project: bool = 
         else:
             loader.add_name(word, "machine", origin=origin)
     project_file = search.cwd / PROJECT_FILE
-    if project and project_file.is_file():
+    if project and os.path.lexists(project_file):
         loader.add_path(project_file, "project", "project", origin="")
     if loader.problems:
         raise ConfigError(loader.problems)
@@ -178,11 +183,16 @@ class _Loader:
             return
         if path in self.seen:
             return
+        if len(chain) >= MAX_EXTENDS:
+            self.problems.append(Problem(f"`extends` chain longer than {MAX_EXTENDS} profiles: "
+                                         f"{' → '.join((*chain[:3], '…', display))}", origin=origin or display,
+                                         hint="extend fewer profiles, each holding more"))
+            return
         try:
-            with open(path, "rb") as fh:  # bounded: /dev/zero or a huge file must not fill memory
-                raw = fh.read(MAX_BYTES + 1)
+            raw = read_file(path)
         except OSError as exc:
-            self.problems.append(Problem(f"cannot read profile {display}: {exc.strerror or exc}", origin=origin))
+            self.problems.append(Problem(f"cannot read profile {display}: {exc.strerror or exc}", origin=origin,
+                                         hint=unreadable_hint(exc)))
             return
         try:
             document = load_bytes(raw, display)

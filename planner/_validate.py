@@ -1,12 +1,14 @@
 """Validate a merged configuration against the JSON Schema; every problem names its key, value and origin.
 
-Two passes, all problems reported together: the schema itself (types, ranges, enums, unknown keys with
-"did you mean"), and completeness — the resolved configuration must hold every key the schema declares
-without a ``default``.
+Three passes, all problems reported together: the schema itself (types, ranges, enums, unknown keys with
+"did you mean"); finiteness — NaN and ±infinity pass JSON Schema's bounds (every comparison with NaN is
+false), so every number is checked to be finite; and completeness — the resolved configuration must hold
+every key the schema declares without a ``default``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -15,7 +17,7 @@ from tkplan.planner._merge import Provenance, dotted
 from tkplan.planner._schemas import CONFIG_SCHEMA, registry, schema, validator
 from tkplan.planner._yaml import parse_value
 
-__all__ = ["explain_error", "typed_value", "validate_config"]
+__all__ = ["explain_error", "schema_problems", "typed_value", "validate_config"]
 
 _JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
                float: "a number", type(None): "null"}
@@ -31,10 +33,36 @@ def validate_config(config: Mapping[str, Any], provenance: Provenance) -> list[P
     def locate(path: tuple[str | int, ...]) -> str:
         return _origin(provenance, path)
 
-    problems = [p for error in validator(CONFIG_SCHEMA).iter_errors(config) for p in explain_error(error, locate)]
+    problems = schema_problems(config, CONFIG_SCHEMA, locate)
     problems += _missing(config, schema(CONFIG_SCHEMA), (), provenance)
     unique = {(p.path, p.message): _through_reference(p, provenance) for p in problems}
     return sorted(unique.values(), key=lambda p: (p.path, p.message))
+
+
+def schema_problems(data: Any, name: str, locate: Callable[[tuple[Any, ...]], str]) -> list[Problem]:
+    """Every problem of ``data`` against the schema ``name``, and every number in it that is not finite.
+
+    A key holding NaN or an infinity is reported once, as not finite, whatever the schema says of it.
+    """
+    bad = list(_non_finite(data, ()))
+    paths = {dotted(path) for path, _ in bad}
+    problems = [Problem(f"expected a finite number, got {value!r}", dotted(path), locate(path),
+                        "write a finite number") for path, value in bad]
+    problems += [p for error in validator(name).iter_errors(data) for p in explain_error(error, locate)
+                 if p.path not in paths]
+    return problems
+
+
+def _non_finite(data: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], float]]:
+    """(path, value) of every NaN or infinity in ``data``."""
+    if isinstance(data, float) and not math.isfinite(data):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _non_finite(value, (*path, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _non_finite(value, (*path, i))
 
 
 def _through_reference(problem: Problem, provenance: Provenance) -> Problem:

@@ -1,25 +1,34 @@
 """Load YAML safely into plain data, keeping the line and column of every key and value.
 
-Only the YAML 1.2 core types are accepted (mappings, sequences, strings, numbers, booleans, null);
-any other tag (``!!python/object``, ``!custom``) is refused, alias expansion is bounded (no "billion
-laughs"), documents are bounded in size, and duplicate keys are errors. Positions are 1-based.
+This is the one entry point for every YAML file tkplan reads (profiles, the project file, hardware
+specs, the audit's profiles): only regular files are read, never blocking on a FIFO or device; only
+the YAML 1.2 core types are accepted (mappings, sequences, strings, numbers, booleans, null); any other
+tag (``!!python/object``, ``!custom``) is refused; documents are bounded in size, in nesting depth
+(checked on the parser's event stream before the recursive composer builds anything, so no input can
+exhaust the stack) and in nodes after alias expansion (no "billion laughs"); duplicate keys are errors.
+Positions are 1-based.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
-from collections.abc import Mapping
+import stat
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 
 from tkplan.errors import ConfigError, Problem
 
-__all__ = ["Document", "load_bytes", "load_document", "load_path", "parse_value"]
+__all__ = ["MAX_DEPTH", "Document", "load_bytes", "load_document", "load_path", "parse_value", "read_file",
+           "unreadable_hint"]
 
 MAX_BYTES = 4 * 2**20  # tkplan: ignore[constant]  a profile larger than this is not a profile
 MAX_NODES = 200_000  # tkplan: ignore[constant]  bound on nodes after alias expansion
+INT_BOUND = 2**63  # tkplan: ignore[constant]  integers are signed 64-bit, as in JSON readers and numpy
+MAX_DEPTH = 32  # tkplan: ignore[constant]  bound on nesting (profiles nest 4-6 levels); keeps every recursion shallow
 
 _CORE = "tag:yaml.org,2002:"
 _SCALARS = {"null", "bool", "int", "float", "str", "timestamp"}
@@ -55,15 +64,54 @@ def load_path(path: str | os.PathLike[str], source: str | None = None) -> Docume
     """Read and load the YAML file at ``path``; ``source`` names it in messages.
 
     Raises:
-        ConfigError: the file is unreadable, too large, not UTF-8, malformed or unsafe.
+        ConfigError: the file is unreadable, not a regular file, too large, not UTF-8, malformed or unsafe.
     """
     source = source or os.fspath(path)
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
+        raw = read_file(path)
     except OSError as exc:
-        raise ConfigError([Problem(f"cannot read file: {exc.strerror or exc}", origin=source)]) from None
+        raise ConfigError([Problem(f"cannot read file: {exc.strerror or exc}", origin=source,
+                                   hint=unreadable_hint(exc))]) from None
     return load_bytes(raw, source)
+
+
+def read_file(path: str | os.PathLike[str]) -> bytes:
+    """Read the regular file at ``path``, at most ``MAX_BYTES + 1`` bytes, without ever blocking.
+
+    The file is opened non-blocking and checked on the open descriptor, so a FIFO (which would wait for
+    a writer forever), a device or a directory is refused before anything is read.
+
+    Raises:
+        OSError: missing, unreadable, a symlink loop, or not a regular file (``strerror`` says which).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"not a regular file but {_file_kind(mode)}; only regular files are read")
+        chunks, size = [], 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, MAX_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def unreadable_hint(exc: OSError) -> str:
+    """What to do about a file `read_file` refused, where there is more to say than its ``strerror``."""
+    return "the link leads back to itself; point it at a YAML file" if exc.errno == errno.ELOOP else ""
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def load_bytes(raw: bytes, source: str) -> Document:
@@ -120,7 +168,7 @@ def parse_value(text: str, source: str) -> Any:
     try:
         return load_document(text, source, mapping=False).data
     except ConfigError as exc:
-        raise ConfigError([attrs.evolve(p, message=f"cannot read value {text!r}: {p.message}", origin=source)
+        raise ConfigError([attrs.evolve(p, message=f"cannot read value {_clip(text)}: {p.message}", origin=source)
                            for p in exc.problems]) from None
 
 
@@ -129,6 +177,7 @@ def _compose(text: str, source: str) -> tuple[Any, Any]:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
+        _check_depth(text, source)
         return _constructor(), _parse(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -141,6 +190,48 @@ def _compose(text: str, source: str) -> tuple[Any, Any]:
         raise ConfigError([Problem(f"malformed YAML: {what}", origin=where)]) from None
     except YAMLError as exc:
         raise ConfigError([Problem(f"malformed YAML: {exc}", origin=source)]) from None
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuse a document nested deeper than ``MAX_DEPTH`` before it is composed.
+
+    The composer recurses once per level (C stack: a segfault near 50,000 levels; Python: a
+    RecursionError near 1,000), while the parser that feeds it is a state machine: its event stream is a
+    linear scan of the flow and block nesting that stops at the first collection too deep. A document
+    with no more collection indicators (``[ { - : ?``) than the bound cannot be too deep, and skips it.
+    """
+    if sum(map(text.count, "[{-:?")) <= MAX_DEPTH:
+        return
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+
+    depth = 0
+    for event in _events(text):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise ConfigError([Problem(f"nested deeper than {MAX_DEPTH} levels",
+                                           origin=f"{source}:{mark.line + 1}:{mark.column + 1}",
+                                           hint="a profile holds a few levels of mappings and lists; flatten it")])
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+
+
+def _events(text: str) -> Iterator[Any]:
+    """The parser's events for ``text``, one at a time (libyaml's C parser when available)."""
+    try:
+        from ruamel.yaml.cyaml import CParser
+    except ImportError:
+        from ruamel.yaml import YAML
+
+        yield from YAML(typ="safe", pure=True).parse(text)
+        return
+    parser = CParser(text)
+    try:
+        while parser.check_event():
+            yield parser.get_event()
+    finally:
+        parser.dispose()
 
 
 def _parse(text: str) -> Any:
@@ -171,6 +262,10 @@ def _constructor() -> Any:
     return YAML(typ="safe", pure=True).constructor
 
 
+def _clip(text: str) -> str:
+    return repr(text) if len(text) <= 40 else f"{text[:20]!r}…({len(text)} characters)"
+
+
 def _kind(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}.get(type(value), type(value).__name__)
 
@@ -195,6 +290,9 @@ class _Builder:
         if self.nodes > MAX_NODES:
             raise ConfigError([Problem(f"document expands to more than {MAX_NODES} nodes (alias bomb?)",
                                        origin=self.where(node), hint="remove the repeated aliases")])
+        if len(path) > MAX_DEPTH:  # reached through aliases: the text itself was checked before composing
+            raise ConfigError([Problem(f"nested deeper than {MAX_DEPTH} levels through aliases",
+                                       origin=self.where(node), hint="remove the nested aliases")])
         tag = node.tag or ""
         short = tag[len(_CORE):] if tag.startswith(_CORE) else None
         if isinstance(node, ScalarNode):
@@ -202,7 +300,14 @@ class _Builder:
                 raise self.refuse(node)
             if short == "timestamp":
                 return node.value
-            return self.constructor.construct_object(node, deep=True)
+            try:
+                value = self.constructor.construct_object(node, deep=True)
+            except ValueError:  # an integer of more than 4,300 decimal digits
+                value = INT_BOUND
+            if type(value) is int and not -INT_BOUND <= value < INT_BOUND:
+                raise ConfigError([Problem("integer out of range", origin=self.where(node),
+                                           hint="integers are read up to 64 bits")])
+            return value
         if id(node) in self.stack:
             raise ConfigError([Problem("recursive alias", origin=self.where(node))])
         self.stack.add(id(node))

@@ -1,7 +1,8 @@
 """The executor: runs a compiled plan exactly, step by step, and records what happened.
 
 ``execute(plan, run_dir)`` is ``tkplan run``. Steps run on an engine (``local`` by default: a child process
-per step, see ``tkplan.runtime._local``); trainers receive a `StepContext`. Names are re-exported lazily, so
+per step, see ``tkplan.runtime._local``; ``ray``: a Ray task per step, see ``tkplan.runtime._ray``);
+trainers receive a `StepContext`. Names are re-exported lazily, so
 that a step's child, which imports ``tkplan.runtime._child``, loads nothing else of the runtime.
 
 .. versionadded:: 0.1
@@ -24,6 +25,7 @@ _EXPORTS = {
     "engine_names": "tkplan.runtime._engine",
     "get_engine": "tkplan.runtime._engine",
     "register_engine": "tkplan.runtime._engine",
+    "DataReady": "tkplan.runtime._events",
     "Event": "tkplan.runtime._events",
     "Heartbeat": "tkplan.runtime._events",
     "RunFinished": "tkplan.runtime._events",
@@ -32,14 +34,16 @@ _EXPORTS = {
     "StepStarted": "tkplan.runtime._events",
     "execute": "tkplan.runtime._executor",
     "read_journal": "tkplan.runtime._journal",
-    "Entry": "tkplan.runtime._report",
-    "leaderboard": "tkplan.runtime._report",
-    "load_run": "tkplan.runtime._report",
+    "RayEngine": "tkplan.runtime._ray",
+    "RayOptions": "tkplan.runtime._ray",
+    "probe_cluster": "tkplan.runtime._ray",
     "STATUSES": "tkplan.runtime._results",
     "Allowance": "tkplan.runtime._results",
     "RunSummary": "tkplan.runtime._results",
     "StepResult": "tkplan.runtime._results",
     "default_run_dir": "tkplan.runtime._rundir",
+    "fresh_run_dir": "tkplan.runtime._rundir",
+    "project_root": "tkplan.runtime._datacheck",
     "ExecutorSettings": "tkplan.runtime._settings",
     "shell_exports": "tkplan.runtime._stepenv",
     "step_environment": "tkplan.runtime._stepenv",

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from tkplan.errors import DriftError
 from tkplan.planner._hardware import Gpu, HardwareSpec
+from tkplan.planner._nodes import node_class, node_classes, same_class
 from tkplan.runtime._settings import ExecutorSettings
 
 __all__ = ["check_drift", "hardware_differences"]
@@ -26,6 +27,8 @@ def hardware_differences(planned: HardwareSpec, here: HardwareSpec,
     CPU counts, MPS, platform and machine must be equal; memory may differ by
     ``settings.memory_tolerance_pct``; GPUs are matched by UUID (name, memory and compute capability must
     agree). The driver version and the cgroup version are not compared: they do not change what a plan does.
+    A cluster (a spec with nodes) is compared node class by node class: as many nodes of each class, memory
+    within the tolerance; which nodes they are does not matter.
 
     Args:
         planned: ``plan.hardware``.
@@ -37,6 +40,8 @@ def hardware_differences(planned: HardwareSpec, here: HardwareSpec,
 
     .. versionadded:: 0.1
     """
+    if planned.nodes or here.nodes:
+        return _node_differences(planned, here, settings)
     lines = []
     for field in _EXACT:
         a, b = getattr(planned, field), getattr(here, field)
@@ -47,6 +52,22 @@ def hardware_differences(planned: HardwareSpec, here: HardwareSpec,
         if abs(a - b) > a * settings.memory_tolerance_pct / 100:
             lines.append(f"{field}: plan {a} MB, here {b} MB (more than {settings.memory_tolerance_pct:g}% apart)")
     lines += _gpu_differences(planned.gpus, here.gpus)
+    return lines
+
+
+def _node_differences(planned: HardwareSpec, here: HardwareSpec, settings: ExecutorSettings) -> list[str]:
+    lines = [f"{field}: plan {getattr(planned, field)}, here {getattr(here, field)}"
+             for field in ("platform", "machine") if getattr(planned, field) != getattr(here, field)]
+    if not planned.nodes or not here.nodes:
+        return [*lines, f"nodes: plan {len(planned.nodes) or 'one machine'}, here {len(here.nodes) or 'one machine'}"]
+    unmatched = list(here.nodes)
+    for name, nodes in node_classes(planned).items():
+        found = [n for n in unmatched if same_class(nodes[0], n, settings.memory_tolerance_pct)]
+        for node in found[:len(nodes)]:
+            unmatched.remove(node)
+        if len(found) < len(nodes):
+            lines.append(f"node class {name}: plan {len(nodes)} node(s), here {len(found)}")
+    lines += [f"node {n.name}: plan none of class {node_class(n)}, here one" for n in unmatched]
     return lines
 
 

@@ -1,4 +1,4 @@
-"""Where steps run: the `Engine` interface, and the registry that names engines (``local``, later ``ray``).
+"""Where steps run: the `Engine` interface, and the registry that names engines (``local``, ``ray``).
 
 The executor loop (``tkplan.runtime._executor``) decides *what* runs *when*: order, admission, dependencies,
 the journal. An engine decides *how* a step runs and is watched: it starts a `Job`, enforces its limits, and
@@ -9,13 +9,9 @@ The child side is shared by every engine: ``python -m tkplan.runtime._child RUN_
 ``steps/<id>/step.json`` and writes ``steps/<id>/outcome.json``.
 
 An engine shipped by another package is found through the ``tkplan.engines`` entry-point group
-(``ray = "tkplan_ray:RayEngine"`` in its ``pyproject.toml``): ``tkplan run --engine ray`` then uses it with
-no change to tkplan. A Ray engine maps onto the interface as follows: `Engine.start` submits a task with
-the step's CPUs (``step.resources.threads``), GPUs, memory (``step.limits.memory_cap_mb``) and
-``runtime_env={"env_vars": step.env}``, the task running the child above on the run directory (shared
-storage); `Engine.poll` is ``ray.wait`` with a timeout, classifying each end with
-``tkplan.runtime._classify``; `Engine.cancel` is ``ray.cancel(force=True)``; `Engine.release_orphans`
-cancels the tasks named in the journaled ``step_started`` facts (the task ids `Engine.start` returned).
+(``ray = "tkplan.runtime._ray:RayEngine"`` in tkplan's own ``pyproject.toml``; another package declares its
+own): ``tkplan run --engine NAME`` then uses it with no change to tkplan, and the module is imported only when
+chosen. ``tkplan.runtime._ray`` is the Ray engine.
 """
 
 from __future__ import annotations
@@ -30,10 +26,12 @@ from typing import Any
 import attrs
 
 from tkplan.planner._convert import JsonMap, freeze
-from tkplan.planner._plan import Step
+from tkplan.planner._hardware import HardwareSpec
+from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._settings import ExecutorSettings
 
-__all__ = ["DEFAULT_ENGINE", "ENTRY_POINT_GROUP", "Engine", "Job", "JobEnd", "engine_names", "get_engine", "register_engine"]
+__all__ = ["DEFAULT_ENGINE", "ENTRY_POINT_GROUP", "Engine", "Job", "JobEnd", "engine_names", "get_engine",
+           "register_engine"]
 
 
 @attrs.frozen
@@ -90,7 +88,11 @@ class Engine(abc.ABC):
     Args:
         run_dir: the run directory.
         settings: polling period, kill grace, orphan wait.
+        options: the engine's own options (``tkplan run --address`` gives the Ray engine ``address``); an
+            engine refuses one it does not know with a `ValueError`.
 
+    The executor calls `prepare` first, then, with the run directory locked, `release_orphans` (on
+    ``--resume``), `start`/`poll`/`cancel` as the schedule goes, and `close` once, whatever happened.
     Subclasses implement `start`, `poll`, `cancel`, `release_orphans` and `close`, and may override
     `accepts`. An engine enforces each job's ``timeout_s`` and ``step.limits.memory_cap_mb`` itself, and
     never raises for a job's failure: every started job comes back exactly once from `poll`.
@@ -98,9 +100,27 @@ class Engine(abc.ABC):
     .. versionadded:: 0.1
     """
 
-    def __init__(self, run_dir: Path, settings: ExecutorSettings) -> None:
+    def __init__(self, run_dir: Path, settings: ExecutorSettings, options: Mapping[str, Any] | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.settings = settings
+        self.options = dict(options or {})
+
+    def prepare(self, plan: Plan, hardware: HardwareSpec | None) -> HardwareSpec:
+        """Get ready to run ``plan``; return the hardware its steps will run on, for the drift check.
+
+        Args:
+            plan: the plan about to run.
+            hardware: the caller's spec of that hardware, if it has one (default: probe this machine).
+
+        Raises:
+            PlanError: the engine cannot run this plan (the local engine and a cluster's plan).
+            EngineError: where steps run cannot be reached or started.
+        """
+        if hardware is not None:
+            return hardware
+        from tkplan.planner._probe import probe
+
+        return probe()
 
     def accepts(self, step: Step) -> bool:
         """Whether the engine can start this step now, beyond the plan's admission rule (default: yes)."""
@@ -139,7 +159,10 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Stop every running job and free the engine's resources; no `JobEnd` is reported for them."""
+        """Stop every running job and free the engine's resources; no `JobEnd` is reported for them.
+
+        Called once per run, even when `prepare` failed; a second call does nothing.
+        """
 
 
 DEFAULT_ENGINE = "local"  # tkplan: ignore[constant]  the documented default

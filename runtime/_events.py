@@ -9,7 +9,7 @@ import attrs
 
 from tkplan.runtime._results import RunSummary, StepResult
 
-__all__ = ["Event", "Heartbeat", "RunFinished", "RunStarted", "StepFinished", "StepStarted"]
+__all__ = ["DataReady", "Event", "Heartbeat", "RunFinished", "RunStarted", "StepFinished", "StepStarted"]
 
 
 @attrs.frozen
@@ -23,6 +23,8 @@ class RunStarted:
         done: steps already finished by earlier runs (``--resume``).
         adopted: steps that finished while no executor watched them, taken as they are.
         drift: the hardware differences accepted with ``--allow-drift`` (empty without drift).
+        finished: the directory holds this run finished already: nothing runs, `RunFinished` follows.
+        data_drift: the data change accepted with ``--allow-data-drift`` (empty without one).
     """
 
     run_dir: str
@@ -31,6 +33,25 @@ class RunStarted:
     done: int
     adopted: tuple[str, ...] = ()
     drift: tuple[str, ...] = ()
+    finished: bool = False
+    data_drift: str = ""
+
+
+@attrs.frozen
+class DataReady:
+    """The run's data is prepared (before the first step): what the steps train on.
+
+    Attributes:
+        source: what was read.
+        features: the resolved feature columns, in order.
+        dropped: ``(column, reason)`` for each column of the source that is not a feature.
+        directory: where the prepared data and its ``meta.json`` (which keeps both lists) are.
+    """
+
+    source: str
+    features: tuple[str, ...]
+    dropped: tuple[tuple[str, str], ...]
+    directory: str
 
 
 @attrs.frozen
@@ -72,6 +93,7 @@ class RunFinished:
     summary: RunSummary
 
 
-Event = RunStarted | StepStarted | StepFinished | Heartbeat | RunFinished
-"""Any of the events, in the order: one `RunStarted`, `StepStarted`/`StepFinished` pairs (a skipped step has
+Event = RunStarted | DataReady | StepStarted | StepFinished | Heartbeat | RunFinished
+"""Any of the events, in the order: one `RunStarted`, one `DataReady` when the built-in trainer's data was
+prepared, `StepStarted`/`StepFinished` pairs (a skipped step has
 only its `StepFinished`) with `Heartbeat` between them during long steps, one `RunFinished`."""

@@ -8,10 +8,13 @@ its dependencies ended ``ok`` (one that did not makes it ``skipped``), `can_star
 running steps (thread budget, slots, VRAM per GPU), and the engine can take it. Each end is written to
 ``steps/<id>/result.json`` and then to the journal; other steps go on whatever one step does.
 
-``--resume`` reads the journal: finished steps (any status) are not run again. Whatever a dead executor left
-running on the directory is killed first (the engine finds it, journaled or not); then a step whose child
-finished meanwhile has its result taken (``adopted``), and any other unfinished step runs again, the files
-of its unfinished attempt moved to ``attempts/<id>/<n>/``.
+Before anything else, the plan's data file is measured again (`check_data`): a changed file is refused unless
+drift is allowed. A run directory that already holds a run of this plan (on the same data: another data
+digest is refused) is taken as it is: a finished run is not run again, its summary is returned; an unfinished
+one needs ``resume``. ``--resume`` reads the journal: steps that ended ``ok`` are not run again, every other
+step is. Whatever a dead executor left running on the directory is killed first (the engine finds it,
+journaled or not); then a step whose child finished meanwhile has its result taken (``adopted``), and any
+other step runs again, the files of its earlier attempt moved to ``attempts/<id>/<n>/``.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._classify import classify
 from tkplan.runtime._context import DEFAULT_PREPARE
+from tkplan.runtime._datacheck import DataCheck, check_data
 from tkplan.runtime._drift import hardware_differences
 from tkplan.runtime._engine import DEFAULT_ENGINE, Engine, Job, JobEnd, get_engine
-from tkplan.runtime._events import Event, Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
+from tkplan.runtime._events import DataReady, Event, Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
 from tkplan.runtime._jobspec import job_spec, plan_facts
 from tkplan.runtime._journal import replay
 from tkplan.runtime._ours import new_token
@@ -50,51 +54,64 @@ __all__ = ["execute"]
 def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: bool = False,
             max_parallel: int | None = None, engine: str = DEFAULT_ENGINE,
             on_event: Callable[[Event], None] | None = None, settings: ExecutorSettings = ExecutorSettings(),
-            hardware: HardwareSpec | None = None) -> RunSummary:
+            hardware: HardwareSpec | None = None, engine_options: Mapping[str, Any] | None = None,
+            project_root: Path | None = None, allow_data_drift: bool = False,
+            digest_cache: Path | None = None) -> RunSummary:
     """Run ``plan`` in ``run_dir`` and return every step's result.
 
     Args:
         plan: a plan read with ``plan_from_json`` (its hash already verified).
         run_dir: the run directory (created if needed); see ``tkplan.runtime._rundir`` for its layout.
-        resume: finish a run this directory already holds, running only what did not finish.
+        resume: finish a run this directory already holds, running again every step that did not end ok.
         allow_drift: run even though this machine differs from ``plan.hardware``.
         max_parallel: run at most this many steps at once (never more than the plan's slots).
         engine: the registered engine to run steps on.
         on_event: called with each `Event`, in the executor's thread (progress display).
         settings: polling period, kill grace, drift tolerance.
-        hardware: this machine's spec (default: ``probe()``).
+        hardware: the spec of where the steps run (default: the engine's: ``probe()`` of this machine, or the
+            Ray cluster's).
+        engine_options: the engine's own options (``{"address": ...}`` for ``ray``).
+        project_root: where a relative ``data.source`` of the plan is (default: the working directory).
+        allow_data_drift: run even though the data file differs from the one the plan was compiled from.
+        digest_cache: where data digests are remembered (``None``: the data file is read whole).
 
     Returns:
-        The summary: one result per step, in the plan's order, including steps finished by earlier runs.
+        The summary: one result per step, in the plan's order, including steps finished by earlier runs;
+        for a run the directory holds finished already, its summary (nothing runs).
 
     Raises:
         DriftError: the machine differs from the plan's and ``allow_drift`` is false.
-        RunDirError: the run directory is locked, holds another plan's run, or holds a run and ``resume``
-            is false; a file in it is damaged or cannot be read or written.
+        DataDriftError: the data file is missing or changed and ``allow_data_drift`` is false.
+        RunDirError: the run directory is locked, holds another plan's run or a run on other data, or holds
+            an unfinished run and ``resume`` is false; a file in it is damaged or cannot be read or written.
         DiskFullError: a write failed for want of space; the journal still ends with a whole record, so
             ``resume`` finishes the run once there is room.
-        PlanError: a step can never start (it does not fit the plan's budget alone) or depends on no step.
+        PlanError: a step can never start (it does not fit the plan's budget alone) or depends on no step; the
+            engine cannot run this plan (the local engine and a cluster's plan).
+        EngineError: the engine cannot reach or start where steps run.
         KeyError: ``engine`` is not registered.
+        ValueError: an engine option the engine does not know.
 
     .. versionadded:: 0.1
     """
     started = time.monotonic()
     _check_schedulable(plan)
-    if hardware is None:
-        from tkplan.planner._probe import probe
-
-        hardware = probe()
-    drift = hardware_differences(plan.hardware, hardware, settings)
-    if drift and not allow_drift:
-        raise DriftError(drift)
+    data = check_data(plan, project_root or Path.cwd(), digest_cache, allow_drift=allow_data_drift)
     engine_class = get_engine(engine)
+    path = Path(run_dir).absolute()  # an engine written before engine options takes (run_dir, settings)
+    runner = engine_class(path, settings, engine_options) if engine_options else engine_class(path, settings)
     try:
-        with RunDir.open(run_dir, plan, resume=resume) as rundir:
-            run = _Run(plan, rundir, engine_class(rundir.path, settings), settings, max_parallel,
-                       on_event or (lambda event: None), started)
-            return run.go(tuple(drift))
+        drift = hardware_differences(plan.hardware, runner.prepare(plan, hardware), settings)
+        if drift and not allow_drift:
+            raise DriftError(drift)
+        with RunDir.open(run_dir, plan, resume=True) as rundir:  # whether a run there may go on is decided here
+            run = _Run(plan, rundir, runner, settings, max_parallel, on_event or (lambda event: None), started,
+                       data)
+            return run.go(tuple(drift), resume)
     except OSError as exc:
         raise _refusal(exc, Path(run_dir)) from None
+    finally:
+        runner.close()
 
 
 def _refusal(exc: OSError, run_dir: Path) -> RunDirError | DiskFullError:
@@ -128,7 +145,7 @@ class _Run:
     """One invocation of the executor on one run directory."""
 
     def __init__(self, plan: Plan, rundir: RunDir, engine: Engine, settings: ExecutorSettings,
-                 max_parallel: int | None, emit: Callable[[Event], None], started: float) -> None:
+                 max_parallel: int | None, emit: Callable[[Event], None], started: float, data: DataCheck) -> None:
         self.plan = plan
         self.rundir = rundir
         self.engine = engine
@@ -142,31 +159,42 @@ class _Run:
         self.started_at: dict[str, float] = {}
         self.attempts: dict[str, int] = {}
         self.last_news = started
-        self.facts = plan_facts(plan)
+        self.data = data
+        self.facts = {**plan_facts(plan), "config": data.config}
         self.token = new_token()
 
     # -- the run ---------------------------------------------------------------------------------------
 
-    def go(self, drift: tuple[str, ...]) -> RunSummary:
+    def go(self, drift: tuple[str, ...], resume: bool) -> RunSummary:
         state = replay(self.rundir.records)
+        self._check_earlier_run(state)
+        for step_id, record in state.finished.items():
+            self.results[step_id] = self._load_result(step_id, record)
+        if self.rundir.records and not resume:
+            if len(self.results) == len(self.steps) and not state.unfinished:
+                return self._finished_already(drift)
+            raise RunDirError(f"{self.rundir.path} holds an unfinished run of this plan "
+                              f"({len(self.results)} of {len(self.steps)} steps ended); pass --resume to finish it, "
+                              "or --fresh to start again in a new run directory")
+        self.results = {k: r for k, r in self.results.items() if r.ok}  # --resume runs the others again
         self.attempts = dict(state.attempts)
         journal = self.rundir.journal
         journal.append("run_started", plan_hash=self.plan.plan_hash, pid=os.getpid(), resume=bool(self.rundir.records),
-                       drift=list(drift), engine=type(self.engine).__name__, token=self.token)
+                       drift=list(drift), engine=type(self.engine).__name__, token=self.token,
+                       data_sha256=self.data.sha256, data_drift=self.data.drift)
         adopted = []
         try:
-            for step_id, record in state.finished.items():
-                self.results[step_id] = self._load_result(step_id, record)
             if self.rundir.records:
                 try:
                     self.engine.release_orphans(list(state.unfinished.values()), tokens=state.tokens)
                 except RuntimeError as exc:
                     raise RunDirError(f"cannot resume: {exc}") from None
                 for step_id in self.plan.schedule.order:
-                    if step_id not in self.results and self._adopt(step_id, state.unfinished.get(step_id, {})):
+                    if (step_id not in state.finished and step_id not in self.results
+                            and self._adopt(step_id, state.unfinished.get(step_id, {}))):
                         adopted.append(step_id)
             self.emit(RunStarted(str(self.rundir.path), self.plan.plan_hash, len(self.steps), len(self.results),
-                                 tuple(adopted), drift))
+                                 tuple(adopted), drift, data_drift=self.data.drift))
             self._prepare_data()
             self._loop()
         except BaseException:
@@ -184,16 +212,39 @@ class _Run:
         self.emit(RunFinished(summary))
         return summary
 
+    def _check_earlier_run(self, state: Any) -> None:
+        """Refuse a run directory whose run used other data than this run's (a finished run would be reused)."""
+        used = [r["data_sha256"] for r in self.rundir.records if r["event"] == "run_started" and "data_sha256" in r]
+        if used and used[-1] != self.data.sha256:
+            raise RunDirError(f"{self.rundir.path} holds a run of this plan on other data (sha256 {used[-1]}; the data "
+                              f"now: {self.data.sha256}); pass --fresh to run in a new run directory")
+
+    def _finished_already(self, drift: tuple[str, ...]) -> RunSummary:
+        """The summary of the run the directory holds, which every step has ended: nothing runs again."""
+        self.engine.close()
+        results = tuple(self.results[s] for s in self.plan.schedule.order)
+        self.emit(RunStarted(str(self.rundir.path), self.plan.plan_hash, len(self.steps), len(self.results), (), drift,
+                             finished=True))
+        summary = RunSummary.of(self.plan.plan_hash, str(self.rundir.path), results,
+                                round(time.monotonic() - self.started, 3))
+        self.emit(RunFinished(summary))
+        return summary
+
     def _prepare_data(self) -> None:
         """Prepare the built-in trainer's data once, before any step: bad data stops the run here, whole."""
         if any(self.steps[s].entrypoint is None for s in self.plan.schedule.order if s not in self.results):
             module, _, name = DEFAULT_PREPARE.partition(":")
             prepare = getattr(importlib.import_module(module), name)
             try:
-                prepare(thaw(self.plan.config), self.rundir.path)
+                prepared = prepare(self.data.config, self.rundir.path)
             except (KeyError, TypeError, AttributeError) as exc:  # a config the built-in trainer cannot read
                 raise PlanError(f"the plan's data settings cannot be used ({type(exc).__name__}: {exc}); "
                                 "compile the plan again") from None
+            meta = getattr(prepared, "meta", None) or {}
+            if "feature_names" in meta:
+                self.emit(DataReady(str(meta.get("source", "")), tuple(meta["feature_names"]),
+                                    tuple((d["column"], d["reason"]) for d in meta.get("dropped_columns", ())),
+                                    str(getattr(prepared, "directory", ""))))
 
     def _loop(self) -> None:
         pending = [s for s in self.plan.schedule.order if s not in self.results]

@@ -162,7 +162,7 @@ class JournalState:
     """Where a run stands according to its journal.
 
     Attributes:
-        finished: step id → its ``step_finished`` record; these steps are never run again.
+        finished: step id → its latest ``step_finished`` record (``--resume`` runs again those not ``ok``).
         unfinished: step id → the ``step_started`` record of a step that never finished (the executor died).
         attempts: step id → how many times it was started.
         runs: how many times an executor started on this run directory.
@@ -189,14 +189,14 @@ def replay(records: Sequence[Mapping[str, Any]]) -> JournalState:
             runs += 1
             if record.get("token"):
                 tokens.append(str(record["token"]))
-        elif event == "step_started":
+        elif event == "step_started":  # a step run again (--resume after it failed) is unfinished until it ends
             started[record["step"]] = record
+            finished.pop(record["step"], None)
             attempts[record["step"]] = attempts.get(record["step"], 0) + 1
         elif event == "step_finished":
-            finished.setdefault(record["step"], record)
+            finished[record["step"]] = record
             started.pop(record["step"], None)
-    unfinished = {k: v for k, v in started.items() if k not in finished}
-    return JournalState(finished, unfinished, attempts, runs, tuple(tokens))
+    return JournalState(finished, started, attempts, runs, tuple(tokens))
 
 
 def _fsync_dir(path: Path) -> None:

@@ -41,7 +41,9 @@ from typing import IO, Any
 
 import attrs
 
-from tkplan.planner._plan import Step
+from tkplan.errors import PlanError
+from tkplan.planner._hardware import HardwareSpec
+from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._classify import classify
 from tkplan.runtime._engine import Engine, Job, JobEnd
 from tkplan.runtime._ours import RUN_TOKEN, STEP_ID, is_leader, start_ticks, wait_gone
@@ -87,16 +89,31 @@ class _Worker:
 class LocalEngine(Engine):
     """Runs steps as child processes of this executor (see the module docstring).
 
+    Its one option, ``die_with_parent`` (default false), has each step's child killed when the process that
+    started it dies (Linux): the Ray engine runs a local engine inside each Ray task, and a task killed by
+    Ray must not leave its step running.
+
     .. versionadded:: 0.1
     """
 
-    def __init__(self, run_dir: Path, settings: ExecutorSettings) -> None:
-        super().__init__(run_dir, settings)
+    def __init__(self, run_dir: Path, settings: ExecutorSettings, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(run_dir, settings, options)
+        unknown = sorted(set(self.options) - {"die_with_parent"})
+        if unknown:
+            raise ValueError(f"the local engine has no option {', '.join(unknown)} (--address is for --engine ray)")
         self._procs: dict[str, _Running] = {}
         self._worker: _Worker | None = None
         self._token = ""
 
     # -- Engine ----------------------------------------------------------------------------------------
+
+    def prepare(self, plan: Plan, hardware: HardwareSpec | None) -> HardwareSpec:
+        """Refuse a cluster's plan (its steps are packed onto nodes this machine is not); else probe this machine."""
+        if plan.hardware.nodes:
+            raise PlanError(f"the plan is for a cluster of {len(plan.hardware.nodes)} nodes and the local engine "
+                            "runs on this machine only: run it with --engine ray --address ADDR, or compile it "
+                            "for this machine (without --hardware)")
+        return super().prepare(plan, hardware)
 
     def accepts(self, step: Step) -> bool:
         """One ``inproc`` step at a time (there is one worker); ``process`` steps whenever admitted."""
@@ -177,7 +194,8 @@ class LocalEngine(Engine):
         env = {**os.environ, **job.step.env, RUN_TOKEN: job.token, STEP_ID: job.step.id}
         with open(job.step_dir / "stdout.log", "ab") as out, open(job.step_dir / "stderr.log", "ab") as err:
             popen = subprocess.Popen([sys.executable, "-P", "-m", _CHILD, str(job.run_dir), job.step.id], env=env,
-                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+                                     preexec_fn=_die_with_parent() if self.options.get("die_with_parent") else None)
         running = _Running(job, popen.pid, popen.pid, GroupWatch(popen.pid), time.monotonic(), popen=popen,
                            pidfd=_pidfd(popen.pid))
         self._procs[job.step.id] = running
@@ -348,6 +366,18 @@ class LocalEngine(Engine):
             select.select(fds, [], [], timeout_s)
         elif timeout_s > 0:
             time.sleep(min(timeout_s, self.settings.poll_interval_s / 4) if without_pidfd else timeout_s)
+
+
+def _die_with_parent() -> Any:
+    """A ``preexec_fn`` that has the child SIGKILLed when its parent dies (Linux ``PR_SET_PDEATHSIG``)."""
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux: Ray's own clean-up of a killed task is what remains
+        return None
+    pr_set_pdeathsig = 1
+    return lambda: prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def _pidfd(pid: int) -> int | None:

@@ -30,7 +30,7 @@ from tkplan.errors import RunDirError
 from tkplan.planner._plan import Plan, plan_to_json
 from tkplan.runtime._journal import Journal, read_journal
 
-__all__ = ["RunDir", "default_run_dir"]
+__all__ = ["RunDir", "default_run_dir", "fresh_run_dir"]
 
 _LOCK = ".lock"
 
@@ -42,6 +42,19 @@ def default_run_dir(plan: Plan, cwd: Path) -> Path:
     """
     run = plan.config["run"]
     return Path(cwd) / str(run["output_dir"]) / f"{run['name']}-{plan.plan_hash[:12]}"
+
+
+def fresh_run_dir(path: Path) -> Path:
+    """``path`` if it is free (absent or empty), else the first free ``<path>-2``, ``<path>-3``, …
+
+    .. versionadded:: 0.1
+    """
+    path, n = Path(path), 1
+    candidate = path
+    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
 
 
 class RunDir:

@@ -24,7 +24,7 @@ TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures" / "profiles"
 LAPTOP_SPEC = str(TESTS / "specs" / "laptop_2core.yaml")
 STEP_FIELDS = {"id", "family", "target", "targets", "task", "seed", "params", "entrypoint", "resources", "env",
-               "isolation", "limits", "derivations", "depends_on"}
+               "isolation", "limits", "derivations", "depends_on", "data", "digest"}
 
 
 @pytest.fixture()
@@ -90,7 +90,8 @@ class TestCompile:
         text = (project / "plan.json").read_text()
         data = json.loads(text)
         assert text == canonical_json(data, indent=1) + "\n"
-        assert set(data) == {"format", "plan_hash", "inputs", "hardware", "config", "provenance", "steps", "schedule"}
+        assert set(data) == {"format", "plan_hash", "inputs", "hardware", "data", "config", "provenance", "steps",
+                             "schedule"}
         assert data["format"] == "tkplan.plan/1"
         assert re.fullmatch(r"[0-9a-f]{64}", data["plan_hash"])
         assert data["inputs"]["cli"] == []
@@ -162,7 +163,7 @@ class TestValidate:
 
     def test_validates_named_profiles(self, cli):
         result = cli("validate", "kaggle_safe", "--hermetic")
-        assert (result.exit_code, result.stdout) == (0, "valid: base → kaggle_safe; 14 steps\n")
+        assert (result.exit_code, result.stdout) == (0, "valid: base → kaggle_safe; 35 steps\n")
 
 
 class TestExplain:

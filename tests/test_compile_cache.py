@@ -7,6 +7,7 @@ of the ``--hardware`` spec). A counter on the fresh-compile path tells a hit fro
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -122,3 +123,38 @@ def test_a_changed_machine_misses_the_cache(compile_, monkeypatch):
 def test_a_variable_tkplan_does_not_read_keeps_the_cache(compile_):
     compile_("--hardware", "box.yaml")
     assert not compile_("--hardware", "box.yaml", env={"SOMETHING_ELSE": "1"})[1]
+
+
+def edit_entry(project: Path, change) -> None:
+    """Apply ``change`` to the one cache entry's JSON."""
+    (path,) = (project / ".cache").glob("*.json")
+    entry = json.loads(path.read_text())
+    change(entry)
+    path.write_text(json.dumps(entry))
+
+
+ENTRY_EDITS = {
+    "the plan's text": lambda e: e.update(plan=e["plan"].replace('"num_leaves": 40', '"num_leaves": 41')),
+    "the plan, re-hashed": lambda e: e.update(plan=e["plan"].replace(e["plan_hash"], "0" * 64), plan_hash="0" * 64),
+    "the summary": lambda e: e.update(summary="nothing to see"),
+    "the watched files": lambda e: e.update(files={}),
+    "the digest": lambda e: e.update(digest="0" * 64),
+    "no digest": lambda e: e.pop("digest"),
+}
+
+
+@pytest.mark.parametrize("change", ENTRY_EDITS)
+def test_an_edited_or_damaged_entry_is_compiled_again_never_served(compile_, project, change):
+    first, _ = compile_("--hardware", "box.yaml", "families.lightgbm.num_leaves=40")
+    edit_entry(project, ENTRY_EDITS[change])
+    again, recompiled = compile_("--hardware", "box.yaml", "families.lightgbm.num_leaves=40")
+    assert recompiled
+    assert again == first
+
+
+def test_a_truncated_entry_is_compiled_again(compile_, project):
+    first, _ = compile_("--hardware", "box.yaml")
+    (path,) = (project / ".cache").glob("*.json")
+    path.write_bytes(path.read_bytes()[:100])
+    assert compile_("--hardware", "box.yaml") == (first, True)
+    assert compile_("--hardware", "box.yaml") == (first, False)  # and stored afresh

@@ -158,7 +158,7 @@ BAD = [
     ("transformer", ("batch_size",), 0, "less than the minimum of 1"),
     ("multi_task", ("loss_weights",), {"fwd_ret_5m": -1.0}, "less than the minimum of 0"),
     ("mlp", ("runtime", "thread_policy"), "openmpi", "is not one of"),
-    ("lightgbm", ("runtime", "isolation", "reason"), "because", "is too short"),
+    ("lightgbm", ("runtime", "isolation", "reason"), "", "should be non-empty"),
     ("lightgbm", ("runtime", "threads", "min"), 0, "less than the minimum of 1"),
     ("change_point", ("runtime", "env"), {"mkl_threading_layer": "SEQUENTIAL"}, "does not match"),
     ("mlp", ("runtime", "vram_cap_mb"), "4GB", "is not of type"),

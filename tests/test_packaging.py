@@ -1,8 +1,9 @@
 """A built wheel installs and works on its own: ``tkplan --help`` and a compile, profiles and schemas included.
 
 The wheel is built from a copy of the source tree (so no build output lands in the checkout), installed
-without dependencies into a fresh virtual environment that sees the system's site-packages (so the
-dependencies need no network), and run from a directory outside the checkout.
+without dependencies into a fresh virtual environment that sees the site-packages of the interpreter running
+the tests (so the dependencies need no network, wherever that interpreter keeps them: a venv of its own, or
+the system's), and run from a directory outside the checkout.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -53,12 +56,29 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_wheel(src, work / "dist")
 
 
+def dependency_dirs() -> list[str]:
+    """The site-packages directories this interpreter imports the dependencies from, in its order."""
+    candidates = [*site.getsitepackages(), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    if site.ENABLE_USER_SITE:
+        candidates.append(site.getusersitepackages())
+    return [d for d in dict.fromkeys(os.path.realpath(c) for c in candidates) if os.path.isdir(d)]
+
+
 @pytest.fixture(scope="module")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtual environment with the wheel installed (dependencies from the system's site-packages)."""
+    """A fresh virtual environment with the wheel installed; the dependencies come from this interpreter.
+
+    ``--system-site-packages`` would show the base interpreter's packages, which miss everything installed in
+    a venv of its own (where the README's commands put them). A ``.pth`` file lists this interpreter's
+    site-packages instead: appended after the venv's own, as plain paths, so the wheel's ``tkplan`` wins and
+    an editable install of the checkout (a ``.pth`` hook in those directories, not processed) never loads.
+    """
     where = tmp_path_factory.mktemp("venv") / "venv"
-    made = run(sys.executable, "-m", "venv", "--system-site-packages", where, cwd=where.parent)
+    made = run(sys.executable, "-m", "venv", where, cwd=where.parent)
     assert made.returncode == 0, made.stderr
+    purelib = run(where / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+                  cwd=where.parent).stdout.strip()
+    Path(purelib, "_test_dependencies.pth").write_text("\n".join(dependency_dirs()) + "\n")
     installed = run(where / "bin" / "python", "-m", "pip", "install", "--no-deps", "--no-index", wheel,
                     cwd=where.parent)
     assert installed.returncode == 0, installed.stdout + installed.stderr
@@ -89,6 +109,9 @@ def test_the_wheel_holds_one_top_level_package_with_its_data(wheel):
     schemas = {f"tkplan/schema/{p.relative_to(ROOT / 'schema').as_posix()}" for p in (ROOT / "schema").rglob("*.json")}
     assert shipped <= set(names)
     assert schemas <= set(names)
+    templates = {f"tkplan/tools/report/templates/{p.name}" for p in (ROOT / "tools" / "report" / "templates").glob("*.j2")}
+    assert templates and templates <= set(names)
+    assert {"tkplan/tools/report/__init__.py", "tkplan/tools/track/__init__.py"} <= set(names)
 
 
 def test_help_from_the_installed_wheel(venv, tmp_path):

@@ -20,8 +20,7 @@ __version__ = "0.1.0"
 
 _PLANNER = ("CompileRequest", "compile_plan", "load_hardware", "probe", "HardwareSpec", "Plan", "Step",
             "read_plan", "plan_from_json", "plan_to_json", "diff_plans")
-_RUNTIME = ("execute", "default_run_dir", "ExecutorSettings", "RunSummary", "StepResult", "StepContext",
-            "load_run", "leaderboard")
+_RUNTIME = ("execute", "default_run_dir", "ExecutorSettings", "RunSummary", "StepResult", "StepContext")
 _AUDIT = ("audit", "AuditResult", "Finding")
 _ERRORS = ("TkplanError", "Problem", "ConfigError", "ProfileNotFoundError", "HardwareError", "PlanningError",
            "PlanError", "DriftError", "RunDirError", "DiskFullError", "DataError", "AuditError")

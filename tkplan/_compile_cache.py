@@ -4,8 +4,12 @@ The key covers everything a compile reads: the tkplan version, the command-line 
 variables tkplan reads, the working directory, and the hardware (a cheap fingerprint of the probe's
 sources, or the content of a ``--hardware`` spec). An entry also records the content of every file
 that could take part — each layer loaded, and every profile file on the search path, present or
-absent — and the variables its profiles refer to (``${env:NAME}``), set or not, and is used only while
-all of them are unchanged. Any change misses; nothing is ever stale.
+absent — and the variables its profiles refer to (``${env:NAME}``), set or not, and the stat signature of
+the data file (``tkplan._data_digest``), and is used only while all of them are unchanged. Any change
+misses; nothing is ever stale.
+An entry is also checked before it is served: its digest (sha256 of all it holds: plan text, summary,
+plan hash, watched files and variables) is recomputed, so a damaged or edited entry is compiled again.
+Only regular files are read (a FIFO on the search path must not hang the lookup).
 
 Entries live in ``$TKPLAN_CACHE_DIR`` (default ``$XDG_CACHE_HOME/tkplan`` or ``~/.cache/tkplan``).
 """
@@ -76,7 +80,8 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[
     """The entry for ``key`` if it exists and every file and variable it watched is unchanged; else ``None``.
 
     An entry holds ``plan`` (the plan.json text), ``summary`` (the rendered table), ``files``
-    (path → sha256, or ``absent``) and ``env`` (variable → value, or ``null``, read through references).
+    (path → sha256, or ``absent``), ``env`` (variable → value, or ``null``, read through references) and
+    ``data`` (the data file's path → its stat signature).
     """
     try:
         entry = json.loads((directory / f"{key}.json").read_text("utf-8"))
@@ -87,7 +92,9 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[
             return None  # a new profile appeared on the search path: it may shadow one that was used
         if any(_digest(Path(path)) != digest for path, digest in files.items()):
             return None
-        if not all(isinstance(entry[k], str) for k in ("plan", "summary", "plan_hash")):
+        if any(_signature(Path(path)) != signature for path, signature in entry.get("data", {}).items()):
+            return None
+        if not all(isinstance(entry[k], str) for k in ("plan", "summary", "plan_hash")) or not _intact(entry):
             return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):  # unreadable or damaged: only a cache
         return None
@@ -95,15 +102,39 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[
 
 
 def store(directory: Path, key: str, entry: Mapping[str, object]) -> None:
-    """Save an entry; a cache that cannot be written is skipped silently (it is only a cache)."""
+    """Save an entry with its digest; a cache that cannot be written is skipped silently (it is only a cache)."""
     try:
-        write_text_atomic(directory / f"{key}.json", json.dumps(entry, sort_keys=True))
+        write_text_atomic(directory / f"{key}.json", json.dumps({**entry, "digest": _entry_digest(entry)},
+                                                                sort_keys=True))
     except OSError:
         pass
 
 
-def _digest(path: Path) -> str:
+def _entry_digest(entry: Mapping[str, object]) -> str:
+    """The sha256 of everything an entry holds but the digest itself: what it serves and what it is checked against."""
+    served = {k: v for k, v in entry.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(served, sort_keys=True).encode()).hexdigest()
+
+
+def _intact(entry: Mapping[str, object]) -> bool:
+    """Whether an entry is exactly as stored: its digest matches what it serves, and its plan is the one it names."""
+    return (entry.get("digest") == _entry_digest(entry)
+            and json.loads(str(entry["plan"])).get("plan_hash") == entry["plan_hash"])
+
+
+def _signature(path: Path) -> str | None:
+    from tkplan._data_digest import stat_signature
+
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return stat_signature(path)
+    except OSError:
+        return None
+
+
+def _digest(path: Path) -> str:
+    from tkplan.planner._yaml import read_file
+
+    try:
+        return hashlib.sha256(read_file(path)).hexdigest()
     except OSError:
         return "absent"

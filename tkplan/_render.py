@@ -6,7 +6,8 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["render_chain", "render_derived", "render_leaderboard", "render_plan_summary", "render_yaml", "table"]
+__all__ = ["render_chain", "render_derived", "render_explanation", "render_leaderboard", "render_plan_summary",
+           "render_yaml", "table"]
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -89,6 +90,15 @@ def render_derived(key: str, derived: Sequence[tuple[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def render_explanation(explanation: Any) -> str:
+    """``tkplan explain``: each configured key's chain, or the derivations per step, or why there are none."""
+    if explanation.chains:
+        return "\n".join(render_chain(key, chain) for key, chain in explanation.chains)
+    if explanation.derived:
+        return render_derived(explanation.key, explanation.derived)
+    return f"{explanation.key}: no step of this plan derives it: {explanation.absent}"
+
+
 def render_yaml(data: Any) -> str:
     """Plain data as block YAML."""
     from ruamel.yaml import YAML
@@ -111,17 +121,29 @@ def _short(value: Any) -> str:
 _SHOWN = {"regression": ("rank_ic", "r2", "rmse", "mae"), "binary": ("roc_auc", "f1", "precision", "recall")}
 
 
-def render_leaderboard(entries: Sequence[Any], report: Any) -> str:
-    """One ranked table per target: the ranking metric first, then the task's other metrics."""
-    rank_by, split = report["rank_by"], report["split"]
+def render_leaderboard(rows: Sequence[Any], report: Any, *, per_seed: bool = False) -> str:
+    """One ranked table per target (`tkplan.tools.report.Row`s): the ranking metric first — mean ± sd over
+    the seeds and their number ``n``, or each seed with ``per_seed`` — then the task's other metrics; ``*``
+    marks the best."""
+    split = report["split"]
     blocks = []
-    for target in dict.fromkeys(e.target for e in entries):
-        rows = [e for e in entries if e.target == target]
-        task = rows[0].task
-        names = (rank_by[task], *(m for m in _SHOWN[task] if m != rank_by[task]))
-        body = [[i, e.family, e.status, *(_metric(e.metrics.get(n)) for n in names)] for i, e in enumerate(rows, 1)]
-        blocks.append(f"{target} ({task}, ranked by {split} {rank_by[task]})\n" + table(["#", "family", "status", *names], body))
+    for target in dict.fromkeys(r.target for r in rows):
+        group = [r for r in rows if r.target == target]
+        task, metric = group[0].task, group[0].metric
+        others = [m for m in _SHOWN[task] if m != metric]
+        body = [[f"{i}{'*' if r.best else ''}", r.family + (f" ({r.variant})" if r.variant else ""),
+                 r.seeds[0] if per_seed else r.n, _score(r, per_seed), *(_metric(r.metrics.get(n)) for n in others),
+                 r.status] for i, r in enumerate(group, 1)]
+        how = "" if per_seed else ", mean ± sd over seeds"
+        blocks.append(f"{target} ({task}, ranked by {split} {metric}{how})\n"
+                      + table(["#", "family", "seed" if per_seed else "n", metric, *others, "status"], body))
     return "\n\n".join(blocks)
+
+
+def _score(row: Any, per_seed: bool) -> str:
+    if row.score is None:
+        return "-"
+    return _metric(row.score) + ("" if per_seed or row.sd is None else f" ± {row.sd:.4f}")
 
 
 def _metric(value: Any) -> str:

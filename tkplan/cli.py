@@ -2,8 +2,9 @@
 
 Exit codes: 0 success; 1 a run or check finished with failures; 2 bad invocation; 3 invalid configuration;
 4 a plan that cannot be honoured on the hardware (or a bad hardware spec); 5 a plan refused (edited, other
-format, hardware drift, locked run directory, a damaged run directory); 6 bad data; 7 the disk is full; 128 + N
-interrupted by signal N (130 Ctrl-C, 143 SIGTERM).
+format, hardware drift, changed data, locked run directory, a damaged run directory); 6 bad data; 7 the disk is
+full; 8 an optional part missing or failing (a command's extra not installed, an MLflow store unreachable or refusing a
+value, a Ray cluster that does not answer); 128 + N interrupted by signal N (130 Ctrl-C, 143 SIGTERM).
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ EXIT_CODES: dict[type[errors.TkplanError], int] = {
     errors.HardwareError: 4,
     errors.PlanError: 5,
     errors.DriftError: 5,
+    errors.DataDriftError: 5,
     errors.RunDirError: 5,
     errors.DataError: 6,
     errors.DiskFullError: 7,
+    errors.EngineError: 8,
     errors.AuditError: 2,
+    errors.TrackingError: 8,
+    errors.ExtraMissingError: 8,
 }
 
 
@@ -66,7 +71,8 @@ class TkplanGroup(click.Group):
         "env": "tkplan._cli_run:env_cmd",
         "exec": "tkplan._cli_run:exec_cmd",
         "demo": "tkplan._cli_run:demo_cmd",
-        "report": "tkplan._cli_run:report_cmd",
+        "report": "tkplan.tools.report._cli:report_cmd",
+        "track": "tkplan.tools.track._cli:track_cmd",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -104,6 +110,17 @@ def _request(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) -> A
     from tkplan.planner import CompileRequest
 
     return CompileRequest(words=words, sets=sets, env=dict(os.environ), cwd=Path.cwd(), hermetic=hermetic)
+
+
+def _compile(request: Any, hardware: Any, source: str) -> Any:
+    """Resolve ``request``, measure its data file (the digest cache under the compile cache), compile the plan."""
+    from tkplan import _compile_cache as cache
+    from tkplan._data_digest import measure
+    from tkplan.planner import compile_plan, resolve
+
+    resolved = resolve(request)
+    files = measure(resolved, request.cwd, cache.cache_dir(os.environ))
+    return compile_plan(request, hardware, source, tkplan.__version__, files, resolved=resolved)
 
 
 def _hardware(spec: str | None) -> tuple[Any, str]:
@@ -172,18 +189,22 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
 def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, hardware_spec: str | None,
                    search: Any) -> dict[str, Any]:
     from tkplan import _compile_cache as cache
+    from tkplan._data_digest import stat_signature
     from tkplan._render import render_plan_summary
-    from tkplan.planner import compile_plan, plan_to_json
+    from tkplan.planner import plan_to_json
+    from tkplan.planner._entrypoints import entrypoint_files
     from tkplan.planner._sources import PROJECT_FILE, shipped_dir
 
     hardware, source = _hardware(hardware_spec)
-    plan = compile_plan(_request(words, sets, hermetic), hardware, source, tkplan.__version__)
+    plan = _compile(_request(words, sets, hermetic), hardware, source)
+    data = {} if plan.data.sha256 is None else {str(p): stat_signature(p) for p in [search.cwd / plan.data.source]}
     prefix = "tkplan:profiles/"
     layer_files = [shipped_dir() / layer.file[len(prefix):] if layer.file.startswith(prefix) else search.cwd / layer.file
                    for layer in plan.inputs.layers]
+    layer_files += entrypoint_files(plan.config, [s.family for s in plan.steps], search.cwd)  # checked at compile
     return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
             "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE),
-            "env": cache.referenced_env(plan.provenance, {} if hermetic else os.environ)}
+            "env": cache.referenced_env(plan.provenance, {} if hermetic else os.environ), "data": data}
 
 
 @main.command("validate")
@@ -207,30 +228,51 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     """Show where KEY's value came from: every layer that set it (file:line:col), the winner marked.
 
     KEY is a config path (families.lightgbm.num_leaves) or a prefix of several, or the name of a value the
-    planner derives per step (threads, batch_size, precision, vram_cap_mb, ...).
+    planner derives per step (threads, batch_size, precision, gpus, vram_cap_mb, ...). WORDS are those of
+    `tkplan compile`, or one saved plan (plan.json): then KEY is explained from that plan's own record.
     """
-    from tkplan._render import render_chain, render_derived
-    from tkplan.planner import compile_plan, resolve
+    from tkplan._render import render_explanation
+    from tkplan.planner import explain_config, explain_plan, read_plan, resolve
 
+    saved = [w for w in words if w.endswith(".json")]
+    if saved:
+        if len(words) > 1 or sets or hardware_spec or hermetic:
+            raise click.UsageError("a saved plan is explained alone: tkplan explain KEY plan.json")
+        click.echo(render_explanation(explain_plan(key, read_plan(saved[0]))))
+        return
     request = _request(words, sets, hermetic)
     resolved = resolve(request)
-    keys = [k for k in sorted(resolved.provenance) if k == key or k.startswith(key + ".")]
-    for k in keys:
-        click.echo(render_chain(k, resolved.provenance[k]))
-    if keys:
-        return
-    hardware, source = _hardware(hardware_spec)
-    plan = compile_plan(request, hardware, source, tkplan.__version__)
-    derived = [(s.id, d) for s in plan.steps for d in s.derivations if d.key == key]
-    derived += [("schedule", d) for d in plan.schedule.derivations if d.key == key]
-    if not derived:
-        from tkplan.errors import ConfigError, Problem, did_you_mean
+    explanation = explain_config(key, resolved.provenance)
+    if explanation is None:
+        hardware, source = _hardware(hardware_spec)
+        plan = _compile(request, hardware, source)
+        explanation = explain_plan(key, plan, resolved.provenance)
+    click.echo(render_explanation(explanation))
 
-        prefixes = {".".join(k.split(".")[:n]) for k in resolved.provenance for n in range(1, k.count(".") + 2)}
-        prefixes |= {d.key for s in plan.steps for d in s.derivations}
-        raise ConfigError([Problem(f"no such key: {key}", hint=did_you_mean(key, prefixes) or
-                                   "try a prefix such as families.lightgbm")])
-    click.echo(render_derived(key, derived))
+
+@main.group("init")
+def init_group() -> None:
+    """Write starting points into the project directory."""
+
+
+@init_group.command("family")
+@click.argument("name")
+def init_family_cmd(name: str) -> None:
+    """Write a family of your own: profiles/families/NAME.yaml and its trainer trainers/NAME.py.
+
+    Both compile and run as written: tkplan compile campaign.families=[NAME] -o plan.json && tkplan run plan.json
+    """
+    from tkplan._scaffold import write_family
+
+    try:
+        written = write_family(Path.cwd(), name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    except OSError as exc:
+        raise UnusablePath(exc.filename or name, exc) if exc.filename else click.UsageError(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {path.relative_to(Path.cwd())}")
+    click.echo(f"next: tkplan compile campaign.families=[{name}] -o plan.json && tkplan run plan.json")
 
 
 @main.command("diff")
@@ -268,12 +310,23 @@ def diff_cmd(old: str, new: str, fmt: str) -> None:
 
 
 @main.command("probe")
-def probe_cmd() -> None:
-    """Print this machine's hardware spec as YAML (save it to compile for this machine elsewhere)."""
+@click.option("--ray", "address", metavar="ADDR", help="Probe the Ray cluster at ADDR instead: its nodes and totals.")
+def probe_cmd(address: str | None) -> None:
+    """Print this machine's hardware spec as YAML (save it to compile for this machine elsewhere).
+
+    With --ray ADDR, the cluster's spec: each node's CPUs, memory and GPUs as Ray schedules them (GPU models
+    probed on the node) and its labels; `tkplan compile --hardware cluster.yaml` packs steps onto its nodes.
+    """
     from tkplan._render import render_yaml
     from tkplan.planner import converter, probe
 
-    click.echo(render_yaml(converter.unstructure(probe())), nl=False)
+    if address is None:
+        spec = probe()
+    else:
+        from tkplan.runtime._ray import probe_cluster
+
+        spec = probe_cluster(address)
+    click.echo(render_yaml(converter.unstructure(spec)), nl=False)
 
 
 @main.command("schema")

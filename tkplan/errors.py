@@ -9,10 +9,14 @@ The tree::
     ├── PlanningError              a valid config cannot be honoured on this hardware
     ├── PlanError                  a plan file is unreadable, edited (hash mismatch) or of another format
     ├── DriftError                 the machine differs from the one a plan was compiled for
+    ├── DataDriftError             a plan's data file changed (or went) since the plan was compiled
     ├── RunDirError                a run directory is locked, damaged or unusable
     ├── DiskFullError              a write failed for want of space (ENOSPC, EDQUOT)
     ├── DataError                  a data source is missing, malformed or empty
-    └── AuditError                 a path given to ``tkplan audit`` is unusable
+    ├── EngineError                an engine cannot reach or start where steps run (a Ray cluster)
+    ├── AuditError                 a path given to ``tkplan audit`` is unusable
+    ├── TrackingError              an MLflow store is missing, unreachable, or refused what was logged
+    └── ExtraMissingError          an optional dependency a command needs is not installed
 
 Library code raises these; only ``tkplan.cli`` turns them into messages and exit codes.
 """
@@ -27,9 +31,12 @@ import attrs
 __all__ = [
     "AuditError",
     "ConfigError",
+    "DataDriftError",
     "DataError",
     "DiskFullError",
     "DriftError",
+    "EngineError",
+    "ExtraMissingError",
     "HardwareError",
     "PlanError",
     "PlanningError",
@@ -37,6 +44,7 @@ __all__ = [
     "ProfileNotFoundError",
     "RunDirError",
     "TkplanError",
+    "TrackingError",
     "did_you_mean",
 ]
 
@@ -140,6 +148,10 @@ class DriftError(TkplanError):
         return "\n".join(lines)
 
 
+class DataDriftError(TkplanError):
+    """Raised when a plan's data file is missing or its content differs from the digest the plan recorded."""
+
+
 class RunDirError(TkplanError):
     """Raised when a run directory is locked by another run, damaged, or cannot be used."""
 
@@ -152,8 +164,24 @@ class DataError(TkplanError, ValueError):
     """Raised when a data source is missing, malformed, or leaves a split empty."""
 
 
+class EngineError(TkplanError):
+    """Raised when an engine cannot reach or start where steps run: Ray missing, a cluster unreachable."""
+
+
 class AuditError(TkplanError):
     """Raised when ``tkplan audit`` is given a path or baseline it cannot use."""
+
+
+class TrackingError(TkplanError):
+    """Raised when MLflow is not installed, its store cannot be reached, or it refuses a logged value."""
+
+
+class ExtraMissingError(TkplanError, ImportError):
+    """Raised when a command needs an optional extra (``report``, ``track``) that is not installed."""
+
+    def __init__(self, what: str, extra: str, missing: str) -> None:
+        self.extra = extra
+        super().__init__(f"{what} needs {missing}, which is not installed: pip install 'tkplan[{extra}]'")
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

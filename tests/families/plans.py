@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from tkplan._data_digest import measure
 from tkplan.families import prepare
-from tkplan.planner import CompileRequest, HardwareSpec, compile_plan
+from tkplan.planner import CompileRequest, HardwareSpec, compile_plan, resolve
 from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._context import StepContext
 
@@ -24,9 +25,11 @@ SMALL_PANEL = ("data.synthetic.symbols=12", "data.synthetic.timestamps=300", "da
 
 
 def compile_small(tmp_path: Path, *words: str) -> Plan:
-    """Compile the shipped profiles for `MACHINE` with a small synthetic panel and ``words`` on top."""
+    """Compile the shipped profiles for `MACHINE` with a small synthetic panel and ``words`` on top; a data file
+    is measured as ``tkplan compile`` measures it."""
     request = CompileRequest(words=(*SMALL_PANEL, *words), cwd=tmp_path, env={}, hermetic=True)
-    return compile_plan(request, MACHINE, "spec", "test")
+    resolved = resolve(request)
+    return compile_plan(request, MACHINE, "spec", "test", measure(resolved, tmp_path, None), resolved=resolved)
 
 
 def context(plan: Plan, run_dir: Path, step: Step | None = None) -> StepContext:

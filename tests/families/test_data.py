@@ -151,6 +151,12 @@ BAD_DATA = [
      r"no feature column 'f_1' .*did you mean 'f1'\?"),
     ("text feature", lambda f: f, ("data.columns.features=[f0, sector]",),
      r"feature column 'sector' has dtype object and non-numeric values such as 'tech'"),
+    ("a target listed as a feature", lambda f: f, ("data.columns.features=[f0, will_peak_5m]",),
+     r"'will_peak_5m' in data.columns.features is a target \(campaign.targets or data.tasks\); a target is never a "
+     "feature"),
+    ("a leaking feature", lambda f: f.assign(f1=f.fwd_ret_5m * 3), (),
+     r"feature 'f1' has correlation \+1.0000 with target 'fwd_ret_5m' on the train split, beyond "
+     r"data.leakage_max_abs_corr = 0.98"),
     ("text target", lambda f: f.assign(fwd_ret_5m="up"), (),
      r"target column 'fwd_ret_5m' has dtype object"),
     ("all-NaN target", lambda f: f.assign(fwd_ret_5m=np.nan), (),
@@ -183,9 +189,11 @@ def test_bad_data_is_a_clear_error(tmp_path, mangle, words, message):
     ("panel.xlsx", r"neither a built-in source nor a .parquet/.csv file"),
 ])
 def test_unusable_source_is_a_clear_error(tmp_path, source, message):
-    config = compile_small(tmp_path, f"data.source={source}", "campaign.families=[lightgbm]",
-                           "campaign.targets=[fwd_ret_5m]").config
+    """Found when the plan is compiled (a missing file cannot be measured) or when the data is prepared."""
+    (tmp_path / "panel.xlsx").write_bytes(b"PK")
     with pytest.raises(DataError, match=message):
+        config = compile_small(tmp_path, f"data.source={source}", "campaign.families=[lightgbm]",
+                               "campaign.targets=[fwd_ret_5m]").config
         prepare(config, tmp_path / "run")
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 
+import numpy as np
 import pytest
 
 import tkplan
+from tkplan.families import Params
 from tkplan.planner import CompileRequest, compile_plan, probe
 from tkplan.runtime import execute
 
@@ -62,4 +64,29 @@ def test_the_tensorflow_backend_trains_under_the_plan(family, overrides, tmp_pat
     assert_learned(result.metrics["test"], "regression", run_dir, plan.config, "fwd_ret_5m", min_auc=0.6)
     assert list(result.output["params_unused"]) == []
     assert (run_dir / "steps" / step.id / "model.keras").is_file()
+    best = np.load(run_dir / "steps" / step.id / "checkpoint.best.npz")  # the best epoch, as torch saves its own
+    assert int(best["epoch"]) == result.output["fit"]["best_epoch"]
     assert result.output["fit"]["policy"] == "float32"
+
+
+@needs_tf
+def test_the_keras_lstm_drops_out_between_layers_as_torch_does(tmp_path):
+    """`recurrent_dropout` is dropout between the stacked layers on both backends: never on the recurrent state,
+    which would keep Keras off its fused (cuDNN) LSTM kernel on a step-by-step loop."""
+    import keras
+
+    from tkplan.families import KerasLSTMAdapter, TrainingData
+
+    plan = compile_here(tmp_path, "campaign.families=[lstm]", "campaign.targets=[fwd_ret_5m]",
+                        "campaign.nn_backend=tf", "families.lstm.lstm_layers=3", "families.lstm.recurrent_dropout=0.3",
+                        "families.lstm.lstm_units=8", "families.lstm.attention_heads=2")
+    (step,) = plan.steps
+    x = np.zeros((4, 5), dtype=np.float32)
+    data = TrainingData(x_train=x, y_train=np.zeros(4), t_train=np.arange(4), x_val=x, y_val=np.zeros(4),
+                        t_val=np.arange(4), feature_names=tuple("abcde"), task="regression")
+    net = KerasLSTMAdapter()._network(Params(step), data, 1, 8, keras)
+    recurrent = [layer for layer in net.layers if isinstance(layer, keras.layers.LSTM)]
+    assert [layer.cell.recurrent_dropout for layer in recurrent] == [0.0, 0.0, 0.0]
+    inputs = [layer.input for layer in recurrent[1:]]
+    assert [type(t._keras_history.operation).__name__ for t in inputs] == ["Dropout", "Dropout"]
+    assert [t._keras_history.operation.rate for t in inputs] == [0.3, 0.3]

@@ -203,7 +203,7 @@ class TestOverrides:
     @pytest.mark.parametrize(("env", "message"), [
         ({"THREADS": "many"}, "env:THREADS: cannot read 'many' for run.threads "
                               "(THREADS maps to run.threads; unset it or give a valid value)"),
-        ({"CUDA_VISIBLE_DEVICES": "GPU-5b2c"}, "env:CUDA_VISIBLE_DEVICES: cannot read 'GPU-5b2c' for gpu.devices "
+        ({"CUDA_VISIBLE_DEVICES": "first"}, "env:CUDA_VISIBLE_DEVICES: cannot read 'first' for gpu.devices "
                                                "(CUDA_VISIBLE_DEVICES maps to gpu.devices; unset it or give a valid value)"),
         ({"TKPLAN__run__threads": "0"}, "env:TKPLAN__run__threads: got an integer 0; expected 'auto'; an integer ≥ 1 "
                                         "@ run.threads (Total thread budget for the run: auto = usable CPUs "

@@ -15,7 +15,7 @@ from tkplan.planner import CompileRequest, compile_plan, plan_to_json, probe
 from tkplan.runtime import execute, read_journal
 from tkplan.runtime._rundir import RunDir
 
-from .projects import TKPLAN, compile_project, family, save_plan, write_project
+from .projects import REPO, TKPLAN, compile_project, family, save_plan, write_project
 
 
 @pytest.fixture()
@@ -98,14 +98,23 @@ class TestRunDirectory:
                 RunDir.open(tmp_path / "run", plan, resume=True)
         RunDir.open(tmp_path / "run", plan, resume=True).close()
 
-    def test_a_finished_run_is_not_run_again_without_resume(self, project, tmp_path):
+    def test_a_finished_run_is_not_run_again(self, project, tmp_path):
         plan = compile_project(project)
         execute(plan, tmp_path / "run")
-        with pytest.raises(RunDirError, match=r"already holds a run of this plan .* pass --resume"):
-            execute(plan, tmp_path / "run")
-        again = execute(plan, tmp_path / "run", resume=True)
+        again = execute(plan, tmp_path / "run")
         assert [r.status for r in again.results] == ["ok"]
+        resumed = execute(plan, tmp_path / "run", resume=True)
+        assert [r.status for r in resumed.results] == ["ok"]
         assert sum(r["event"] == "step_started" for r in read_journal(tmp_path / "run" / "journal.jsonl")) == 1
+
+    def test_an_unfinished_run_needs_resume(self, project, tmp_path):
+        plan = compile_project(project)
+        with RunDir.open(tmp_path / "run", plan, resume=False) as rundir:
+            rundir.journal.append("run_started", plan_hash=plan.plan_hash, pid=1, resume=False, drift=[])
+        with pytest.raises(RunDirError, match=r"holds an unfinished run of this plan \(0 of 1 steps ended\); "
+                                              "pass --resume to finish it, or --fresh"):
+            execute(plan, tmp_path / "run")
+        assert execute(plan, tmp_path / "run", resume=True).ok
 
     def test_another_plans_run_directory_is_refused(self, project, tmp_path):
         execute(compile_project(project), tmp_path / "run")
@@ -154,3 +163,23 @@ def test_a_step_that_can_never_start_is_refused_before_anything_runs(project, tm
     broken = attrs.evolve(plan, steps=(step,))
     with pytest.raises(PlanError, match="can never start"):
         execute(broken, tmp_path / "run")
+
+
+def test_a_clusters_plan_is_refused_by_the_local_engine(project, tmp_path):
+    """A plan packed onto a cluster's nodes cannot run on this machine alone: exit 5, nothing written."""
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text((REPO / "tests" / "specs" / "cluster_3node.yaml").read_text())
+    compiled = run_cli("compile", "--hardware", cluster, "-o", tmp_path / "plan.json", cwd=project)
+    assert compiled.returncode == 0, compiled.stderr
+    result = run_cli("run", tmp_path / "plan.json", "--out", tmp_path / "run")
+    assert result.returncode == 5
+    assert "the plan is for a cluster of 3 nodes and the local engine runs on this machine only" in result.stderr
+    assert "--engine ray --address ADDR" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_cluster_address_without_the_ray_engine_is_a_bad_invocation(project, tmp_path):
+    plan_path = save_plan(compile_project(project), tmp_path / "plan.json")
+    result = run_cli("run", plan_path, "--out", tmp_path / "run", "--address", "head:6379")
+    assert result.returncode == 2
+    assert "a cluster address is for --engine ray, not local" in result.stderr

@@ -109,6 +109,15 @@ def fill_gpu(ctx: StepContext) -> dict[str, Any]:
     return {"metrics": {}, "seen": seen}
 
 
+def fail_first(ctx: StepContext) -> dict[str, Any]:
+    """Fail the first time the step runs in this run directory, succeed after (a flaky input fixed meanwhile)."""
+    marker = ctx.run_dir / f"{ctx.step.id}.failed-once"
+    if not marker.exists():
+        marker.write_text("failed\n")
+        raise RuntimeError(f"first attempt of {ctx.step.id} fails")
+    return {"metrics": {"score": 1.0}}
+
+
 def allocate_when_unwatched(ctx: StepContext) -> dict[str, Any]:
     """Wait until the executor is gone (this process re-parented), then grow to ``params.allocate_mb`` and wait."""
     parent = os.getppid()

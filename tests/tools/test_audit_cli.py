@@ -160,13 +160,15 @@ class TestEmitProfile:
         assert result.exit_code == 0
         draft = YAML().load(Path("draft.yaml").read_text(encoding="utf-8"))
         assert draft["families"]["lightgbm"]["num_leaves"] == 96
-        assert draft["families"]["lightgbm"]["lgbm_regressor"] == {"n_estimators": 1000, "min_child_weight": 0.5}
         assert draft["env"]["EPOCHS"] == "50"
         assert draft["gpu"] == {"devices": [0]}  # CUDA_VISIBLE_DEVICES="0", read as tkplan reads it
         assert draft["determinism"] == {"python_hash_seed": 42}
-        assert draft["run"] == {"threads": 4, "threads_fallback": 2, "threads_max": 8, "threads_min": 12}
-        assert draft["train"]["models"] == ["LightGBM", "MLP"]
-        assert draft["safety"]["clipped_min"] == -1000.0
+        assert draft["run"] == {"threads": 4}
+        own = draft["project"]  # what tkplan does not know: the code base's own settings
+        assert own["families"]["lightgbm"]["lgbm_regressor"] == {"n_estimators": 1000, "min_child_weight": 0.5}
+        assert own["run"] == {"threads_fallback": 2, "threads_max": 8, "threads_min": 12}
+        assert own["train"]["models"] == ["LightGBM", "MLP"]
+        assert own["safety"]["clipped_min"] == -1000.0
 
         def comment(mapping, key: str) -> str:
             return mapping.ca.items[key][2].value.strip()
@@ -177,7 +179,19 @@ class TestEmitProfile:
         assert comment(draft["env"], "OMP_NUM_THREADS") == (
             "# audit_tree/run.sh:6 env_write; also audit_tree/train.py:7, audit_tree/train.py:32 = 8"
         )
-        assert comment(draft["safety"], "nan_ratio_threshold") == "# audit_tree/safety.py:8 threshold in check"
+        assert comment(own["safety"], "nan_ratio_threshold") == "# audit_tree/safety.py:8 threshold in check"
+
+    def test_tkplan_validate_accepts_the_draft_as_written(self, workdir: Path) -> None:
+        from tkplan.cli import main
+
+        run("audit_tree", "--emit-profile", "draft.yaml")
+        result = CliRunner().invoke(main, ["validate", "--hermetic", "draft.yaml"],
+                                    env={"TKPLAN_CACHE_DIR": str(workdir / "cache")})
+
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith("valid: base → draft.yaml")
+        explained = CliRunner().invoke(main, ["explain", "project.train.models", "--hermetic", "draft.yaml"])
+        assert explained.output.splitlines()[0] == 'project.train.models = ["LightGBM", "MLP"]'
 
     def test_values_already_in_the_profiles_are_left_out(self, workdir: Path) -> None:
         run("audit_tree", "--profiles", "audit_profiles", "--emit-profile", "draft.yaml")

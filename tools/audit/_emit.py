@@ -1,7 +1,9 @@
 """Write findings as a draft YAML profile, each value commented with the file:line it came from.
 
-Findings go under their suggested keys, in key order. Findings a profile already holds (status
-``duplicate`` or ``drift``) are left out: the draft holds what is still only in code. When several
+Findings go under their suggested keys, in key order, where the configuration declares that key and takes
+that value; any other goes under ``project.<suggested key>``, the section the schema keeps for a code
+base's own settings, so that ``tkplan validate draft.yaml`` accepts the draft as written. Findings a profile
+already holds (status ``duplicate`` or ``drift``) are left out: the draft holds what is still only in code. When several
 findings suggest the same key, the first (by location) gives the value and the others are listed in
 its comment, with their value where it differs. A finding whose key clashes with another's (a value
 where the other needs a mapping) is listed in the header instead.
@@ -10,6 +12,7 @@ where the other needs a mapping) is listed in the header instead.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -41,6 +44,15 @@ def _origin(f: Finding) -> str:
     return f"{where} {f.kind}{scope}"
 
 
+def _placed(path: tuple[str, ...], value: Any) -> tuple[str, ...]:
+    """``path`` when the configuration declares it and takes ``value`` there, else under ``project``."""
+    from tkplan.planner._schemas import accepts
+
+    if path[0] == "project" or accepts(path, json.loads(value_text(value))):
+        return path
+    return ("project", *path)
+
+
 def render_profile(findings: Iterable[Finding], *, header: str = "") -> str:
     """Return a YAML profile holding the values of ``findings`` under their suggested keys.
 
@@ -57,10 +69,13 @@ def render_profile(findings: Iterable[Finding], *, header: str = "") -> str:
     clashes: list[str] = []
     chosen = [f for f in findings if f.status not in ("duplicate", "drift")]
     chosen.sort(key=lambda f: (f.suggested_key, f.path, f.line, f.col))
+    places: dict[str, tuple[str, ...]] = {}  # the first finding of a key (by location) decides where it goes
     for f in chosen:
-        path = tuple(f.suggested_key.split("."))
+        if f.suggested_key not in places:
+            places[f.suggested_key] = _placed(tuple(f.suggested_key.split(".")), config_value(f.kind, f.key, f.value))
+        path = places[f.suggested_key]
         if path in branches or any(path[:i] in leaves for i in range(1, len(path))):
-            clashes.append(f"{f.suggested_key} = {value_text(f.value)} ({_origin(f)}): clashes with another key")
+            clashes.append(f"{'.'.join(path)} = {value_text(f.value)} ({_origin(f)}): clashes with another key")
             continue
         if path in leaves:
             _, _, first, origins = leaves[path]
@@ -82,6 +97,8 @@ def render_profile(findings: Iterable[Finding], *, header: str = "") -> str:
     lines = [
         "Draft profile written by `tkplan audit --emit-profile`: values hardcoded in code, under the keys",
         "the audit suggests. Review each before use; the comment says where the value came from.",
+        "Settings tkplan does not know are under `project:` (your code base's own; steps get them in",
+        "ctx.config['project']); move one to a tkplan key where it means the same.",
     ]
     lines += [line for line in header.splitlines() if line]
     for clash in clashes:
