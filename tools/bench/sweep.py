@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         plan_resolved(resolved, (), hardware, "probe", tkplan.__version__)
         resolve_s, plan_s = resolve_s + t1 - t0, plan_s + time.perf_counter() - t1
     n = len(sample)
-    print(f"per point ({n} sampled): resolve_point {1000 * resolve_s / n:.2f} ms, plan_resolved {1000 * plan_s / n:.2f} ms")
+    print(f"per point ({n} sampled): resolve_point {1000 * resolve_s / n:.2f} ms, "
+          f"plan_resolved {1000 * plan_s / n:.2f} ms")
     return 0
 
 
