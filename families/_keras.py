@@ -22,6 +22,7 @@ import numpy as np
 
 from tkplan.families._adapter import FamilyAdapter, FitResult, Params, TrainingData
 from tkplan.families._nn_data import Standardiser, Targets, symbol_ids, window_index
+from tkplan.runtime._context import log_epoch
 
 if TYPE_CHECKING:
     from tkplan.planner._plan import Step
@@ -98,7 +99,7 @@ class KerasAdapter(FamilyAdapter):
                            targets, lookback, p["batch_size"])
         batches = -(-len(data.x_train) // p["batch_size"])
         model.net.compile(optimizer=_optimizer(p, training, batches, keras), loss=_loss(tasks[0], training, keras))
-        timer = _epoch_timer(keras)
+        timer = _epoch_timer(keras, data.work_dir, p["epochs"])
         callbacks = [timer, *_callbacks(p, training, data.work_dir, keras)]
         train = model.dataset(data.x_train, data.t_train, symbol_ids(data.s_train, len(data.x_train)), data.y_train,
                               seed=step.seed)
@@ -120,7 +121,10 @@ class KerasAdapter(FamilyAdapter):
                 "policy": keras.mixed_precision.global_policy().name, "batch_size": p["batch_size"],
                 "lookback": lookback, "parameters": int(model.net.count_params()),
                 "vram_cap_mb": step.limits.vram_cap_mb,
-                "checkpoint": _CHECKPOINT if training["checkpoint_best"] and data.work_dir else None}
+                "checkpoint": _CHECKPOINT if training["checkpoint_best"] and data.work_dir else None,
+                "curves": {"val_loss": [round(float(v), 6) for v in losses],
+                           "loss": [round(float(v), 6) for v in history.history.get("loss", ())],
+                           "epoch_s": [round(s, 4) for s in timer.seconds]}}
         return FitResult(model=model, threads=threads, params_used=p.used, info=info)
 
     def _network(self, p: Params, data: TrainingData, outputs: int, lookback: int | None, keras: Any) -> Any:
@@ -184,8 +188,9 @@ class KerasLSTMAdapter(KerasAdapter):
         return keras.layers.Flatten()(keras.layers.LayerNormalization()(keras.layers.Add()([attended, last])))
 
 
-def _epoch_timer(keras: Any) -> Any:
-    """A Keras callback that records each epoch's wall time in ``seconds``."""
+def _epoch_timer(keras: Any, progress: Path | None, epochs: int) -> Any:
+    """A Keras callback that records each epoch's wall time in ``seconds`` and logs the epoch in ``progress``
+    (the step directory, for the live display; ``None``: not logged)."""
 
     class EpochTimer(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -198,6 +203,10 @@ def _epoch_timer(keras: Any) -> Any:
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             self.seconds.append(time.perf_counter() - self._start)
+            if progress is not None:
+                val_loss = (logs or {}).get("val_loss")
+                log_epoch(progress, epoch + 1, epochs, epoch_s=round(self.seconds[-1], 4),
+                          val_loss=None if val_loss is None else round(float(val_loss), 6))
 
     return EpochTimer()
 

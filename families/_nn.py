@@ -149,7 +149,8 @@ class TorchAdapter(FamilyAdapter):
         checkpoint = data.work_dir / _CHECKPOINT if training["checkpoint_best"] and data.work_dir else None
         settings = LoopSettings(epochs=p["epochs"], batch_size=p["batch_size"], learning_rate=p[self.learning_rate_key],
                                 patience=p["patience"], training=training, device=step.resources.device,
-                                precision=step.resources.precision, seed=step.seed, checkpoint=checkpoint)
+                                precision=step.resources.precision, seed=step.seed, checkpoint=checkpoint,
+                                progress=data.work_dir)
         arguments = {"features": data.x_train.shape[1], "outputs": len(tasks), **self.arguments(p, data)}
         net = getattr(_torch_nets, self.network)(**arguments).to(torch.device(settings.device))
         model = self.model(TorchModel(net, {"network": self.network, "arguments": arguments},

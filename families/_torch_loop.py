@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tkplan.runtime._context import log_epoch
+
 __all__ = ["Inputs", "LoopResult", "LoopSettings", "StepTools", "autocast", "fit_loop", "predict", "target_loss"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -52,6 +54,7 @@ class LoopSettings:
         precision: ``fp32``, ``bf16`` or ``fp16`` (``step.resources.precision``); AMP only on ``cuda``.
         seed: the step's seed.
         checkpoint: where to save the best epoch's weights, or ``None``.
+        progress: the step directory, where each epoch is logged for the live display (`log_epoch`), or ``None``.
     """
 
     epochs: int
@@ -63,6 +66,7 @@ class LoopSettings:
     precision: str
     seed: int
     checkpoint: Path | None = None
+    progress: Path | None = None
 
 
 @attrs.frozen
@@ -75,6 +79,7 @@ class LoopResult:
     best_val_loss: float
     stopped_early: bool
     epoch_seconds: tuple[float, ...]
+    val_losses: tuple[float, ...]
     final_lr: float
     compiled: bool
     cuda_peak_mb: float | None
@@ -87,7 +92,9 @@ class LoopResult:
                 "best_val_loss": round(self.best_val_loss, 6), "stopped_early": self.stopped_early,
                 "seconds_per_epoch": round(float(np.median(seconds)), 4) if seconds else None,
                 "first_epoch_s": round(self.epoch_seconds[0], 4) if self.epoch_seconds else None,
-                "final_lr": self.final_lr, "compiled": self.compiled, "cuda_peak_mb": self.cuda_peak_mb}
+                "final_lr": self.final_lr, "compiled": self.compiled, "cuda_peak_mb": self.cuda_peak_mb,
+                "curves": {"val_loss": [round(v, 6) for v in self.val_losses],
+                           "epoch_s": [round(s, 4) for s in self.epoch_seconds]}}
 
 
 class StepTools:
@@ -256,6 +263,7 @@ def fit_loop(model: nn.Module, train: Inputs, val: Inputs, loss_fn: LossFn, sett
     min_delta, restore = float(stopping["min_delta"]), bool(stopping["restore_best_weights"])
     best, best_epoch, best_state, waited = float("inf"), 0, None, 0
     seconds: list[float] = []
+    losses: list[float] = []
     epoch = batches = 0
     for epoch in range(1, settings.epochs + 1):
         start = time.perf_counter()
@@ -271,6 +279,10 @@ def fit_loop(model: nn.Module, train: Inputs, val: Inputs, loss_fn: LossFn, sett
         if not np.isfinite(val_loss):
             raise FloatingPointError(f"the validation loss is {val_loss} at epoch {epoch}; lower the learning rate "
                                      "or set training.grad_clip_norm")
+        losses.append(float(val_loss))
+        if settings.progress is not None:
+            log_epoch(settings.progress, epoch, settings.epochs, val_loss=round(float(val_loss), 6),
+                      epoch_s=round(seconds[-1], 4))
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(val_loss)
         else:
@@ -289,7 +301,8 @@ def fit_loop(model: nn.Module, train: Inputs, val: Inputs, loss_fn: LossFn, sett
     return LoopResult(
         epochs_run=epoch, batches_per_epoch=batches, best_epoch=best_epoch, best_val_loss=best,
         stopped_early=epoch < settings.epochs,
-        epoch_seconds=tuple(seconds), final_lr=float(optimizer.param_groups[0]["lr"]), compiled=compiled,
+        epoch_seconds=tuple(seconds), val_losses=tuple(losses), final_lr=float(optimizer.param_groups[0]["lr"]),
+        compiled=compiled,
         cuda_peak_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None)
 
 

@@ -242,7 +242,7 @@ def _setup_tf(spec: dict[str, Any]) -> dict[str, Any]:
                 limit = tf.config.LogicalDeviceConfiguration(memory_limit=cap)
                 tf.config.set_logical_device_configuration(gpu, [limit])
             elif spec["tf_allow_growth"]:
-                tf.config.experimental.set_memory_growth(gpu, True)
+                tf.config.experimental.set_memory_growth(gpu, True)  # tkplan: ignore[process_setting]  the plan decides
         applied["vram_cap_mb"] = cap
         applied["memory_growth"] = bool(not cap and spec["tf_allow_growth"])
     return applied

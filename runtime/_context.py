@@ -5,7 +5,10 @@ This is the one runtime type the family adapters (and users' own entrypoints) de
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -13,7 +16,7 @@ from tkplan.planner._convert import JsonMap, freeze
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._plan import Step
 
-__all__ = ["DEFAULT_ENTRYPOINT", "DEFAULT_PREPARE", "StepContext"]
+__all__ = ["DEFAULT_ENTRYPOINT", "DEFAULT_PREPARE", "EPOCH_LOG", "StepContext", "log_epoch"]
 
 DEFAULT_ENTRYPOINT = "tkplan.families:run_step"  # tkplan: ignore[constant]  the trainers' contract
 """What runs a step whose family has no ``entrypoint`` of its own: the built-in adapters' dispatcher."""
@@ -21,6 +24,10 @@ DEFAULT_ENTRYPOINT = "tkplan.families:run_step"  # tkplan: ignore[constant]  the
 DEFAULT_PREPARE = "tkplan.families:prepare"  # tkplan: ignore[constant]  the trainers' contract
 """What the executor calls once, ``fn(config, run_dir)``, before the first step that uses `DEFAULT_ENTRYPOINT`:
 the run's data is prepared, or refused with a ``DataError``, before any step starts."""
+
+EPOCH_LOG = "epochs.jsonl"  # tkplan: ignore[constant]  the step directory's layout
+"""A network step's progress, in its directory: one JSON line per finished epoch (`log_epoch`), read by the
+live progress display while the step runs."""
 
 
 @attrs.frozen
@@ -43,3 +50,16 @@ class StepContext:
     hardware: HardwareSpec
     run_dir: Path
     out_dir: Path
+
+
+def log_epoch(out_dir: Path, epoch: int, epochs: int, **values: Any) -> None:
+    """Append epoch ``epoch`` of ``epochs`` with its ``values`` (``val_loss=...``) to ``out_dir/EPOCH_LOG``.
+
+    One ``write`` of one line per epoch, so a reader sees whole lines only.
+    """
+    line = json.dumps({"epoch": epoch, "epochs": epochs, **values}, sort_keys=True) + "\n"
+    fd = os.open(Path(out_dir) / EPOCH_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)

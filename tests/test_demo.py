@@ -18,10 +18,12 @@ def test_demo_runs_a_campaign_end_to_end_and_prints_the_leaderboard(tmp_path):
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "4 steps: 4 ok" in out
-    assert "fwd_ret_5m (regression, ranked by test rank_ic)" in out
-    assert "will_peak_5m (binary, ranked by test roc_auc)" in out
+    assert "fwd_ret_5m (regression, ranked by test rank_ic, mean ± sd over seeds)" in out
+    assert "will_peak_5m (binary, ranked by test roc_auc, mean ± sd over seeds)" in out
     board = out.split("fwd_ret_5m (regression")[1]
     assert board.index("lightgbm") > 0 and "ftrl_proximal" in board
+    assert out.rstrip().endswith("report: run/report.html")
+    assert '<section id="timeline">' in (tmp_path / "run" / "report.html").read_text()
 
     report = subprocess.run([sys.executable, "-m", "tkplan.cli", "report", "run", "--format", "json"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
@@ -31,8 +33,8 @@ def test_demo_runs_a_campaign_end_to_end_and_prints_the_leaderboard(tmp_path):
         ("fwd_ret_5m", "lightgbm"), ("fwd_ret_5m", "ftrl_proximal"),
         ("will_peak_5m", "lightgbm"), ("will_peak_5m", "ftrl_proximal")}
     binary = [e for e in entries if e["target"] == "will_peak_5m"]
-    assert binary[0]["score"] >= binary[1]["score"] > 0.5
-    assert all(e["status"] == "ok" for e in entries)
+    assert binary[0]["score"] >= binary[1]["score"] > 0.5 and binary[0]["best"] and not binary[1]["best"]
+    assert all(e["status"] == "ok" and e["n"] == 1 for e in entries)
 
 
 def test_report_refuses_a_directory_that_is_not_a_run(tmp_path):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("torch", "tensorflow", "lightgbm", "xgboost", "sklearn", "ngboost", "ray", "pandas", "scipy")
+HEAVY = ("torch", "tensorflow", "lightgbm", "xgboost", "sklearn", "ngboost", "ray", "pandas", "scipy", "matplotlib",
+         "jinja2", "mlflow", "rich")
 
 SCRIPT = f"""
 import json, sys

@@ -89,6 +89,9 @@ def test_the_wheel_holds_one_top_level_package_with_its_data(wheel):
     schemas = {f"tkplan/schema/{p.relative_to(ROOT / 'schema').as_posix()}" for p in (ROOT / "schema").rglob("*.json")}
     assert shipped <= set(names)
     assert schemas <= set(names)
+    templates = {f"tkplan/tools/report/templates/{p.name}" for p in (ROOT / "tools" / "report" / "templates").glob("*.j2")}
+    assert templates and templates <= set(names)
+    assert {"tkplan/tools/report/__init__.py", "tkplan/tools/track/__init__.py"} <= set(names)
 
 
 def test_help_from_the_installed_wheel(venv, tmp_path):

@@ -17,11 +17,15 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
+
+from tkplan._io import write_text_atomic
+from tkplan.tools.report._cli import report_cmd
 
 __all__ = ["demo_cmd", "env_cmd", "exec_cmd", "register", "render_progress", "render_summary", "report_cmd", "run_cmd"]
 
@@ -45,9 +49,11 @@ def _load_plan(path: str) -> Any:
 @click.option("--engine", default=None, help="Where steps run (default: local, child processes on this machine).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="The summary on stdout: a table, or JSON for scripts.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@click.option("--track", "track", is_flag=False, flag_value="", default=None, metavar="[URI]",
+              help="Log to MLflow as the run goes (default URI: sqlite:///RUN_DIR/mlflow.db; extra 'track').")
 def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, max_parallel: int | None,
-            engine: str | None, fmt: str, quiet: bool) -> None:
+            engine: str | None, fmt: str, quiet: bool, track: str | None) -> None:
     """Run PLAN exactly: verify its hash, check the hardware, lock the run directory, run the schedule.
 
     Exits 0 when every step ended ok, 1 when one did not, 5 when the plan or run directory is refused.
@@ -59,8 +65,8 @@ def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, ma
         raise click.BadParameter(f"no engine {engine!r}; known: {', '.join(engine_names())}", param_hint="--engine")
     plan = _load_plan(plan_path)
     run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
-    summary = _execute(plan, run_dir, quiet, resume=resume, allow_drift=allow_drift, max_parallel=max_parallel,
-                       engine=engine)
+    summary = _execute(plan, run_dir, quiet, track=track, resume=resume, allow_drift=allow_drift,
+                       max_parallel=max_parallel, engine=engine)
     if fmt == "json":
         from tkplan.planner._convert import converter
 
@@ -71,14 +77,20 @@ def run_cmd(plan_path: str, out: str | None, resume: bool, allow_drift: bool, ma
         sys.exit(1)
 
 
-def _execute(plan: Any, run_dir: Path, quiet: bool, **options: Any) -> Any:
-    """Run ``plan`` with progress on stderr; a stopping signal ends it with exit code 128 + the signal's number."""
+def _execute(plan: Any, run_dir: Path, quiet: bool, track: str | None = None, **options: Any) -> Any:
+    """Run ``plan`` with progress on stderr (live on a terminal, plain lines otherwise) and, with ``track``
+    (a URI, or ``""`` for the default), MLflow tracking; a stopping signal ends it with exit code 128 + the
+    signal's number."""
     from tkplan._entry import Interrupted, interrupts
     from tkplan.runtime import execute
 
+    listeners: list[Any] = []
+    if track is not None:
+        listeners.append(_tracking(run_dir, track or None))
     try:
-        with interrupts():
-            return execute(plan, run_dir, on_event=None if quiet else _echo_progress, **options)
+        with interrupts(), _progress(quiet) as show:
+            listeners.insert(0, show)
+            return execute(plan, run_dir, on_event=_fan_out([x for x in listeners if x is not None]), **options)
     except (Interrupted, KeyboardInterrupt) as exc:
         with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
             click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
@@ -86,20 +98,65 @@ def _execute(plan: Any, run_dir: Path, quiet: bool, **options: Any) -> Any:
         sys.exit(exc.exit_code if isinstance(exc, Interrupted) else 128 + signal.SIGINT)
 
 
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Any]:
+    """The progress listener: none when quiet, the live display on a terminal, plain lines otherwise."""
+    if quiet:
+        yield None
+    elif sys.stderr.isatty():
+        from tkplan._live import Progress
+
+        with Progress(render_progress) as live:
+            yield live
+    else:
+        yield _echo_progress
+
+
+def _tracking(run_dir: Path, uri: str | None) -> Any:
+    """An MLflow listener that warns once and steps aside when the store fails: training goes on."""
+    from tkplan.errors import ExtraMissingError, TrackingError
+    from tkplan.tools.track._live import RunTracker
+
+    tracker = RunTracker(run_dir, uri)
+    failed: list[str] = []
+
+    def listen(event: Any) -> None:
+        if failed:
+            return
+        try:
+            tracker(event)
+        except (TrackingError, ExtraMissingError) as exc:
+            failed.append(str(exc))
+            click.echo(f"warning: MLflow tracking stopped: {exc}; the run goes on, sync it later with "
+                       f"tkplan track {run_dir} --uri {tracker.uri}", err=True)
+
+    return listen
+
+
+def _fan_out(listeners: Sequence[Any]) -> Any:
+    def emit(event: Any) -> None:
+        for listener in listeners:
+            listener(event)
+
+    return emit
+
+
 @click.command("demo")
 @click.argument("words", nargs=-1)
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<name>-<plan_hash[:12]>).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 def demo_cmd(words: tuple[str, ...], out: str | None, quiet: bool) -> None:
-    """Compile the default campaign for this machine, run it, and print the leaderboard.
+    """Compile the default campaign for this machine, run it, print the leaderboard and write the HTML report.
 
     The default campaign is the model families on the built-in synthetic panel (profiles base + laptop);
     WORDS take profiles and overrides as in `tkplan compile`.
     """
     import tkplan
     from tkplan._render import render_leaderboard, render_plan_summary
+    from tkplan.errors import ExtraMissingError
     from tkplan.planner import CompileRequest, compile_plan, probe
-    from tkplan.runtime import default_run_dir, leaderboard
+    from tkplan.runtime import default_run_dir
+    from tkplan.tools.report import leaderboard, load_run, render_html
 
     plan = compile_plan(CompileRequest(words=words, env=dict(os.environ), cwd=Path.cwd()), probe(), "probe",
                         tkplan.__version__)
@@ -108,27 +165,16 @@ def demo_cmd(words: tuple[str, ...], out: str | None, quiet: bool) -> None:
     run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
     summary = _execute(plan, run_dir, quiet)
     click.echo(render_summary(summary))
-    click.echo("\n" + render_leaderboard(leaderboard(plan, summary.results), plan.config["report"]))
+    results = {r.step_id: r for r in summary.results}
+    click.echo("\n" + render_leaderboard(leaderboard(plan, results), plan.config["report"]))
+    report = run_dir / "report.html"
+    try:
+        write_text_atomic(report, render_html(load_run(run_dir)))
+        click.echo(f"\nreport: {report}")
+    except ExtraMissingError as exc:
+        click.echo(f"\nreport: not written: {exc}")
     if not summary.ok:
         sys.exit(1)
-
-
-@click.command("report")
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def report_cmd(run_dir: str, fmt: str) -> None:
-    """Print the leaderboard of RUN_DIR: each target's steps ranked by the plan's report.rank_by metric."""
-    from tkplan.planner._convert import converter
-    from tkplan.runtime import leaderboard, load_run
-
-    plan, results = load_run(Path(run_dir))
-    entries = leaderboard(plan, results)
-    if fmt == "json":
-        click.echo(json.dumps([converter.unstructure(e) for e in entries], indent=1, sort_keys=True))
-    else:
-        from tkplan._render import render_leaderboard
-
-        click.echo(render_leaderboard(entries, plan.config["report"]))
 
 
 @click.command("env")
@@ -205,18 +251,33 @@ def render_progress(event: Any) -> str | None:
 
 
 def render_summary(summary: Any) -> str:
-    """The summary table: status, usage next to the allowance, thread pools; then what went wrong."""
-    header = ("step", "status", "wall s", "cpu s", "peak RSS MB / cap", "threads seen / planned", "pools")
+    """The summary table: status, usage next to the allowance, thread pools; then what went wrong.
+
+    ``threads used / planned``: the largest thread pool inside the step (OpenMP, BLAS, torch/TF intra-op, the
+    library's own) next to the plan's threads, ``!`` when a pool ran more; ``OS threads``: every thread of
+    the step's processes (interpreter and helper threads too), not judged.
+    """
+    from tkplan.tools.report._usage import largest_pool, thread_pools
+
+    header = ("step", "status", "wall s", "cpu s", "peak RSS MB / cap", "threads used / planned", "OS threads",
+              "pools")
     rows = []
     for r in summary.results:
         cap = r.allowed.memory_cap_mb
+        pools = thread_pools(r)
+        used = largest_pool(pools)
         rows.append((
             r.step_id + (" (adopted)" if r.adopted else ""), r.status, _num(r.wall_s), _num(r.cpu_s),
             f"{_num(r.peak_rss_mb, 0)} / {cap if cap is not None else '-'}",
-            f"{r.threads_seen if r.threads_seen is not None else '-'} / {r.allowed.threads}", _pools(r.pools)))
+            f"{used if used is not None else '-'} / {r.allowed.threads}"
+            + (" !" if used is not None and used > r.allowed.threads else ""),
+            r.threads_seen if r.threads_seen is not None else "-",
+            " ".join(f"{name}:{size}" for name, size in pools.items()) or "-"))
     widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in (header, tuple("-" * w for w in widths), *rows)]
+    if any(row[5].endswith("!") for row in rows):
+        lines.append("\n! a thread pool inside the step ran more threads than the plan allowed")
     problems = [r for r in summary.results if not r.ok]
     if problems:
         lines.append("")
@@ -255,11 +316,6 @@ def _clock(seconds: float) -> str:
 
 def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _pools(pools: Sequence[Any]) -> str:
-    seen = dict.fromkeys(f"{p.get('internal_api', '?')}:{p.get('num_threads', '?')}" for p in pools)
-    return " ".join(seen) or "-"
 
 
 # -- helpers ---------------------------------------------------------------------------------------------

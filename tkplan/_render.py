@@ -123,17 +123,29 @@ def _short(value: Any) -> str:
 _SHOWN = {"regression": ("rank_ic", "r2", "rmse", "mae"), "binary": ("roc_auc", "f1", "precision", "recall")}
 
 
-def render_leaderboard(entries: Sequence[Any], report: Any) -> str:
-    """One ranked table per target: the ranking metric first, then the task's other metrics."""
-    rank_by, split = report["rank_by"], report["split"]
+def render_leaderboard(rows: Sequence[Any], report: Any, *, per_seed: bool = False) -> str:
+    """One ranked table per target (`tkplan.tools.report.Row`s): the ranking metric first — mean ± sd over
+    the seeds and their number ``n``, or each seed with ``per_seed`` — then the task's other metrics; ``*``
+    marks the best."""
+    split = report["split"]
     blocks = []
-    for target in dict.fromkeys(e.target for e in entries):
-        rows = [e for e in entries if e.target == target]
-        task = rows[0].task
-        names = (rank_by[task], *(m for m in _SHOWN[task] if m != rank_by[task]))
-        body = [[i, e.family, e.status, *(_metric(e.metrics.get(n)) for n in names)] for i, e in enumerate(rows, 1)]
-        blocks.append(f"{target} ({task}, ranked by {split} {rank_by[task]})\n" + table(["#", "family", "status", *names], body))
+    for target in dict.fromkeys(r.target for r in rows):
+        group = [r for r in rows if r.target == target]
+        task, metric = group[0].task, group[0].metric
+        others = [m for m in _SHOWN[task] if m != metric]
+        body = [[f"{i}{'*' if r.best else ''}", r.family + (f" ({r.variant})" if r.variant else ""),
+                 r.seeds[0] if per_seed else r.n, _score(r, per_seed), *(_metric(r.metrics.get(n)) for n in others),
+                 r.status] for i, r in enumerate(group, 1)]
+        how = "" if per_seed else ", mean ± sd over seeds"
+        blocks.append(f"{target} ({task}, ranked by {split} {metric}{how})\n"
+                      + table(["#", "family", "seed" if per_seed else "n", metric, *others, "status"], body))
     return "\n\n".join(blocks)
+
+
+def _score(row: Any, per_seed: bool) -> str:
+    if row.score is None:
+        return "-"
+    return _metric(row.score) + ("" if per_seed or row.sd is None else f" ± {row.sd:.4f}")
 
 
 def _metric(value: Any) -> str:

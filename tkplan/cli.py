@@ -2,8 +2,9 @@
 
 Exit codes: 0 success; 1 a run or check finished with failures; 2 bad invocation; 3 invalid configuration;
 4 a plan that cannot be honoured on the hardware (or a bad hardware spec); 5 a plan refused (edited, other
-format, hardware drift, locked run directory, a damaged run directory); 6 bad data; 7 the disk is full; 128 + N
-interrupted by signal N (130 Ctrl-C, 143 SIGTERM).
+format, hardware drift, locked run directory, a damaged run directory); 6 bad data; 7 the disk is full; 8 an
+optional part missing or failing (a command's extra not installed, an MLflow store unreachable or refusing a
+value); 128 + N interrupted by signal N (130 Ctrl-C, 143 SIGTERM).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ EXIT_CODES: dict[type[errors.TkplanError], int] = {
     errors.DataError: 6,
     errors.DiskFullError: 7,
     errors.AuditError: 2,
+    errors.TrackingError: 8,
+    errors.ExtraMissingError: 8,
 }
 
 
@@ -66,7 +69,8 @@ class TkplanGroup(click.Group):
         "env": "tkplan._cli_run:env_cmd",
         "exec": "tkplan._cli_run:exec_cmd",
         "demo": "tkplan._cli_run:demo_cmd",
-        "report": "tkplan._cli_run:report_cmd",
+        "report": "tkplan.tools.report._cli:report_cmd",
+        "track": "tkplan.tools.track._cli:track_cmd",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

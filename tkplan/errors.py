@@ -12,7 +12,9 @@ The tree::
     ├── RunDirError                a run directory is locked, damaged or unusable
     ├── DiskFullError              a write failed for want of space (ENOSPC, EDQUOT)
     ├── DataError                  a data source is missing, malformed or empty
-    └── AuditError                 a path given to ``tkplan audit`` is unusable
+    ├── AuditError                 a path given to ``tkplan audit`` is unusable
+    ├── TrackingError              an MLflow store is missing, unreachable, or refused what was logged
+    └── ExtraMissingError          an optional dependency a command needs is not installed
 
 Library code raises these; only ``tkplan.cli`` turns them into messages and exit codes.
 """
@@ -30,6 +32,7 @@ __all__ = [
     "DataError",
     "DiskFullError",
     "DriftError",
+    "ExtraMissingError",
     "HardwareError",
     "PlanError",
     "PlanningError",
@@ -37,6 +40,7 @@ __all__ = [
     "ProfileNotFoundError",
     "RunDirError",
     "TkplanError",
+    "TrackingError",
     "did_you_mean",
 ]
 
@@ -154,6 +158,18 @@ class DataError(TkplanError, ValueError):
 
 class AuditError(TkplanError):
     """Raised when ``tkplan audit`` is given a path or baseline it cannot use."""
+
+
+class TrackingError(TkplanError):
+    """Raised when MLflow is not installed, its store cannot be reached, or it refuses a logged value."""
+
+
+class ExtraMissingError(TkplanError, ImportError):
+    """Raised when a command needs an optional extra (``report``, ``track``) that is not installed."""
+
+    def __init__(self, what: str, extra: str, missing: str) -> None:
+        self.extra = extra
+        super().__init__(f"{what} needs {missing}, which is not installed: pip install 'tkplan[{extra}]'")
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -46,7 +46,7 @@ def test_run_prints_progress_and_a_summary_table_and_exits_1_on_a_failure(invoke
     assert (run_dir / "journal.jsonl").exists()
     header, rule, *rows = result.stdout.splitlines()[:4]
     assert header.startswith("step") and rule.startswith("----")
-    assert "peak RSS MB / cap" in header and "threads seen / planned" in header
+    assert "peak RSS MB / cap" in header and "threads used / planned" in header and "OS threads" in header
     assert any(r.startswith("raises.y.s42") and " failed " in r for r in rows)
     assert "failed  raises.y.s42: ValueError: bad input in raises.y.s42 (traceback:" in result.stdout
     assert "2 steps: 1 ok, 1 failed;" in result.stdout

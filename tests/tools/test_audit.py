@@ -66,6 +66,8 @@ EXPECTED = [
     ("audit_tree/safety.py:25:39", "signature_default", "lo", -40.0, "cap_targets", "safety.lo"),
     ("audit_tree/safety.py:25:49", "signature_default", "hi", 40.0, "cap_targets", "safety.hi"),
     ("audit_tree/safety.py:30:35", "threshold", "temperature", 25.5, "season", "safety.temperature_threshold"),
+    ("audit_tree/settings.yaml:3:3", "config_file", "run.threads", 16, "", "run.threads"),
+    ("audit_tree/settings.yaml:5:3", "config_file", "model.num_leaves", 127, "", "settings.model.num_leaves"),
     ("audit_tree/train.py:6:36", "env_default", "THREADS", "4", "", "run.threads"),
     ("audit_tree/train.py:7:33", "env_write", "OMP_NUM_THREADS", "1", "", "env.OMP_NUM_THREADS"),
     ("audit_tree/train.py:8:41", "env_write", "PYTHONHASHSEED", "42", "", "determinism.python_hash_seed"),
@@ -77,6 +79,16 @@ EXPECTED = [
     ("audit_tree/train.py:27:55", "argparse_default", "epochs", 50, "main", "train.epochs"),
     ("audit_tree/train.py:28:61", "argparse_default", "seq_lookback", 64, "main", "train.seq_lookback"),
     ("audit_tree/train.py:32:47", "env_default", "OMP_NUM_THREADS", 8, "main", "env.OMP_NUM_THREADS"),
+    ("audit_tree/trainer_loop.py:6:1", "constant", "BLAS_THREADS_DEFAULT", 1, "", "run.threads"),
+    ("audit_tree/trainer_loop.py:10:35", "process_setting", "precision", 4, "train", "trainer_loop.precision"),
+    ("audit_tree/trainer_loop.py:11:38", "process_setting", "benchmark", True, "train", "trainer_loop.benchmark"),
+    ("audit_tree/trainer_loop.py:13:17", "fallback", "limit", 500, "train", "trainer_loop.limit"),
+    ("audit_tree/trainer_loop.py:15:16", "local", "patience", 6, "train", "trainer_loop.patience"),
+    ("audit_tree/trainer_loop.py:16:23", "positional_arg", "dropout", 0.3, "train", "trainer_loop.dropout"),
+    ("audit_tree/trainer_loop.py:17:30", "config_dict", "learning_rate", 0.0003, "train", "trainer_loop.learning_rate"),
+    ("audit_tree/trainer_loop.py:18:59", "call_kwarg", "max_norm", 0.5, "train", "trainer_loop.max_norm"),
+    ("audit_tree/trainer_loop.py:18:79", "call_kwarg", "grad_clip_norm", 2.0, "train", "trainer_loop.grad_clip_norm"),
+    ("audit_tree/trainer_loop.py:21:26", "threshold", "loss", 0.0001, "train", "trainer_loop.loss_tolerance"),
 ]
 
 EXPECTED_SKIPPED = (
@@ -109,7 +121,7 @@ class TestAudit:
         result = audit(["audit_tree"])
 
         assert result.skipped == EXPECTED_SKIPPED
-        assert result.files == 7
+        assert result.files == 9
 
     def test_an_unknown_kind_in_an_ignore_comment_is_a_note(self, workdir: Path) -> None:
         """`# tkplan: ignore[constnat]` silences nothing, and says so."""
@@ -136,7 +148,8 @@ class TestAudit:
     def test_a_named_non_source_file_is_skipped(self, workdir: Path) -> None:
         result = audit(["audit_tree/notes.txt"])
 
-        assert result.skipped == (Skipped("audit_tree/notes.txt", "not a Python (.py) or shell (.sh, .bash) file"),)
+        reason = "not a Python (.py), shell (.sh, .bash) or config (.yaml, .yml, .json, .toml) file"
+        assert result.skipped == (Skipped("audit_tree/notes.txt", reason),)
 
 
 class TestSettings:
@@ -177,7 +190,8 @@ class TestSettings:
         result = audit(["audit_tree"], settings=AuditSettings(exclude=("model_fun", "*.sh")))
 
         assert {f.path for f in result.findings} == {
-            "audit_tree/ignored.py", "audit_tree/lightgbm_trainer.py", "audit_tree/safety.py", "audit_tree/train.py",
+            "audit_tree/ignored.py", "audit_tree/lightgbm_trainer.py", "audit_tree/safety.py",
+            "audit_tree/settings.yaml", "audit_tree/train.py", "audit_tree/trainer_loop.py",
         }
 
     def test_extra_constructors_and_receivers(self, tmp_path: Path) -> None:
@@ -276,10 +290,12 @@ class TestProfiles:
             ("audit_tree/run.sh:6:26", "duplicate", "env.MKL_NUM_THREADS", "1", "audit_profiles/base.yaml:3"),
             ("audit_tree/safety.py:8:20", "duplicate", "safety.nan_ratio_threshold", 0.1,
              "audit_profiles/base.yaml:11"),
+            ("audit_tree/settings.yaml:3:3", "drift", "run.threads", "auto", "audit_profiles/base.yaml:9"),
             ("audit_tree/train.py:6:36", "drift", "run.threads", "auto", "audit_profiles/base.yaml:9"),
             ("audit_tree/train.py:8:41", "drift", "determinism.python_hash_seed", 7, "audit_profiles/base.yaml:5"),
             ("audit_tree/train.py:10:47", "duplicate", "gpu.devices", (0,), "audit_profiles/base.yaml:7"),
             ("audit_tree/train.py:19:30", "duplicate", "env.MKL_NUM_THREADS", "1", "audit_profiles/base.yaml:3"),
+            ("audit_tree/trainer_loop.py:6:1", "drift", "run.threads", "auto", "audit_profiles/base.yaml:9"),
         ]
         assert sum(f.status == "not_centralised" for f in result.findings) == len(EXPECTED) - len(marked)
 
@@ -305,7 +321,7 @@ class TestProfiles:
             load_profiles([bad])
 
     def test_a_profile_must_be_a_mapping(self, tmp_path: Path) -> None:
-        with pytest.raises(AuditError, match="a profile must be a YAML mapping"):
+        with pytest.raises(AuditError, match=r"list\.yaml: not a valid profile: .*must be a mapping"):
             load_profiles([write(tmp_path / "list.yaml", "- 1\n")])
 
 

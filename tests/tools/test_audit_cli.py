@@ -27,14 +27,15 @@ class TestFormats:
         report = json.loads(result.stdout)
         assert report["format"] == "tkplan.audit/1"
         assert report["summary"] == {
-            "files": 7,
+            "files": 9,
             "findings": len(EXPECTED),
             "skipped": 2,
             "known": 0,
             "by_kind": {
-                "argparse_default": 2, "clamp": 5, "constant": 5, "constructor_kwarg": 10, "env_default": 3,
-                "env_write": 6, "get_default": 4, "setdefault": 2, "shell_default": 3, "signature_default": 4,
-                "threshold": 4,
+                "argparse_default": 2, "call_kwarg": 2, "clamp": 5, "config_dict": 1, "config_file": 2, "constant": 6,
+                "constructor_kwarg": 10, "env_default": 3, "env_write": 6, "fallback": 1, "get_default": 4, "local": 1,
+                "positional_arg": 1, "process_setting": 2, "setdefault": 2, "shell_default": 3,
+                "signature_default": 4, "threshold": 5,
             },
             "by_status": {"unchecked": len(EXPECTED)},
         }
@@ -80,7 +81,7 @@ class TestFormats:
             "skipped audit_tree/broken.py: syntax error at line 1: invalid syntax",
             "skipped audit_tree/latin1.py: not valid UTF-8 text (byte 5); declare the encoding or re-save as UTF-8",
             "note: audit_tree/ignored.py: line 5: unknown kind 'constnat' in a tkplan: ignore comment",
-            f"{len(EXPECTED)} findings in 7 files, 2 skipped",
+            f"{len(EXPECTED)} findings in 9 files, 2 skipped",
         ]
 
     def test_sarif_is_a_minimal_valid_2_1_0_log(self, workdir: Path) -> None:
@@ -111,8 +112,10 @@ class TestFormats:
             ("audit_tree/lightgbm_trainer.py", 14),
             ("audit_tree/lightgbm_trainer.py", 15),
             ("audit_tree/run.sh", 4),
+            ("audit_tree/settings.yaml", 3),
             ("audit_tree/train.py", 6),
             ("audit_tree/train.py", 8),
+            ("audit_tree/trainer_loop.py", 6),
         ]
         assert drift[1]["message"]["text"] == (
             "max_depth = 8 is hardcoded (get_default); it belongs in the profiles as families.lightgbm.max_depth; "
@@ -139,7 +142,7 @@ class TestProfiles:
         assert by_location["audit_tree/run.sh:4:10"].endswith('drift (run.threads = "auto" at audit_profiles/base.yaml:9)')
         assert by_location["audit_tree/train.py:10:47"].endswith("duplicate (gpu.devices = [0] at audit_profiles/base.yaml:7)")
         assert by_location["audit_tree/safety.py:18:19"].endswith("not_centralised")
-        assert lines[-1] == f"{len(EXPECTED)} findings in 7 files, 2 skipped — 6 drift, 7 duplicate, 35 not_centralised"
+        assert lines[-1] == f"{len(EXPECTED)} findings in 9 files, 2 skipped — 8 drift, 7 duplicate, 45 not_centralised"
 
     def test_a_broken_profile_is_a_bad_parameter(self, workdir: Path) -> None:
         Path("bad.yaml").write_text("a: [1\n", encoding="utf-8")
@@ -197,7 +200,9 @@ class TestBaseline:
 
         clean = run("audit_tree", "--baseline", "baseline.json", "--check")
         assert clean.exit_code == 0
-        assert clean.stdout.splitlines()[-1] == f"0 findings in 7 files ({len(EXPECTED)} more accepted by the baseline), 2 skipped"
+        assert clean.stdout.splitlines()[-1] == (
+            f"0 findings in 9 files ({len(EXPECTED)} more accepted by the baseline), 2 skipped"
+        )
 
         safety = Path("audit_tree/safety.py")
         safety.write_text('"""Moved down."""\n\n\n' + safety.read_text(encoding="utf-8"), encoding="utf-8")

@@ -1,11 +1,12 @@
 """``tkplan audit``: find the hardcoded configuration values in a code base, by machine.
 
 Every hyperparameter, thread count, env default, threshold and timeout written into code is a value
-that a profile should hold. `audit` walks Python and shell files, parses each Python file once with
-`ast` (one pass, a process pool for large trees), and reports each literal default with its location,
-kind, key, enclosing scope and a suggested config key. With profiles it says whether each value is only
-in code, duplicated in a profile, or has drifted from it. `render_profile` turns findings into a draft
-profile; a baseline (`baseline_text`, `read_baseline`, `new_findings`) turns the audit into a CI gate.
+that a profile should hold. `audit` walks Python, shell and config (YAML, JSON, TOML) files, parses
+each Python file once with `ast` (one pass, a process pool for large trees), and reports each literal
+default with its location, kind, key, enclosing scope and a suggested config key. With profiles it
+says whether each value is only in code, duplicated in a profile, or has drifted from it.
+`render_profile` turns findings into a draft profile; a baseline (`baseline_text`, `read_baseline`,
+`new_findings`) turns the audit into a CI gate.
 
 Example::
 

@@ -15,10 +15,14 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+import attrs
+
 from ._config import AuditSettings
+from ._configfile import scan_config
 from ._findings import AuditResult, Finding, Skipped
 from ._scan import FileScan, scan_python
 from ._shell import scan_shell
+from ._vocab import profile_leaf_names, shipped_names
 from ._walk import Source, discover
 
 __all__ = ["audit", "chunk_sources", "scan_source"]
@@ -36,6 +40,8 @@ def scan_source(source: Source, settings: AuditSettings) -> FileScan:
     try:
         if source.language == "shell":
             return scan_shell(source.display, data, settings)
+        if source.language == "config":
+            return scan_config(source.display, data, settings)
         return scan_python(source.display, data, settings)
     except Exception as exc:
         return FileScan(source.display, skipped=f"internal error while scanning: {exc.__class__.__name__}: {exc}")
@@ -84,18 +90,23 @@ def _scan_all(sources: Sequence[Source], settings: AuditSettings) -> list[FileSc
         return _scan_chunk(sources, settings)
 
 
+def _under(path: str, roots: Sequence[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
 def audit(
     paths: Iterable[str | os.PathLike[str]],
     *,
     settings: AuditSettings | None = None,
     profiles: Iterable[str | os.PathLike[str]] = (),
 ) -> AuditResult:
-    """Find the hardcoded configuration values in the Python and shell files under ``paths``.
+    """Find the hardcoded configuration values in the Python, shell and config files under ``paths``.
 
     Args:
         paths: files and directories to scan.
         settings: what to report and how to run; `AuditSettings` defaults when ``None``.
-        profiles: YAML profile files or directories; when given, every finding's ``status`` says
+        profiles: YAML profile files or directories; their keys join the vocabulary of setting names
+            (`Vocabulary`), and every finding's ``status`` says
             whether a profile holds its value (see `mark_findings`).
 
     Returns:
@@ -108,7 +119,19 @@ def audit(
     """
     settings = settings or AuditSettings()
     paths = list(paths)
+    profile_paths = list(profiles)
+    index = None
+    vocabulary = shipped_names() | settings.vocabulary
+    if profile_paths:
+        from ._profiles import load_profiles
+
+        index = load_profiles(profile_paths)
+        vocabulary |= profile_leaf_names(index.entries)
+    settings = attrs.evolve(settings, vocabulary=vocabulary)
     sources, skipped = discover(paths, settings)
+    if profile_paths:  # the profiles themselves are not config files in the tree
+        roots = [os.path.realpath(p) for p in profile_paths]
+        sources = tuple(s for s in sources if s.language != "config" or not _under(os.path.realpath(s.path), roots))
     scans = _scan_all(sources, settings)
     findings: list[Finding] = []
     notes: list[str] = []
@@ -123,11 +146,10 @@ def audit(
         notes.extend(scan.notes)
     findings.sort(key=Finding.sort_key)
     result_findings: tuple[Finding, ...] = tuple(findings)
-    profile_paths = list(profiles)
-    if profile_paths:
-        from ._profiles import load_profiles, mark_findings
+    if index is not None:
+        from ._profiles import mark_findings
 
-        result_findings = mark_findings(result_findings, load_profiles(profile_paths))
+        result_findings = mark_findings(result_findings, index)
     return AuditResult(
         findings=result_findings,
         skipped=tuple(sorted(skips, key=lambda s: (s.path, s.reason))),

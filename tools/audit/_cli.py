@@ -102,12 +102,15 @@ def audit(
     workers: int | None,
     output: str,
 ) -> None:
-    """Find configuration values hardcoded in the Python and shell files under PATHS.
+    """Find configuration values hardcoded in the Python, shell and config files under PATHS.
 
     Reports literal defaults (dict.setdefault, cfg.get, os.getenv, os.environ writes, signature defaults,
-    estimator/optimizer/layer/callback/split keyword arguments, UPPER_CASE constants, argparse defaults,
-    thresholds, clamps, ${VAR:-default}) with file:line:col, kind, key, value, scope and a suggested
-    config key. Silence one line with `# tkplan: ignore[kind]`; configure in [tool.tkplan.audit].
+    estimator/optimizer/layer/callback/split keyword arguments, keywords of any call that name a setting,
+    layer sizes by position, config dicts, fallbacks, setting-named locals, UPPER_CASE constants, argparse
+    defaults, thresholds and tolerances, clamps, process-wide settings, ${VAR:-default}, and each leaf of
+    a YAML/JSON/TOML config file in the tree) with file:line:col, kind, key, value, scope and a suggested
+    config key. Setting names come from the shipped profiles and schemas and --profiles. Silence one line
+    with `# tkplan: ignore[kind]`; configure in [tool.tkplan.audit].
     """
     try:
         project = load_project_config(config_file or find_pyproject(paths[0]))

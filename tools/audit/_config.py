@@ -11,6 +11,7 @@ with its default documented there; nothing else in the package hard-codes one.
     disable-noise = ["bool_defaults"]       # noise filters to switch off (default: all on)
     constructors = ["MyEstimator"]          # more constructor names for `constructor_kwarg`
     config-receivers = ["hp"]               # more config-like names for `get_default`
+    vocabulary = ["momentum"]               # more setting names (besides the profiles' and schemas')
     family-aliases = { lgbm2 = "lightgbm" } # module stem -> tkplan family
     max-file-bytes = 2097152
     workers = 2
@@ -92,9 +93,12 @@ class AuditSettings:
         noise: the noise filters switched on; all of `NOISE_FILTERS` by default.
         constructors: more callee names whose literal keyword arguments are ``constructor_kwarg``.
         config_receivers: more receiver names whose ``.get(key, literal)`` is ``get_default``.
+        vocabulary: more setting names (config keys such as ``momentum``), besides those of the shipped
+            profiles and schemas and of ``--profiles``, which `audit` adds itself (see `Vocabulary`).
         family_aliases: more module stems that mean a tkplan family (``{"lgbm2": "lightgbm"}``).
         max_file_bytes: files larger than this are skipped (2 MiB: generated tables, not code).
         max_literal_items: a container literal with more items is data, not a setting (50).
+        max_config_leaves: a YAML/JSON/TOML file with more values is data, not configuration (200).
         workers: processes for a large tree; 0 = the usable CPUs of this process (affinity).
         serial_below: trees with fewer files are scanned in this process; a pool costs more (50).
         chunk_bytes: a pool task holds files up to this many bytes in all (256 KiB) ...
@@ -113,9 +117,11 @@ class AuditSettings:
     )
     constructors: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
     config_receivers: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
+    vocabulary: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
     family_aliases: Mapping[str, str] = attrs.field(factory=dict, converter=_mapping, hash=False)
     max_file_bytes: int = attrs.field(default=2 * 2**20, validator=_non_negative)
     max_literal_items: int = attrs.field(default=50, validator=_non_negative)
+    max_config_leaves: int = attrs.field(default=200, validator=_non_negative)
     workers: int = attrs.field(default=0, validator=_non_negative)
     serial_below: int = attrs.field(default=50, validator=_non_negative)
     chunk_bytes: int = attrs.field(default=256 * 2**10, validator=_non_negative)
@@ -160,9 +166,11 @@ _KEYS = {
     "disable_noise",
     "constructors",
     "config_receivers",
+    "vocabulary",
     "family_aliases",
     "max_file_bytes",
     "max_literal_items",
+    "max_config_leaves",
     "workers",
     "serial_below",
     "chunk_bytes",
@@ -225,7 +233,7 @@ def _from_table(table: Mapping[str, Any], path: Path) -> ProjectConfig:
             raise AuditError(f"{path}: unknown key {raw_key!r} in [tool.tkplan.audit]" + (f"; {hint}" if hint else ""))
         options[key] = value
     where = f"{path}: [tool.tkplan.audit]"
-    for key in ("exclude", "kinds", "disable_noise", "constructors", "config_receivers", "profiles"):
+    for key in ("exclude", "kinds", "disable_noise", "constructors", "config_receivers", "vocabulary", "profiles"):
         if key in options and not (
             isinstance(options[key], list) and all(isinstance(v, str) for v in options[key])
         ):

@@ -40,6 +40,14 @@ KINDS: Mapping[str, str] = {  # tkplan: ignore[constant]
     "threshold": "a literal bound in an ordering comparison (nan_ratio > 0.1)",
     "clamp": "a literal bound in min()/max()/clip()/clamp(), or a cpu_count() fallback",
     "shell_default": "${VAR:-default} (also :=, - and =) in a shell script",
+    "call_kwarg": "a literal keyword argument of any call whose keyword names a setting (seed_everything(seed=7))",
+    "positional_arg": "a literal number given by position to a layer, regulariser or callback (nn.Dropout(0.3))",
+    "config_dict": "a dict entry whose key names a setting ({'learning_rate': 3e-4}, opts['timeout_s'] = 900)",
+    "fallback": "a fallback: `workers = n or 8` on a setting name, `if limit is None: limit = 500`",
+    "local": "a literal assigned to a setting-named local or attribute inside a function or class (patience = 6)",
+    "process_setting": "a process-wide setting made by a call or attribute (torch.set_num_threads(4), "
+    "np.set_printoptions(precision=4), torch.backends.cudnn.benchmark = True)",
+    "config_file": "a leaf of a YAML, JSON or TOML configuration file inside the code tree",
 }
 """Every kind of finding, by the name used in reports and in ``# tkplan: ignore[kind]``."""
 
@@ -47,17 +55,21 @@ ENV_KINDS = frozenset({"env_default", "env_write", "shell_default"})
 """Kinds whose key is an environment variable name: they map to the ``env`` table."""
 
 NOISE_FILTERS: Mapping[str, str] = {  # tkplan: ignore[constant]
-    "none": "the value None",
-    "trivial_numbers": "the integers 0, 1 and -1; also 0.0, 1.0 and -1.0 as clamp or threshold bounds (a fraction "
-    "kept in [0, 1]); elsewhere floats such as 1.0 are kept: a written float is a tuned value",
+    "none": "the value None, unless a setdefault or get default gives it to a setting name",
+    "trivial_numbers": "the integers 0, 1 and -1, unless the name they are given to names a setting "
+    "(cfg.setdefault('subsample_freq', 1), BLAS_THREADS_DEFAULT = 1) or a process-wide setter takes them; "
+    "also 0.0, 1.0 and -1.0 as clamp or threshold bounds (a fraction kept in [0, 1]) and as fallbacks or "
+    "locals (accumulators); elsewhere floats such as 1.0 are kept: a written float is a tuned value",
     "empty": "empty strings and empty containers",
-    "bool_defaults": "True/False as signature or argparse defaults (on/off switches of an API)",
-    "logging": "logging and verbosity: keys such as verbose, verbosity, log_level; env variables named "
+    "bool_defaults": "True/False as signature or argparse defaults, call keywords, dict entries and locals "
+    "(on/off switches of an API: exist_ok=True)",
+    "logging": "logging and verbosity: keys such as verbose, verbosity, log_level, log_*; env variables named "
     "*LOG_LEVEL*, *VERBOSITY*; level names such as 'INFO' as values",
     "private": "module constants and parameters whose name starts with '_' (implementation details)",
     "structural": "comparisons with len(), .ndim, .shape, .dim(), .size(), sys.version_info; "
     "keyword arguments that fix names, types and tensor layouts: name=, dtype=, device=, batch_first=, "
-    "return_sequences=, return_state=, and padding= / data_format= given a mode name ('same')",
+    "return_sequences=, return_state=, and padding= / data_format= given a mode name ('same'), also as "
+    "setdefault and get keys; constants that hold a file name ('model.txt')",
     "text": "strings that span lines (templates, embedded code, help text)",
 }
 """Every noise filter, all on by default; ``[tool.tkplan.audit] noise`` or ``--keep NAME`` switch them."""

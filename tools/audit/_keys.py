@@ -57,7 +57,10 @@ _CAMEL_2 = re.compile(r"(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 def snake(name: str) -> str:
-    """``RandomForestRegressor`` → ``random_forest_regressor``, ``ReduceLROnPlateau`` → ``reduce_lr_on_plateau``, ``AdamW`` → ``adamw``."""
+    """``RandomForestRegressor`` → ``random_forest_regressor``, ``ReduceLROnPlateau`` → ``reduce_lr_on_plateau``.
+
+    ``AdamW`` → ``adamw``.
+    """
     return _CAMEL_2.sub("_", _CAMEL_1.sub("_", name)).lower()
 
 

@@ -1,8 +1,9 @@
 """Compare findings with profiles: is each value only in code, duplicated in a profile, or drifted?
 
-Profiles are YAML files (or directories of them, read recursively in name order), loaded with the
-ruamel.yaml *safe* loader and flattened to dotted keys (``families.lightgbm.num_leaves``); lists are
-leaves. A later file overrides an earlier one, as layers do. ``extends`` is ignored.
+Profiles are YAML files (or directories of them, read recursively in name order), loaded with
+tkplan's one safe YAML loader (the planner's: bounded size, nesting and aliases) and flattened to
+dotted keys (``families.lightgbm.num_leaves``); lists are leaves. A later file overrides an earlier
+one, as layers do. ``extends`` is ignored.
 
 A finding is matched with a profile key by its suggested key, in this order:
 
@@ -28,14 +29,13 @@ from typing import Any
 
 import attrs
 
-from tkplan.errors import AuditError
+from tkplan.errors import AuditError, ConfigError
 
 from ._findings import Finding, freeze_value
 from ._keys import config_value
 
 __all__ = ["ProfileEntry", "ProfileIndex", "load_profiles", "mark_findings", "same_value"]
 
-_MAX_PROFILE_BYTES = 4 * 2**20
 
 
 @attrs.frozen
@@ -101,55 +101,38 @@ def _files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return files
 
 
-def _flatten(node: Any, prefix: str, source: str, out: list[ProfileEntry], constructor: Any) -> None:
-    from ruamel.yaml.nodes import MappingNode
-
-    if isinstance(node, MappingNode):
-        for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int)) or isinstance(key, bool):
-                raise AuditError(f"{source}:{key_node.start_mark.line + 1}: keys must be strings, got {key!r}")
-            if not prefix and key == "extends":
-                continue
-            _flatten(value_node, f"{prefix}{key}.", source, out, constructor)
-        return
-    value = constructor.construct_object(node, deep=True)
-    out.append(ProfileEntry(prefix[:-1], value, f"{source}:{node.start_mark.line + 1}"))
+def _leaves(data: Any, path: tuple[str, ...] = ()) -> Any:
+    for key, value in data.items():
+        if not path and key == "extends":
+            continue
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, (*path, key))
+        else:
+            yield (*path, key), value
 
 
 def load_profiles(paths: Iterable[str | os.PathLike[str]]) -> ProfileIndex:
     """Load the YAML profiles at ``paths`` (files or directories) into a flat index.
 
+    Each file is read with tkplan's one safe YAML loader (`tkplan.planner._yaml.load_path`): no tags,
+    bounded size, nesting and alias expansion, string keys only.
+
     Raises:
-        AuditError: a path is missing, a file is unreadable, too large, not YAML, not a mapping, or
-            uses a tag the safe loader refuses.
+        AuditError: a path is missing, or a file is unreadable, too large, not YAML, not a mapping,
+            too deeply nested, expands too many aliases or uses a tag the safe loader refuses.
     """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from tkplan.planner._yaml import load_path
 
     entries: list[ProfileEntry] = []
     for path in _files(paths):
         source = path.as_posix()
         try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise AuditError(f"{source}: cannot read profile: {exc.strerror or exc}") from None
-        if len(raw) > _MAX_PROFILE_BYTES:
-            raise AuditError(f"{source}: larger than {_MAX_PROFILE_BYTES} bytes; not a profile")
-        yaml = YAML(typ="safe", pure=True)
-        try:
-            node = yaml.compose(raw.decode("utf-8"))
-            if node is None:
-                continue
-            from ruamel.yaml.nodes import MappingNode
-
-            if not isinstance(node, MappingNode):
-                raise AuditError(f"{source}: a profile must be a YAML mapping")
-            _flatten(node, "", source, entries, yaml.constructor)
-        except UnicodeDecodeError as exc:
-            raise AuditError(f"{source}: not UTF-8 text (byte {exc.start})") from None
-        except YAMLError as exc:
+            document = load_path(path, source)
+        except ConfigError as exc:
             raise AuditError(f"{source}: not a valid profile: {exc}") from None
+        for key_path, value in _leaves(document.data):
+            line = document.positions.get(key_path, (1, 1))[0]
+            entries.append(ProfileEntry(".".join(key_path), value, f"{source}:{line}"))
     return ProfileIndex.from_entries(entries)
 
 

@@ -15,13 +15,15 @@ from __future__ import annotations
 import re
 
 from ._config import AuditSettings
-from ._scan import FileScan, Rules, parse_ignores
 from ._findings import Finding
 from ._keys import suggest
+from ._rules import Rules
+from ._scan import FileScan
+from ._source import parse_ignores
 
 __all__ = ["scan_shell"]
 
-_EXPANSION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(:?[-=])(.*)\Z", re.DOTALL)
+_NAME_OP = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(:?[-=])")
 _EXPORT = re.compile(r"(?:^|[;&|]\s*|\s)export\s+")
 _ASSIGN = re.compile(r"""([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|'[^']*'|[^\s;&|#]*)""")
 _HEREDOC = re.compile(r"""<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1""")
@@ -34,23 +36,28 @@ def _unquote(word: str) -> str:
     return word.replace('"', "").replace("'", "")
 
 
-def _closing_brace(line: str, start: int) -> int:
-    """Index of the ``}`` that closes the ``${`` whose body starts at ``start``, or -1."""
-    depth = 1
-    i = start
-    while i < len(line):
+def _closing_braces(line: str) -> dict[int, int]:
+    """For each ``${`` of ``line``, by the index of its ``$``, the index of the ``}`` that closes it.
+
+    One pass with a stack (every ``{`` opens, every ``}`` closes, ``\\`` escapes the next character),
+    so nested expansions such as ``${A:-${A:-...}}`` cost linear time, not a scan per ``${``.
+    """
+    closes: dict[int, int] = {}
+    stack: list[int] = []  # the index of the `$` of a `${`, or -1 for a plain `{`
+    i, n = 0, len(line)
+    while i < n:
         c = line[i]
         if c == "\\":
             i += 2
             continue
         if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return i
+            stack.append(i - 1 if i and line[i - 1] == "$" else -1)
+        elif c == "}" and stack:
+            start = stack.pop()
+            if start >= 0:
+                closes[start] = i
         i += 1
-    return -1
+    return closes
 
 
 class _ShellScanner:
@@ -85,6 +92,10 @@ class _ShellScanner:
         """Report the defaults of one line; return the open quote at its end and the line without its comment."""
         i = 0
         n = len(line)
+        closes: dict[int, int] | None = None
+        expanding = [0]  # expanding[k]: how many `$` and backquotes line[:k] holds
+        for ch in line:
+            expanding.append(expanding[-1] + (ch == "$" or ch == "`"))
         while i < n:
             c = line[i]
             if quote == "'":
@@ -107,12 +118,14 @@ class _ShellScanner:
                 if c == "#" and not quote and (i == 0 or line[i - 1] in _COMMENT_START):
                     return quote, line[:i]
             if c == "$" and line.startswith("{", i + 1):
-                end = _closing_brace(line, i + 2)
+                if closes is None:
+                    closes = _closing_braces(line)
+                end = closes.get(i, -1)
                 if end < 0:
                     return quote, line
-                match = _EXPANSION.match(line, i + 2, end)
-                if match and "$" not in match.group(3) and "`" not in match.group(3):
-                    self.add(number, i + 1, "shell_default", match.group(1), _unquote(match.group(3)))
+                match = _NAME_OP.match(line, i + 2, end)
+                if match and expanding[end] == expanding[match.end()]:  # a default that expands nothing
+                    self.add(number, i + 1, "shell_default", match.group(1), _unquote(line[match.end() : end]))
                     i = end + 1
                     continue
                 i += 2

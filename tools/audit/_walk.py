@@ -1,4 +1,4 @@
-"""Find the files an audit scans: Python and shell sources under the given paths.
+"""Find the files an audit scans: Python, shell and config (YAML, JSON, TOML) files under the given paths.
 
 Directories are walked in name order, following symbolic links; a link back to an enclosing
 directory (a loop), a directory reached twice, a broken link, an unreadable directory and a file over
@@ -13,7 +13,7 @@ import fnmatch
 import os
 import stat
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import attrs
 
@@ -22,10 +22,30 @@ from tkplan.errors import AuditError
 from ._config import AuditSettings
 from ._findings import Skipped
 
-__all__ = ["LANGUAGES", "Source", "discover"]
+__all__ = ["LANGUAGES", "TOOL_DIRS", "TOOL_FILES", "Source", "discover"]
 
-LANGUAGES = {".py": "python", ".sh": "shell", ".bash": "shell"}  # tkplan: ignore[constant]
+LANGUAGES = {  # tkplan: ignore[constant]
+    ".py": "python", ".sh": "shell", ".bash": "shell", ".yaml": "config", ".yml": "config", ".json": "config",
+    ".toml": "config",
+}
 """File suffixes scanned, and how."""
+
+TOOL_FILES = frozenset(  # tkplan: ignore[constant]
+    {
+        "pyproject.toml", "Cargo.toml", "poetry.lock", "package.json", "package-lock.json", "tsconfig.json",
+        "jsconfig.json", "composer.json", "renovate.json", ".pre-commit-config.yaml", ".pre-commit-hooks.yaml",
+        "mkdocs.yml", "mkdocs.yaml", "environment.yml", "environment.yaml", "docker-compose.yml",
+        "docker-compose.yaml", "compose.yaml", "compose.yml", ".readthedocs.yml", ".readthedocs.yaml",
+        "codecov.yml", ".codecov.yml", ".gitlab-ci.yml", ".travis.yml", "azure-pipelines.yml", "meta.yaml",
+        "Chart.yaml", "CITATION.cff", ".clang-format", "_config.yml",
+    }
+)
+"""Configuration files of tools (packaging, CI, docs), not of training: never scanned as config files."""
+
+TOOL_DIRS = frozenset(  # tkplan: ignore[constant]
+    {".github", ".circleci", ".gitlab", ".devcontainer", ".vscode", ".idea"}
+)
+"""Directories whose config files belong to tools."""
 
 
 @attrs.frozen
@@ -35,7 +55,7 @@ class Source:
     Attributes:
         path: where to read it (as given, joined with the walked names).
         display: the POSIX path shown in reports and baselines.
-        language: ``python`` or ``shell``.
+        language: ``python``, ``shell`` or ``config`` (YAML, JSON, TOML).
         size: its size in bytes when found.
     """
 
@@ -48,6 +68,15 @@ class Source:
 def _display(path: str) -> str:
     text = Path(path).as_posix()
     return text[2:] if text.startswith("./") else text
+
+
+_TOOL_FILE = "a tool's configuration (packaging, CI, docs), not a training one"
+_NOT_SCANNED = "not a Python (.py), shell (.sh, .bash) or config (.yaml, .yml, .json, .toml) file"
+
+
+def _tool_file(display: str) -> bool:
+    parts = PurePosixPath(display).parts
+    return parts[-1] in TOOL_FILES or not TOOL_DIRS.isdisjoint(parts[:-1])
 
 
 class _Walker:
@@ -64,9 +93,15 @@ class _Walker:
 
     def add_file(self, path: str, display: str, info: os.stat_result, *, named: bool) -> None:
         language = LANGUAGES.get(os.path.splitext(path)[1])
+        if language == "config" and _tool_file(display):
+            if named:
+                self.skipped.append(Skipped(display, _TOOL_FILE))
+            return
         if language is None:
             if named:
-                self.skipped.append(Skipped(display, "not a Python (.py) or shell (.sh, .bash) file"))
+                self.skipped.append(
+                    Skipped(display, _NOT_SCANNED)
+                )
             return
         key = (info.st_dev, info.st_ino)
         if key in self.seen_files:
@@ -75,7 +110,8 @@ class _Walker:
         self.seen_files[key] = display
         if info.st_size > self.settings.max_file_bytes:
             self.skipped.append(
-                Skipped(display, f"larger than {self.settings.max_file_bytes} bytes ({info.st_size}); see max-file-bytes")
+                Skipped(display, f"larger than {self.settings.max_file_bytes} bytes ({info.st_size}); "
+                        "see max-file-bytes")
             )
             return
         self.sources.append(Source(path, display, language, info.st_size))

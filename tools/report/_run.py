@@ -1,0 +1,123 @@
+"""A run directory as the reports see it: the plan, each step's result, the journal, and what a sweep or a
+study left there. Reading only; nothing here writes.
+
+A run directory holds ``plan.json``, ``journal.jsonl`` and ``steps/<id>/result.json`` (see
+``tkplan.runtime._rundir``). A sweep's directory also holds ``sweep.json`` and a study's ``study.json``;
+their shapes (read by `tkplan.tools.report._sections`) are::
+
+    sweep.json  {"axes": {KEY: [VALUE, ...]}, "points": [{"values": {KEY: VALUE}, "steps": [STEP_ID, ...]}]}
+    study.json  {"direction": "maximize" | "minimize", "metric": NAME,
+                 "trials": [{"number": N, "state": "COMPLETE" | "PRUNED" | "FAIL", "value": X | null,
+                             "params": {KEY: VALUE}}],
+                 "importances": {KEY: WEIGHT}}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from tkplan.errors import RunDirError
+from tkplan.planner._convert import converter, first_error
+from tkplan.planner._plan import Plan, read_plan
+from tkplan.runtime._journal import read_journal
+from tkplan.runtime._results import StepResult
+
+__all__ = ["RunView", "load_run", "log_tail"]
+
+_EXTRAS = ("sweep", "study")
+
+
+@attrs.frozen
+class RunView:
+    """Everything a report shows, read from one run directory.
+
+    Attributes:
+        path: the run directory.
+        plan: its plan.
+        results: step id → the step's result, for the steps that have ended.
+        journal: the journal's records, in order.
+        extras: ``"sweep"`` / ``"study"`` → the content of ``sweep.json`` / ``study.json``, when present.
+    """
+
+    path: Path
+    plan: Plan
+    results: Mapping[str, StepResult]
+    journal: tuple[Mapping[str, Any], ...]
+    extras: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """``"study"``, ``"sweep"`` or ``"campaign"``: what the directory holds."""
+        return next((k for k in ("study", "sweep") if k in self.extras), "campaign")
+
+    def ordered_results(self) -> list[StepResult]:
+        """The results in the plan's order."""
+        return [self.results[s] for s in self.plan.schedule.order if s in self.results]
+
+
+def load_run(run_dir: Path) -> RunView:
+    """Read ``run_dir``.
+
+    Raises:
+        RunDirError: not a run directory, or a damaged journal, result, sweep.json or study.json.
+        PlanError: its plan.json is not a valid plan.
+    """
+    run_dir = Path(run_dir)
+    plan_file = run_dir / "plan.json"
+    if not plan_file.is_file():
+        raise RunDirError(f"{run_dir} is not a run directory (no plan.json); give the directory `tkplan run` wrote")
+    plan = read_plan(plan_file)
+    results = {}
+    for step_id in plan.schedule.order:
+        path = run_dir / "steps" / step_id / "result.json"
+        if path.exists() or path.is_symlink():
+            results[step_id] = _read_result(path, step_id)
+    extras = {name: _read_json(run_dir / f"{name}.json") for name in _EXTRAS if (run_dir / f"{name}.json").is_file()}
+    return RunView(run_dir, plan, results, tuple(read_journal(run_dir / "journal.jsonl")), extras)
+
+
+def log_tail(run_dir: Path, step_id: str, lines: int) -> str:
+    """The last ``lines`` lines of a step's ``stderr.log`` (then ``stdout.log``), or ``""``."""
+    for name in ("stderr.log", "stdout.log"):
+        path = Path(run_dir) / "steps" / step_id / name
+        try:
+            text = path.read_bytes()[-lines * 400:].decode("utf-8", "replace")
+        except OSError:
+            continue
+        if text.strip():
+            return "\n".join(text.rstrip("\n").split("\n")[-lines:])
+    return ""
+
+
+def _read_result(path: Path, step_id: str) -> StepResult:
+    """A step's ``result.json``, checked: readable JSON of a `StepResult` of that step."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise RunDirError(f"{path}: cannot read the step's result: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise RunDirError(f"{path}: not a step result (damaged or truncated: {first_error(exc)[:200]}); "
+                          "the run directory was damaged or edited") from None
+    try:
+        result = converter.structure(data, StepResult)
+    except Exception as exc:  # cattrs raises exception groups for a wrong structure
+        raise RunDirError(f"{path}: not a step result ({first_error(exc)[:200]}); "
+                          "the run directory was damaged or edited") from None
+    if result.step_id != step_id:
+        raise RunDirError(f"{path}: the result of step {result.step_id!r}, not of {step_id!r}")
+    return result
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise RunDirError(f"{path}: unreadable ({exc.strerror or exc}); the run directory was damaged") from None
+    except (ValueError, RecursionError) as exc:
+        raise RunDirError(f"{path}: unreadable (damaged or truncated: {str(exc)[:200]}); the run directory was "
+                          "damaged or edited") from None
