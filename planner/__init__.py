@@ -38,6 +38,12 @@ _EXPORTS = {
     "plan_to_json": "tkplan.planner._plan",
     "read_plan": "tkplan.planner._plan",
     "probe": "tkplan.planner._probe",
+    "SWEEP_FORMAT": "tkplan.planner._sweep",
+    "Axis": "tkplan.planner._sweep",
+    "Point": "tkplan.planner._sweep",
+    "SweepPlan": "tkplan.planner._sweep",
+    "compile_sweep": "tkplan.planner._sweep",
+    "sweep_to_json": "tkplan.planner._sweep",
     "probe_fingerprint": "tkplan.planner._probe",
     "export_schemas": "tkplan.planner._schemas",
 }

@@ -1,15 +1,18 @@
 """``tkplan compile`` as a library call: layers + overrides → resolved config → plan.
 
 `resolve` stops at the validated configuration (``tkplan validate``, ``tkplan explain``); `compile_plan`
-goes on to the hashed plan, whose configuration leaves out ``vars`` (values that exist to be referred to).
-Every problem of one compile is reported together. The planner reads no data file: the caller measures the
-one `data_file` names (``tkplan._data_digest``) and passes its facts in.
+goes on to the hashed plan, whose configuration leaves out ``vars`` (values that exist to be referred to) and
+``sweep`` (a sweep's declaration). `load_base` and `resolve_point` are the two halves of `resolve`, so that a
+sweep reads its layers once and resolves each point from them. Every problem of one compile is reported together.
+The planner reads no data file: the caller measures the one `data_file` names (``tkplan._data_digest``) and
+passes its facts in.
 """
 
 from __future__ import annotations
 
+import copy
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +35,11 @@ from tkplan.planner._traits import fill_trait_defaults
 from tkplan.planner._validate import schema_problems, typed_value, validate_config
 from tkplan.planner._yaml import load_path
 
-__all__ = ["VARS", "CompileRequest", "Resolved", "compile_plan", "data_file", "load_hardware", "resolve"]
+__all__ = ["SWEEP", "VARS", "Base", "CompileRequest", "Resolved", "compile_plan", "data_file", "load_base",
+           "load_hardware", "plan_resolved", "resolve", "resolve_point"]
 
 VARS = "vars"  # tkplan: ignore[constant]  the section of values that exist to be referred to
+SWEEP = "sweep"  # tkplan: ignore[constant]  the section that declares a sweep: read by `tkplan sweep` only
 
 
 @attrs.frozen
@@ -79,20 +84,67 @@ def resolve(request: CompileRequest) -> Resolved:
     Raises:
         ConfigError: every problem found, each with its origin.
     """
+    base = load_base(request)
+    overrides, sweeps = sweep_problems(base.cli_overrides)
+    return resolve_point(attrs.evolve(base, cli_overrides=tuple(overrides), problems=(*base.problems, *sweeps)), ())
+
+
+@attrs.frozen
+class Base:
+    """What every point of a sweep shares: the layers read and merged once, the overrides parsed once.
+
+    Attributes:
+        request: what was asked.
+        layers: the layers, lowest first.
+        config: the merged layers, before any override (never changed: each point copies it).
+        provenance: the provenance of ``config``.
+        env_overrides: overrides from the environment.
+        env_used: the variables read.
+        cli_overrides: overrides from the command line, sweeps included.
+        problems: what is already known to be wrong.
+    """
+
+    request: CompileRequest
+    layers: tuple[Layer, ...]
+    config: dict[str, Any]
+    provenance: Provenance
+    env_overrides: tuple[Override, ...]
+    env_used: dict[str, str]
+    cli_overrides: tuple[Override, ...]
+    problems: tuple[Problem, ...]
+
+
+def load_base(request: CompileRequest) -> Base:
+    """Read and merge the layers and parse the overrides: the part of a compile that no override changes.
+
+    Raises:
+        ConfigError: a layer cannot be loaded (with every other problem known by then).
+    """
     env = request.effective_env
     profiles, cli_overrides, problems = split_words(request.words, request.sets)
-    cli_overrides, sweeps = sweep_problems(cli_overrides)
-    problems += sweeps
     env_over, env_used, env_problems = env_overrides(env)
     problems += env_problems
     try:
         layers = load_layers(profiles, SearchPath.from_env(request.cwd, env))
     except ConfigError as exc:  # without the layers nothing else can be checked: report what is known
-        raise ConfigError([*exc.problems, *problems]) from None
+        raise ConfigError([*exc.problems, *problems, *sweep_problems(cli_overrides)[1]]) from None
     config, provenance = merge_layers(layers)
-    problems += apply_overrides(config, provenance, [*env_over, *cli_overrides])
+    return Base(request, layers, config, provenance, tuple(env_over), env_used, tuple(cli_overrides), tuple(problems))
+
+
+def resolve_point(base: Base, point: Sequence[Override]) -> Resolved:
+    """Apply the overrides, then ``point`` (a sweep point's overrides), to a copy of ``base``; validate; expand.
+
+    Raises:
+        ConfigError: every problem found, each with its origin.
+    """
+    request = base.request
+    problems = list(base.problems)
+    config, provenance = copy.deepcopy(base.config), {key: list(chain) for key, chain in base.provenance.items()}
+    cli_overrides = [*base.cli_overrides, *point]
+    problems += apply_overrides(config, provenance, [*base.env_overrides, *cli_overrides])
     refs = resolve_references(config, provenance, request.env, hermetic=request.hermetic, typed=typed_value)
-    config, provenance, env_used = refs.config, refs.provenance, {**env_used, **refs.env_used}
+    config, provenance, env_used = refs.config, refs.provenance, {**base.env_used, **refs.env_used}
     problems += refs.problems
     fill_trait_defaults(config, provenance)
     resolve_paths(config, provenance, request.cwd)
@@ -108,10 +160,10 @@ def resolve(request: CompileRequest) -> Resolved:
         problems += check_entrypoints(config, [w.family for w in work], provenance, request.cwd)
     if problems:
         raise ConfigError(problems)
-    return Resolved(config, provenance, layers, env_used, work, skipped)
+    return Resolved(config, provenance, base.layers, env_used, work, skipped)
 
 
-def _removed(problem: Problem, overrides: list[Override]) -> Problem:
+def _removed(problem: Problem, overrides: Sequence[Override]) -> Problem:
     """A key missing because an override removed it is located at that override."""
     for o in overrides:
         key = ".".join(o.path)
@@ -144,7 +196,17 @@ def compile_plan(request: CompileRequest, hardware: HardwareSpec, hardware_sourc
         ConfigError: the inputs are invalid.
         PlanningError: the configuration cannot be honoured on ``hardware``, or a data file was not measured.
     """
-    resolved = resolved or resolve(request)
+    return plan_resolved(resolved or resolve(request), (*request.words, *(f"--set={s}" for s in request.sets)),
+                         hardware, hardware_source, version, files)
+
+
+def plan_resolved(resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec, hardware_source: str,
+                  version: str, files: Mapping[str, FileFacts] | None = None) -> Plan:
+    """Plan the steps of a resolved configuration and hash the plan; ``cli`` is recorded as its command line.
+
+    Raises:
+        PlanningError: the configuration cannot be honoured on ``hardware``, or a data file was not measured.
+    """
     steps, schedule = plan_steps(resolved.config, hardware, resolved.work, resolved.provenance)
     schedule = attrs.evolve(schedule, skipped=resolved.skipped)
     data = data_identity(resolved.config, files or {})
@@ -153,12 +215,12 @@ def compile_plan(request: CompileRequest, hardware: HardwareSpec, hardware_sourc
         tkplan_version=version,
         layers=tuple(LayerInput(layer.name, layer.kind, layer.file, layer.sha256) for layer in resolved.layers),
         env=resolved.env_used,
-        cli=(*request.words, *(f"--set={s}" for s in request.sets)),
+        cli=tuple(cli),
         hardware_source=hardware_source,
     )
     provenance = {key: [thaw(converter.unstructure(s)) for s in chain]
-                  for key, chain in sorted(resolved.provenance.items()) if key.split(".", 1)[0] != VARS}
-    config = {key: value for key, value in resolved.config.items() if key != VARS}
+                  for key, chain in sorted(resolved.provenance.items()) if key.split(".", 1)[0] not in (VARS, SWEEP)}
+    config = {key: value for key, value in resolved.config.items() if key not in (VARS, SWEEP)}
     draft = Plan(FORMAT, "", inputs, hardware, config, provenance, steps, schedule, data)
     return attrs.evolve(draft, plan_hash=compute_hash(converter.unstructure(draft)))
 

@@ -55,6 +55,18 @@ def render_plan_summary(plan: Any) -> str:
     return "\n".join(head) + table(headers, rows)
 
 
+def render_sweep_summary(sweep: Any) -> str:
+    """The sweep at a glance: points × steps, the axes, then one row per point with its values and plan hash."""
+    plans = sweep.plans
+    steps = sum(len(plans[p.plan_hash].steps) for p in sweep.points)
+    axes = "; ".join(f"{a.key} ({len(a.values)} from {a.source})" for a in sweep.axes) or "none"
+    head = [f"sweep {sweep.sweep_hash[:12]}  ({len(sweep.points)} points × their steps = {steps} steps, "
+            f"{len(plans)} distinct plans, format {sweep.format})", f"axes: {axes}", ""]
+    rows = [[i, " ".join(p.overrides) or "-", len(plans[p.plan_hash].steps), p.plan_hash[:12]]
+            for i, p in enumerate(sweep.points)]
+    return "\n".join(head) + table(["point", "values", "steps", "plan"], rows)
+
+
 def render_chain(key: str, chain: Sequence[Any]) -> str:
     """Every setting of ``key``, lowest first, the one in force marked with ``*``.
 

@@ -100,6 +100,7 @@ def main() -> None:
 
     \b
     tkplan compile [PROFILES...] [key=value...] -o plan.json   see and save a plan
+    tkplan sweep [PROFILES...] key=a,b [key2=range(1,4)] -o sweep.json   one plan per point
     tkplan explain KEY                                       where a value came from
     tkplan validate [PROFILES...]                            check profiles and overrides
     tkplan probe                                             this machine's hardware spec
@@ -205,6 +206,40 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
     return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
             "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE),
             "env": cache.referenced_env(plan.provenance, {} if hermetic else os.environ), "data": data}
+
+
+@main.command("sweep")
+@_with_compile_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the sweep file here.")
+@click.option("--hardware", "hardware_spec", type=click.Path(exists=True, dir_okay=False),
+              help="Plan for the machine in this spec (from `tkplan probe`) instead of this one.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def sweep_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, output: str | None,
+              hardware_spec: str | None, fmt: str) -> None:
+    """Compile every point of a sweep into its own plan; print a summary, save the sweep file with -o.
+
+    Axes are overrides with several values (key=a,b,c; key=range(16,257,16); 'key=choice([64,32],[128,64])')
+    and a profile's `sweep:` section (grid: key -> values, or points: a list of key -> value mappings; seeds:
+    one more axis over run.base_seed). The points are the cartesian product of the axes, first axis slowest.
+    """
+    from tkplan._io import write_text_atomic
+    from tkplan._render import render_sweep_summary
+    from tkplan.planner import compile_sweep, sweep_to_json
+
+    hardware, source = _hardware(hardware_spec)
+    sweep = compile_sweep(_request(words, sets, hermetic), hardware, source, tkplan.__version__)
+    text = sweep_to_json(sweep)
+    if output:
+        try:
+            write_text_atomic(Path(output), text)
+        except OSError as exc:
+            raise UnusablePath(output, exc) from None
+    if fmt == "json":
+        click.echo(text, nl=False)
+    else:
+        click.echo(render_sweep_summary(sweep))
+        if output:
+            click.echo(f"\nsweep written to {output} (sweep_hash {sweep.sweep_hash})")
 
 
 @main.command("validate")

@@ -1,0 +1,179 @@
+"""A sweep: axes of values from the command line and a profile's ``sweep:`` section, each point its own plan.
+
+Axes come from sweep values on the command line (``key=a,b``, ``range(...)``, ``choice(...)``) and from the
+``sweep:`` section (``grid:`` key → values, or ``points:`` a list of key → value mappings, and ``seeds:`` one
+more axis over ``run.base_seed``). A plain command-line override of a key the profile sweeps wins over that
+axis, as the command line wins everywhere. Points are the cartesian product of the axes in the order given,
+the first axis slowest. The layers are read and merged once (`load_base`); each point applies its overrides,
+with the source ``sweep:KEY (where the axis was written)``, and is resolved, validated and planned on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from tkplan.errors import ConfigError, PlanningError, Problem
+from tkplan.planner._compile import SWEEP, CompileRequest, load_base, plan_resolved, resolve_point
+from tkplan.planner._convert import converter
+from tkplan.planner._grammar import ChoiceSweep, RangeSweep, format_value
+from tkplan.planner._hardware import HardwareSpec
+from tkplan.planner._merge import Provenance, dotted
+from tkplan.planner._overrides import Override
+from tkplan.planner._plan import Plan, canonical_json
+
+__all__ = ["SWEEP_FORMAT", "Axis", "Point", "SweepPlan", "compile_sweep", "sweep_to_json"]
+
+SWEEP_FORMAT = "tkplan.sweep/1"  # tkplan: ignore[constant]  the sweep file format
+SEED_KEY = "run.base_seed"  # tkplan: ignore[constant]  the key that a `seeds:` axis sets
+
+
+@attrs.frozen
+class Axis:
+    """One swept key and its values, in order.
+
+    Attributes:
+        key: the dotted key (a ``points:`` axis names every key its points set, joined by ``+``).
+        values: the values, in order (for ``points:``, one mapping of key → value per point).
+        source: where the axis was written: ``cli:arg N``, ``cli:--set N`` or ``file:line:col``.
+    """
+
+    key: str
+    values: tuple[Any, ...]
+    source: str
+
+
+@attrs.frozen
+class Point:
+    """One point of a sweep: its overrides, as words of the override grammar, and its plan's hash."""
+
+    overrides: tuple[str, ...]
+    plan_hash: str
+
+
+@attrs.frozen
+class SweepPlan:
+    """A compiled sweep: its axes, its points and their plans (one per distinct ``plan_hash``), hashed.
+
+    Attributes:
+        format: ``tkplan.sweep/1``.
+        sweep_hash: sha256 over the semantic part: format, axes (keys and values), points.
+        axes: the axes, in the order the points are crossed.
+        points: the points, first axis slowest.
+        plans: plan_hash → plan.
+    """
+
+    format: str
+    sweep_hash: str
+    axes: tuple[Axis, ...]
+    points: tuple[Point, ...]
+    plans: Mapping[str, Plan]
+
+
+def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str) -> SweepPlan:
+    """Compile every point of the sweep that ``request`` declares into its own plan.
+
+    Raises:
+        ConfigError: an input, an axis or an axis value is invalid (every problem, each located once).
+        PlanningError: a point cannot be honoured on ``hardware`` (the point is named).
+    """
+    base = load_base(request)
+    sweeps = [o for o in base.cli_overrides if isinstance(o.value, (ChoiceSweep, RangeSweep))]
+    plain = tuple(o for o in base.cli_overrides if o not in sweeps)
+    base = attrs.evolve(base, cli_overrides=plain)
+    profile_axes, problems = _profile_axes(base.config.get(SWEEP) or {}, base.provenance)
+    fixed = {dotted(o.path) for o in plain}
+    axes = [a for a in profile_axes if a.key not in fixed and a.key not in {dotted(o.path) for o in sweeps}]
+    axes += [Axis(dotted(o.path), _values(o.value), o.source) for o in sweeps]
+    problems += [Problem(f"{a.key} is swept more than once", a.key, a.source, "sweep each key on one axis only")
+                 for i, a in enumerate(axes) if a.key in {b.key for b in axes[:i]}]
+    if problems:
+        raise ConfigError([*base.problems, *problems])
+    words = _plain_words(request, {o.source for o in sweeps})
+    plans: dict[str, Plan] = {}
+    points: list[Point] = []
+    found: dict[Problem, None] = {}
+    for combo in itertools.product(*(a.values for a in axes)):
+        overrides = [o for axis, value in zip(axes, combo, strict=True) for o in _overrides(axis, value)]
+        point_words = tuple(f"{dotted(o.path)}={format_value(o.value)}" for o in overrides)
+        try:
+            resolved = resolve_point(base, overrides)
+        except ConfigError as exc:
+            found.update(dict.fromkeys(exc.problems))
+            continue
+        if found:  # an invalid point was seen: only collect the problems of the rest
+            continue
+        try:
+            plan = plan_resolved(resolved, (*words, *point_words), hardware, hardware_source, version)
+        except PlanningError as exc:
+            where = " ".join(point_words)
+            raise PlanningError([attrs.evolve(p, message=f"{p.message} (sweep point {where})")
+                                 for p in exc.problems]) from None
+        plans.setdefault(plan.plan_hash, plan)
+        points.append(Point(point_words, plan.plan_hash))
+    if found:
+        raise ConfigError(found)
+    if not points:
+        raise ConfigError([Problem("the sweep has no points", hint="give an axis at least one value")])
+    draft = SweepPlan(SWEEP_FORMAT, "", tuple(axes), tuple(points), plans)
+    return attrs.evolve(draft, sweep_hash=_hash(draft))
+
+
+def sweep_to_json(sweep: SweepPlan) -> str:
+    """The sweep as the canonical text of a sweep file (ends with a newline)."""
+    return canonical_json(converter.unstructure(sweep), indent=1) + "\n"
+
+
+def _hash(sweep: SweepPlan) -> str:
+    semantic = {"format": sweep.format,
+                "axes": [{"key": a.key, "values": converter.unstructure(a.values)} for a in sweep.axes],
+                "points": [converter.unstructure(p) for p in sweep.points]}
+    return hashlib.sha256(canonical_json(semantic).encode("utf-8")).hexdigest()
+
+
+def _values(value: ChoiceSweep | RangeSweep) -> tuple[Any, ...]:
+    return value.values() if isinstance(value, RangeSweep) else value.values
+
+
+def _overrides(axis: Axis, value: Any) -> list[Override]:
+    """The overrides of one axis value; a ``points:`` value is a mapping of several keys."""
+    items = value.items() if axis.key.startswith("points:") else [(axis.key, value)]
+    return [Override(tuple(key.split(".")), val, f"sweep:{key} ({axis.source})") for key, val in items]
+
+
+def _plain_words(request: CompileRequest, swept: set[str]) -> tuple[str, ...]:
+    """The command line without its sweep words: each point's plan records these and its own overrides."""
+    words = [w for i, w in enumerate(request.words, 1) if f"cli:arg {i}" not in swept]
+    return (*words, *(f"--set={s}" for i, s in enumerate(request.sets, 1) if f"cli:--set {i}" not in swept))
+
+
+def _profile_axes(section: Mapping[str, Any], provenance: Provenance) -> tuple[list[Axis], list[Problem]]:
+    """The axes of a profile's ``sweep:`` section (already checked against the schema's shape)."""
+    def where(key: str) -> str:
+        chain = provenance.get(key) or [s for k, c in provenance.items() if k.startswith(key + ".") for s in c]
+        return chain[-1].where if chain else SWEEP
+
+    axes: list[Axis] = []
+    problems: list[Problem] = []
+    if not isinstance(section, Mapping):  # the schema reports the wrong shape, located
+        return axes, problems
+    grid, points, seeds = section.get("grid") or {}, section.get("points") or [], section.get("seeds") or []
+    grid = grid if isinstance(grid, Mapping) else {}
+    points = points if isinstance(points, list) else []
+    seeds = seeds if isinstance(seeds, list) else []
+    if grid and points:
+        problems.append(Problem("a sweep has a grid or a list of points, not both", SWEEP, where(f"{SWEEP}.points"),
+                                "move the grid's keys into each point, or drop the points"))
+    for key, values in grid.items():
+        if isinstance(values, list):
+            axes.append(Axis(key, tuple(values), where(f"{SWEEP}.grid.{key}")))
+    if points:
+        keys = "+".join(dict.fromkeys(k for p in points if isinstance(p, dict) for k in p))
+        axes.append(Axis(f"points:{keys}", tuple(p for p in points if isinstance(p, dict)), where(f"{SWEEP}.points")))
+    if seeds:
+        axes.append(Axis(SEED_KEY, tuple(seeds), where(f"{SWEEP}.seeds")))
+    return axes, problems
