@@ -80,7 +80,8 @@ def _compare(section: str, old: Any, new: Any) -> Iterator[Difference]:
 
 def diff_plans(old: Plan, new: Plan) -> list[Difference]:
     """Every difference between ``old`` and ``new``: hardware, config (with provenance), steps, schedule."""
-    diffs: list[Difference] = list(_compare("hardware", converter.unstructure(old.hardware), converter.unstructure(new.hardware)))
+    diffs: list[Difference] = list(_compare("hardware", converter.unstructure(old.hardware),
+                                            converter.unstructure(new.hardware)))
     for d in _compare("config", converter.unstructure(old.config), converter.unstructure(new.config)):
         diffs.append(attrs.evolve(d, old_origin=_origin(old, d.key, new), new_origin=_origin(new, d.key, old)))
     old_steps = {s.id: s for s in old.steps}
@@ -94,7 +95,8 @@ def diff_plans(old: Plan, new: Plan) -> list[Difference]:
         b = converter.unstructure(new_steps[step_id])
         a.pop("derivations"), b.pop("derivations")
         for d in _compare(f"step {step_id}", a, b):
-            diffs.append(attrs.evolve(d, old_origin=_rule(old_steps[step_id], d.key), new_origin=_rule(new_steps[step_id], d.key)))
+            diffs.append(attrs.evolve(d, old_origin=_rule(old_steps[step_id], d.key),
+                                      new_origin=_rule(new_steps[step_id], d.key)))
     a, b = converter.unstructure(old.schedule), converter.unstructure(new.schedule)
     a.pop("derivations"), b.pop("derivations")
     diffs.extend(_compare("schedule", a, b))

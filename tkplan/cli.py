@@ -185,7 +185,8 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
     hardware, source = _hardware(hardware_spec)
     plan = compile_plan(_request(words, sets, hermetic), hardware, source, tkplan.__version__)
     prefix = "tkplan:profiles/"
-    layer_files = [shipped_dir() / layer.file[len(prefix):] if layer.file.startswith(prefix) else search.cwd / layer.file
+    layer_files = [shipped_dir() / layer.file[len(prefix):] if layer.file.startswith(prefix)
+                   else search.cwd / layer.file
                    for layer in plan.inputs.layers]
     layer_files += entrypoint_files(plan.config, [s.family for s in plan.steps], search.cwd)  # checked at compile
     return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
