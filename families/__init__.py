@@ -40,11 +40,13 @@ from tkplan.families._ensemble import EnsembleAdapter as EnsembleAdapter
 from tkplan.families._gbdt import LightGBMAdapter as LightGBMAdapter
 from tkplan.families._gbdt import QuantileLightGBMAdapter as QuantileLightGBMAdapter
 from tkplan.families._gbdt import XGBoostAdapter as XGBoostAdapter
-from tkplan.families._linear import FTRLProximalAdapter as FTRLProximalAdapter
-from tkplan.families._linear import RewardBasedAdapter as RewardBasedAdapter
 from tkplan.families._keras import KerasLSTMAdapter as KerasLSTMAdapter
 from tkplan.families._keras import KerasMLPAdapter as KerasMLPAdapter
+from tkplan.families._linear import FTRLProximalAdapter as FTRLProximalAdapter
+from tkplan.families._linear import RewardBasedAdapter as RewardBasedAdapter
 from tkplan.families._metrics import evaluate as evaluate
+from tkplan.families._metrics import rank_ic as rank_ic
+from tkplan.families._ngboost import NGBoostAdapter as NGBoostAdapter
 from tkplan.families._nn import CNN1DAdapter as CNN1DAdapter
 from tkplan.families._nn import GANAdapter as GANAdapter
 from tkplan.families._nn import LSTMAdapter as LSTMAdapter
@@ -57,8 +59,6 @@ from tkplan.families._nn import TabTransformerAdapter as TabTransformerAdapter
 from tkplan.families._nn import TorchAdapter as TorchAdapter
 from tkplan.families._nn import TransformerAdapter as TransformerAdapter
 from tkplan.families._nn import VAEAdapter as VAEAdapter
-from tkplan.families._metrics import rank_ic as rank_ic
-from tkplan.families._ngboost import NGBoostAdapter as NGBoostAdapter
 from tkplan.families._regime import ChangePointAdapter as ChangePointAdapter
 from tkplan.families._regime import GMMRegimeAdapter as GMMRegimeAdapter
 from tkplan.families._run import predictions_file as predictions_file

@@ -74,8 +74,12 @@ class EnsembleAdapter(FamilyAdapter):
 
     def fit(self, data: TrainingData, step: Step) -> FitResult:
         from sklearn.base import clone
-        from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
-                                      RandomForestClassifier, RandomForestRegressor)
+        from sklearn.ensemble import (
+            HistGradientBoostingClassifier,
+            HistGradientBoostingRegressor,
+            RandomForestClassifier,
+            RandomForestRegressor,
+        )
         from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler

@@ -108,8 +108,9 @@ class LSTM(nn.Module):
     ``cell`` picks LSTM or GRU (architectures 2 and 3); ``attention`` lets the last step's output attend over
     every step's output with multi-head attention, plus a residual (seed 002 mean-pooled the attended steps;
     reading them from the last step keeps the present row's weight); without it the last output is used;
-    ``conv_layers`` > 0 puts convolutions with batch norm in front (architecture 4, CNN-LSTM). ``recurrent_dropout`` is the dropout
-    between stacked recurrent layers; ``dropout`` is applied to the attention and before the head.
+    ``conv_layers`` > 0 puts convolutions with batch norm in front (architecture 4, CNN-LSTM).
+    ``recurrent_dropout`` is the dropout between stacked recurrent layers; ``dropout`` is applied to the attention
+    and before the head.
     """
 
     def __init__(self, features: int, outputs: int, lstm_units: int, lstm_layers: int, cell: str, attention: bool,

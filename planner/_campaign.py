@@ -19,7 +19,8 @@ __all__ = ["NETWORK_BACKENDS", "RESERVED_FAMILY_KEYS", "Work", "expand_campaign"
 
 NETWORK_BACKENDS = ("torch", "tf")  # tkplan: ignore[constant]  the frameworks of the shared training loop
 
-RESERVED_FAMILY_KEYS = ("runtime", "entrypoint")  # tkplan: ignore[constant]  keys of a family section that are not hyperparameters
+# keys of a family section that are not hyperparameters
+RESERVED_FAMILY_KEYS = ("runtime", "entrypoint")  # tkplan: ignore[constant]
 
 
 @attrs.frozen
@@ -72,7 +73,8 @@ def family_key(name: str, families: Mapping[str, Any]) -> str | None:
     return None
 
 
-def expand_campaign(config: Mapping[str, Any], provenance: Provenance) -> tuple[tuple[Work, ...], tuple[str, ...], list[Problem]]:
+def expand_campaign(config: Mapping[str, Any],
+                    provenance: Provenance) -> tuple[tuple[Work, ...], tuple[str, ...], list[Problem]]:
     """Turn ``config['campaign']`` into work items.
 
     Returns:
@@ -95,7 +97,8 @@ def expand_campaign(config: Mapping[str, Any], provenance: Provenance) -> tuple[
             chosen.append(key)
     for name in campaign["targets"]:
         if name not in tasks:
-            problems.append(Problem(f"target {name!r} is not in data.tasks", "campaign.targets", where("campaign.targets"),
+            problems.append(Problem(f"target {name!r} is not in data.tasks", "campaign.targets",
+                                    where("campaign.targets"),
                                     did_you_mean(name, tasks) or "add it to data.tasks with its kind"))
     splits = config["data"]["splits"]
     if splits["val_ratio"] + splits["test_ratio"] >= 1:
@@ -136,7 +139,8 @@ def expand_campaign(config: Mapping[str, Any], provenance: Provenance) -> tuple[
                     task = kinds.pop() if len(targets) == 1 else "multi"
                     unsupported = sorted({tasks[t] for t in targets} - set(traits["tasks"]))
                     if unsupported and campaign["skip_unsupported"]:
-                        skipped.append(f"{key} × {'+'.join(targets)}: {key} cannot train {'/'.join(unsupported)} targets")
+                        skipped.append(f"{key} × {'+'.join(targets)}: "
+                                       f"{key} cannot train {'/'.join(unsupported)} targets")
                         continue
                     if unsupported:
                         problems.append(Problem(
@@ -180,7 +184,8 @@ def _stages(campaign: Mapping[str, Any], chosen: list[str], families: Mapping[st
         return [chosen]
     if not campaign["cascade"]:
         problems.append(Problem("strategy cascade needs campaign.cascade stages", "campaign.cascade",
-                                where("campaign.strategy"), "e.g. cascade: [{families: [lightgbm]}, {families: [ridge]}]"))
+                                where("campaign.strategy"),
+                                "e.g. cascade: [{families: [lightgbm]}, {families: [ridge]}]"))
         return []
     stages = []
     for stage in campaign["cascade"]:

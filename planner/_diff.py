@@ -83,7 +83,8 @@ def diff_plans(old: Plan, new: Plan) -> list[Difference]:
 
     A step's ``data`` and ``digest`` are left out: they follow from the differences shown.
     """
-    diffs: list[Difference] = list(_compare("hardware", converter.unstructure(old.hardware), converter.unstructure(new.hardware)))
+    diffs: list[Difference] = list(_compare("hardware", converter.unstructure(old.hardware),
+                                            converter.unstructure(new.hardware)))
     diffs += _compare("data", converter.unstructure(old.data), converter.unstructure(new.data))
     for d in _compare("config", converter.unstructure(old.config), converter.unstructure(new.config)):
         diffs.append(attrs.evolve(d, old_origin=_origin(old, d.key, new), new_origin=_origin(new, d.key, old)))
@@ -99,7 +100,8 @@ def diff_plans(old: Plan, new: Plan) -> list[Difference]:
         for derived in ("derivations", "data", "digest"):
             a.pop(derived), b.pop(derived)
         for d in _compare(f"step {step_id}", a, b):
-            diffs.append(attrs.evolve(d, old_origin=_rule(old_steps[step_id], d.key), new_origin=_rule(new_steps[step_id], d.key)))
+            diffs.append(attrs.evolve(d, old_origin=_rule(old_steps[step_id], d.key),
+                                      new_origin=_rule(new_steps[step_id], d.key)))
     a, b = converter.unstructure(old.schedule), converter.unstructure(new.schedule)
     a.pop("derivations"), b.pop("derivations")
     diffs.extend(_compare("schedule", a, b))

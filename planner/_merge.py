@@ -87,7 +87,8 @@ def merge_layers(layers: Iterable[Layer]) -> tuple[dict[str, Any], Provenance]:
     return config, provenance
 
 
-def set_path(config: dict[str, Any], path: tuple[str, ...], value: Any, setting: Setting, provenance: Provenance) -> None:
+def set_path(config: dict[str, Any], path: tuple[str, ...], value: Any, setting: Setting,
+             provenance: Provenance) -> None:
     """Write ``value`` at ``path`` (deep-merging a mapping), recording ``setting`` as its origin."""
     parent = config
     for key in path[:-1]:

@@ -114,7 +114,8 @@ def split_words(words: Sequence[str], sets: Sequence[str] = ()) -> tuple[list[st
     profiles: list[str] = []
     overrides: list[Override] = []
     problems: list[Problem] = []
-    tagged = [(w, f"cli:arg {i}") for i, w in enumerate(words, 1)] + [(s, f"cli:--set {i}") for i, s in enumerate(sets, 1)]
+    tagged = ([(w, f"cli:arg {i}") for i, w in enumerate(words, 1)]
+              + [(s, f"cli:--set {i}") for i, s in enumerate(sets, 1)])
     for word, source in tagged:
         if "=" not in word and not word.startswith("~"):
             if source.startswith("cli:--set"):

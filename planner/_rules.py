@@ -22,7 +22,8 @@ from tkplan.planner._plan import Derivation, Isolation, Limits, Resources, Sched
 
 __all__ = ["BLAS_VARS", "plan_steps", "thread_budget"]
 
-BLAS_VARS = ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")  # tkplan: ignore[constant]
+BLAS_VARS = ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",  # tkplan: ignore[constant]
+             "VECLIB_MAXIMUM_THREADS")
 _BUILTIN_FEATURES = {"builtin:breast_cancer": 30, "builtin:diabetes": 10}
 
 
@@ -133,7 +134,8 @@ def _usable_gpus(config: Mapping[str, Any], hardware: HardwareSpec, provenance: 
                                 "compile on (or --hardware for) a machine with an NVIDIA GPU, or pick another profile"))
     if require == "mps" and not hardware.mps:
         problems.append(Problem("this profile requires Apple's MPS device and this machine has none", "gpu.require",
-                                _where(provenance, "gpu.require"), "run it on an Apple-silicon Mac, or pick another profile"))
+                                _where(provenance, "gpu.require"),
+                                "run it on an Apple-silicon Mac, or pick another profile"))
     return tuple(sorted(chosen, key=lambda g: g.uuid))
 
 
@@ -151,11 +153,13 @@ def _device(config: Mapping[str, Any], hardware: HardwareSpec, gpus: tuple[Gpu, 
     if use == "none":
         return "cpu", Derivation("device", "cpu", "family_cpu_only", f"{w.family} runs on the CPU (runtime.gpu: none)")
     if gpus:
-        return "cuda", Derivation("device", "cuda", "gpu_available", f"{w.family} uses a GPU ({use}) and {len(gpus)} is/are available")
+        return "cuda", Derivation("device", "cuda", "gpu_available",
+                                  f"{w.family} uses a GPU ({use}) and {len(gpus)} is/are available")
     if hardware.mps and config["campaign"]["nn_backend"] == "torch":
         return "mps", Derivation("device", "mps", "mps_available", f"{w.family} uses a GPU ({use}); Apple MPS found")
     if use == "required" and not config["gpu"]["fallback_to_cpu"]:
-        problems.append(Problem(f"family {w.family} requires a GPU and none is available", f"families.{w.family}.runtime.gpu",
+        problems.append(Problem(f"family {w.family} requires a GPU and none is available",
+                                f"families.{w.family}.runtime.gpu",
                                 _where(provenance, f"families.{w.family}.runtime.gpu"),
                                 "drop the family, or set gpu.fallback_to_cpu: true to run it on the CPU"))
     if use == "required":  # only reached when the profile allows the fallback
@@ -171,12 +175,14 @@ def _cost(w: Work) -> float:
 
 
 def _vram_request(config: Mapping[str, Any], w: Work) -> int | None:
-    """The VRAM a GPU step asks for before it is placed: the family's cap under the profile's budget; ``None`` = a whole GPU."""
+    """The VRAM a GPU step asks for before it is placed: the family's cap under the profile's budget; ``None`` = a
+    whole GPU."""
     caps = [c for c in (w.traits["vram_cap_mb"], config["gpu"]["vram_budget_mb"]) if c is not None]
     return min(caps) if caps else None
 
 
-def _place_on_gpus(config: Mapping[str, Any], gpus: Sequence[Gpu], work: Sequence[Work]) -> dict[str, tuple[Gpu, Derivation]]:
+def _place_on_gpus(config: Mapping[str, Any], gpus: Sequence[Gpu],
+                   work: Sequence[Work]) -> dict[str, tuple[Gpu, Derivation]]:
     """Put each GPU step on one GPU: longest first, onto the GPU with the least expected work that holds its VRAM cap.
 
     Longest-first onto the least-loaded device balances the GPUs' total work (LPT); a GPU too small for the
@@ -187,14 +193,15 @@ def _place_on_gpus(config: Mapping[str, Any], gpus: Sequence[Gpu], work: Sequenc
     placed: dict[str, tuple[Gpu, Derivation]] = {}
     for w in sorted(work, key=lambda w: (-_cost(w), w.id)):
         need = _vram_request(config, w)
-        fitting = [g for g in gpus if need is None or need <= g.memory_mb] or [max(gpus, key=lambda g: (g.memory_mb, g.uuid))]
+        fitting = ([g for g in gpus if need is None or need <= g.memory_mb]
+                   or [max(gpus, key=lambda g: (g.memory_mb, g.uuid))])
         gpu = min(fitting, key=lambda g: (load[g.uuid], g.uuid))
         if len(gpus) == 1:
             why = f"GPU {gpu.index} ({gpu.name}): the only usable GPU"
         else:
             cap = "a whole GPU" if need is None else f"its {need} MB VRAM cap"
-            why = (f"GPU {gpu.index} ({gpu.name}): least expected work (cost {load[gpu.uuid]:g} placed before it, longest "
-                   f"first) of the {len(fitting)} GPU(s) that hold {cap}")
+            why = (f"GPU {gpu.index} ({gpu.name}): least expected work (cost {load[gpu.uuid]:g} placed before it, "
+                   f"longest first) of the {len(fitting)} GPU(s) that hold {cap}")
         placed[w.id] = (gpu, Derivation("gpus", [gpu.uuid], "gpu_least_loaded", why))
         load[gpu.uuid] += _cost(w)
     return placed
@@ -210,7 +217,8 @@ def _clamp(value: int, w: Work, ceiling: int) -> int:
 
 
 def _allocate_threads(config: Mapping[str, Any], budget: int, work: Sequence[Work],
-                      devices: Mapping[str, tuple[str, Derivation]], ceiling: int) -> dict[str, tuple[int, list[Derivation]]]:
+                      devices: Mapping[str, tuple[str, Derivation]],
+                      ceiling: int) -> dict[str, tuple[int, list[Derivation]]]:
     """Threads per step: long CPU steps get more lanes of the budget, short ones one; GPU steps few.
 
     No step gets more than ``ceiling`` threads: the budget, or on a cluster the CPUs of its largest node.
@@ -272,7 +280,8 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
     budget_h = limits["total_time_budget_h"]
     if budget_h is not None and timeout > budget_h * 3600:
         timeout = int(budget_h * 3600)
-        whys.append(Derivation("timeout_s", timeout, "time_budget", f"limits.timeout_s capped by the {budget_h:g} h run budget"))
+        whys.append(Derivation("timeout_s", timeout, "time_budget",
+                               f"limits.timeout_s capped by the {budget_h:g} h run budget"))
         if timeout < 1:
             problems.append(Problem(f"limits.total_time_budget_h = {budget_h:g} leaves each step a timeout of 0 s",
                                     "limits.total_time_budget_h", _where(provenance, "limits.total_time_budget_h"),
@@ -284,7 +293,8 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
     if cap_gb is None:
         memory = int(hardware.memory_mb * limits["memory_threshold"] / parallel)
         whys.append(Derivation("memory_cap_mb", memory, "memory_share",
-                               f"{limits['memory_threshold']:g} × {hardware.memory_mb} MB usable memory / {parallel} steps at once"))
+                               f"{limits['memory_threshold']:g} × {hardware.memory_mb} MB usable memory / "
+                               f"{parallel} steps at once"))
         if memory < 1:
             threshold = limits["memory_threshold"]
             problems.append(Problem(f"limits.memory_threshold {threshold:g} × {hardware.memory_mb} MB usable memory "
@@ -300,7 +310,8 @@ def _limits(config: Mapping[str, Any], hardware: HardwareSpec, device: str, assi
         whys.append(Derivation("memory_cap_mb", memory, "profile", f"limits.memory_cap_gb = {cap_gb:g} "
                                f"({_where(provenance, 'limits.memory_cap_gb')})"))
         if memory > hardware.memory_mb:
-            problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} exceeds the machine's {hardware.memory_mb / 1024:.1f} GB",
+            problems.append(Problem(f"limits.memory_cap_gb = {cap_gb:g} exceeds the machine's "
+                                    f"{hardware.memory_mb / 1024:.1f} GB",
                                     "limits.memory_cap_gb", _where(provenance, "limits.memory_cap_gb"),
                                     f"set it to at most {hardware.memory_mb // 1024}"))
     vram = None
@@ -351,7 +362,8 @@ def _scale_batch(config: Mapping[str, Any], w: Work) -> tuple[dict[str, Any], li
     threshold, floor, base = params["seq_batch_threshold"], params["seq_batch_floor"], params["batch_size"]
     if length is None:
         return params, [Derivation("batch_size", base, "seq_batch_scaling",
-                                   "feature count unknown until the data is read; list data.columns.features to plan it")]
+                                   "feature count unknown until the data is read; "
+                                   "list data.columns.features to plan it")]
     if length <= threshold:
         return params, [Derivation("batch_size", base, "seq_batch_scaling",
                                    f"seq_len {length} (features) ≤ {threshold}: unchanged")]
@@ -437,7 +449,8 @@ def _child_env(config: Mapping[str, Any], w: Work, threads: int, device: str, as
         "openmp": f"OpenMP runs the {threads} thread(s), BLAS 1, so the two never multiply",
         "blas": f"BLAS runs the {threads} thread(s), OpenMP 1",
         "joblib": f"n_jobs = {threads} joblib worker(s) with OpenMP and BLAS 1 inside each; an OpenMP phase "
-                  f"(Ensemble's HistGradientBoosting) gets the {threads} thread(s) through threadpoolctl while no worker runs",
+                  f"(Ensemble's HistGradientBoosting) gets the {threads} thread(s) through threadpoolctl "
+                  "while no worker runs",
         "torch": f"intra-op {threads} thread(s), inter-op {inter}",
         "tf": f"intra-op {threads} thread(s), inter-op {inter}",
         "gpu": f"{threads} CPU thread(s) feed the device",

@@ -35,7 +35,8 @@ class Layer:
     """One loaded profile layer.
 
     Attributes:
-        name: the profile name (``base``, ``families/lightgbm``, ``kaggle_safe``, ``project``) or the file's display path.
+        name: the profile name (``base``, ``families/lightgbm``, ``kaggle_safe``, ``project``) or the file's
+            display path.
         kind: ``base``, ``family``, ``machine``, ``project`` or ``file``.
         file: display path of the file (``tkplan:profiles/base.yaml`` for shipped ones).
         sha256: digest of the file's bytes.
@@ -51,7 +52,8 @@ class Layer:
 
 @attrs.frozen
 class SearchPath:
-    """Directories where profile names resolve, first match wins: project ``profiles/``, ``TKPLAN_PROFILE_PATH``, shipped."""
+    """Directories where profile names resolve, first match wins: project ``profiles/``, ``TKPLAN_PROFILE_PATH``,
+    shipped."""
 
     dirs: tuple[Path, ...]
     cwd: Path
@@ -209,9 +211,11 @@ class _Loader:
         for i, parent in enumerate([extends] if isinstance(extends, str) else extends):
             where = document.where(("extends",) if isinstance(extends, str) else ("extends", i))
             if not isinstance(parent, str):
-                self.problems.append(Problem(f"`extends` entries must be profile names or paths, got {parent!r}", origin=where))
+                self.problems.append(Problem(f"`extends` entries must be profile names or paths, got {parent!r}",
+                                             origin=where))
             elif is_profile_file(parent):
-                self.add_path(path.parent / parent, self.search.display(path.parent / parent), "file", where, (*chain, display))
+                self.add_path(path.parent / parent, self.search.display(path.parent / parent), "file", where,
+                              (*chain, display))
             else:
                 self.add_name(parent, "machine", where, (*chain, display))
         self.seen.add(path)

@@ -267,7 +267,8 @@ def _clip(text: str) -> str:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}.get(type(value), type(value).__name__)
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}.get(type(value),
+                                                                                       type(value).__name__)
 
 
 class _Builder:

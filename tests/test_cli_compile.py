@@ -45,7 +45,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture()
 def project(tmp_path: Path) -> Path:
-    """The fixture project (tkplan.yaml, shared/ layers, profiles/ with a family of its own) as the working directory."""
+    """The fixture project (tkplan.yaml, shared/ layers, profiles/ with a family of its own) as the working
+    directory."""
     shutil.copytree(FIXTURES / "project", tmp_path, dirs_exist_ok=True)
     return tmp_path
 
@@ -305,7 +306,8 @@ class TestBadInput:
 class TestBadInvocation:
     @pytest.mark.parametrize(("args", "message"), [
         (["compile", "--frobnicate"], r"No such option:? '?--frobnicate'?.*"),  # click words this one per version
-        (["compile", "--format", "xml"], re.escape("Invalid value for '--format': 'xml' is not one of 'table', 'json'.")),
+        (["compile", "--format", "xml"],
+         re.escape("Invalid value for '--format': 'xml' is not one of 'table', 'json'.")),
         (["compile", "--set"], re.escape("Option '--set' requires an argument.")),
         (["compile", "-o", "."], re.escape("Invalid value for '-o' / '--output': File '.' is a directory.")),
         (["compile", "--hardware", "missing.yaml"],

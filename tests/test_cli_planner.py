@@ -49,7 +49,8 @@ def test_cross_compiling_for_an_h100_from_a_laptop(cli):
     plan = json.loads(a)
     assert plan["hardware"]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
     mlp = next(s for s in plan["steps"] if s["family"] == "mlp")
-    assert (mlp["resources"]["device"], mlp["resources"]["precision"], mlp["limits"]["vram_cap_mb"]) == ("cuda", "bf16", 4096)
+    assert (mlp["resources"]["device"], mlp["resources"]["precision"],
+            mlp["limits"]["vram_cap_mb"]) == ("cuda", "bf16", 4096)
     assert plan["config"]["training"]["compile"] is True
 
 

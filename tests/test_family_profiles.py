@@ -227,7 +227,8 @@ def test_seed_values():
     assert load_profile("multi_task")["families"]["multi_task"]["learning_rate"] == 3.0e-4
 
     ensemble = load_profile("ensemble")["families"]["ensemble"]
-    assert (ensemble["hgb_l2"], ensemble["purge_overlap"], ensemble["runtime"]["thread_policy"]) == (1.0e-4, 17, "joblib")
+    assert (ensemble["hgb_l2"], ensemble["purge_overlap"],
+            ensemble["runtime"]["thread_policy"]) == (1.0e-4, 17, "joblib")
 
     ngboost = load_profile("ngboost")["families"]["ngboost"]
     assert "seed" not in ngboost and ngboost["col_sample"] == 0.6

@@ -27,7 +27,8 @@ IGNORED = shutil.ignore_patterns(".git", "*.egg-info", "build", "dist", "__pycac
                                  ".hypothesis", ".venv", ".benchmarks", ".tkplan-cache", "runs", "plan.json")
 
 
-def run(*args: str | os.PathLike[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str | os.PathLike[str], cwd: Path,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -105,11 +106,13 @@ def test_the_wheel_holds_one_top_level_package_with_its_data(wheel):
         assert f"tkplan/{package}/__init__.py" in names
     assert {"tkplan/py.typed", "tkplan/profiles/base.yaml", "tkplan/schema/config.schema.json",
             "tkplan/schema/hardware.schema.json"} <= set(names)
-    shipped = {f"tkplan/profiles/{p.relative_to(ROOT / 'profiles').as_posix()}" for p in (ROOT / "profiles").rglob("*.yaml")}
+    shipped = {f"tkplan/profiles/{p.relative_to(ROOT / 'profiles').as_posix()}"
+               for p in (ROOT / "profiles").rglob("*.yaml")}
     schemas = {f"tkplan/schema/{p.relative_to(ROOT / 'schema').as_posix()}" for p in (ROOT / "schema").rglob("*.json")}
     assert shipped <= set(names)
     assert schemas <= set(names)
-    templates = {f"tkplan/tools/report/templates/{p.name}" for p in (ROOT / "tools" / "report" / "templates").glob("*.j2")}
+    templates = {f"tkplan/tools/report/templates/{p.name}"
+                 for p in (ROOT / "tools" / "report" / "templates").glob("*.j2")}
     assert templates and templates <= set(names)
     assert {"tkplan/tools/report/__init__.py", "tkplan/tools/track/__init__.py"} <= set(names)
 

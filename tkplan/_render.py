@@ -47,11 +47,12 @@ def render_plan_summary(plan: Any) -> str:
             s.id, s.task, s.resources.threads,
             s.resources.device + "".join(f":{gpu_index[u]}" for u in s.resources.gpus),
             s.resources.precision, s.isolation.mode, f"{limits.timeout_s}s",
-            f"{limits.memory_cap_mb}" if limits.memory_cap_mb else "-", f"{limits.vram_cap_mb}" if limits.vram_cap_mb else "-",
+            f"{limits.memory_cap_mb}" if limits.memory_cap_mb else "-",
+            f"{limits.vram_cap_mb}" if limits.vram_cap_mb else "-",
             s.params.get("batch_size", "-"), s.seed, ",".join(s.depends_on) or "-",
         ])
-    headers = ["step", "task", "threads", "device", "prec", "isolation", "timeout", "mem MB", "vram MB", "batch", "seed",
-               "after"]
+    headers = ["step", "task", "threads", "device", "prec", "isolation", "timeout", "mem MB", "vram MB", "batch",
+               "seed", "after"]
     return "\n".join(head) + table(headers, rows)
 
 

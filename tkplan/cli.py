@@ -200,7 +200,8 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
     plan = _compile(_request(words, sets, hermetic), hardware, source)
     data = {} if plan.data.sha256 is None else {str(p): stat_signature(p) for p in [search.cwd / plan.data.source]}
     prefix = "tkplan:profiles/"
-    layer_files = [shipped_dir() / layer.file[len(prefix):] if layer.file.startswith(prefix) else search.cwd / layer.file
+    layer_files = [shipped_dir() / layer.file[len(prefix):] if layer.file.startswith(prefix)
+                   else search.cwd / layer.file
                    for layer in plan.inputs.layers]
     layer_files += entrypoint_files(plan.config, [s.family for s in plan.steps], search.cwd)  # checked at compile
     return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,

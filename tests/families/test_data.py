@@ -255,7 +255,8 @@ class TestNanPolicy:
         plan = compile_small(tmp_path, f"data.source={path}", "data.min_cs=1", "data.splits.purge_gap=2",
                              "data.nan.features=keep", "campaign.families=[ftrl_proximal]",
                              "campaign.targets=[fwd_ret_5m]")
-        with pytest.raises(DataError, match=r"ftrl_proximal cannot take missing feature values \(runtime.nan_ok: false\)"):
+        with pytest.raises(DataError,
+                           match=r"ftrl_proximal cannot take missing feature values \(runtime.nan_ok: false\)"):
             run_step(context(plan, run_dir))
 
     def test_keep_is_fine_for_lightgbm(self, tmp_path, run_dir):
@@ -311,7 +312,8 @@ class TestPreparedOnce:
         assert [p.name for p in (tmp_path / "run" / "data").iterdir() if p.is_dir()] == [data_digest(config)]
 
     def test_another_data_section_gets_its_own_directory(self, tmp_path):
-        assert data_digest(synthetic_config(tmp_path)) != data_digest(synthetic_config(tmp_path, "data.synthetic.noise=2"))
+        assert (data_digest(synthetic_config(tmp_path))
+                != data_digest(synthetic_config(tmp_path, "data.synthetic.noise=2")))
 
 
 class TestBuiltinDatasets:

@@ -7,8 +7,7 @@ import sys
 
 import pytest
 
-from tkplan.families import FamilyAdapter, adapter_for, register, registered
-from tkplan.families import _adapter
+from tkplan.families import FamilyAdapter, _adapter, adapter_for, register, registered
 
 BUILT_IN = ("change_point", "cnn1d", "ensemble", "ftrl_proximal", "gan", "gmm_regime", "lightgbm", "lstm",
             "meta_learning", "mlp", "multi_task", "ngboost", "quantile_lightgbm", "reward_based", "tab_cnn", "tab_lstm",
@@ -49,7 +48,8 @@ def test_register_and_look_up(registry):
 
 
 def test_unknown_family(registry):
-    with pytest.raises(LookupError, match=r"no built-in adapter for family 'mean' \(registered: change_point \(sklearn\), "):
+    with pytest.raises(LookupError,
+                       match=r"no built-in adapter for family 'mean' \(registered: change_point \(sklearn\), "):
         adapter_for("mean")
 
 

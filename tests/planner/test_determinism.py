@@ -122,7 +122,8 @@ class TestSameInputsSameBytes:
         """Nothing depends on set or dict iteration order of one process (``PYTHONHASHSEED``): all 20 families."""
         spec = Path(__file__).parent.parent / "specs" / "h100_16core.yaml"
         script = ("import sys; from tkplan.cli import main; "
-                  f"main(['compile', 'h100_full', '--hermetic', '--no-cache', '--hardware', {str(spec)!r}, '--format', 'json'])")
+                  f"main(['compile', 'h100_full', '--hermetic', '--no-cache', '--hardware', {str(spec)!r}, "
+                  "'--format', 'json'])")
         outputs = set()
         for seed in ("0", "1", "4242"):
             env = {k: v for k, v in os.environ.items() if not k.startswith("TKPLAN")}
@@ -305,7 +306,8 @@ class TestNonSemanticChangesKeepTheHash:
         assert settings_of(plan) == settings_of(baseline)
         project = next(layer for layer in plan.inputs.layers if layer.kind == "project")
         unchanged = text == (PROJECT / "tkplan.yaml").read_text()
-        assert (project.sha256 == next(layer.sha256 for layer in baseline.inputs.layers if layer.kind == "project")) == unchanged
+        assert (project.sha256
+                == next(layer.sha256 for layer in baseline.inputs.layers if layer.kind == "project")) == unchanged
 
     def test_a_comment_changes_inputs_and_positions_but_not_the_hash(self, baseline):
         original = (PROJECT / "tkplan.yaml").read_text()

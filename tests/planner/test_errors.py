@@ -39,7 +39,8 @@ class TestOneMistake:
     @pytest.mark.parametrize(("profile", "message"), [
         ("malformed.yaml", "malformed.yaml:3:5: malformed YAML: while parsing a flow sequence (opened at line 2, "
                            "column 9) did not find expected ',' or ']'"),
-        ("wrong_type.yaml", "wrong_type.yaml:3:5: expected an integer, got a string 'many' @ families.lightgbm.num_leaves"),
+        ("wrong_type.yaml",
+         "wrong_type.yaml:3:5: expected an integer, got a string 'many' @ families.lightgbm.num_leaves"),
         ("out_of_range.yaml", "out_of_range.yaml:3:5: must be < 1; got 1.5 @ data.splits.val_ratio"),
         ("unknown_key.yaml", "unknown_key.yaml:3:5: unknown key 'num_leave' @ families.lightgbm.num_leave "
                              "(did you mean 'num_leaves'?)"),
@@ -157,7 +158,8 @@ class TestOneMistake:
         """Every timestamp would be dropped: a compile error where the minimum was set, not failed steps later."""
         error = problems_of(tmp_path, "data.synthetic.symbols=8")
         assert str(error).endswith("data.min_cs = 10 exceeds the 8 symbols of data.synthetic: every timestamp would be "
-                                   "dropped @ data.min_cs (lower data.min_cs to at most 8, or raise data.synthetic.symbols)")
+                                   "dropped @ data.min_cs (lower data.min_cs to at most 8, "
+                                   "or raise data.synthetic.symbols)")
         assert str(error).startswith("tkplan:profiles/base.yaml:")
 
 
@@ -204,7 +206,8 @@ class TestOverrides:
         ({"THREADS": "many"}, "env:THREADS: cannot read 'many' for run.threads "
                               "(THREADS maps to run.threads; unset it or give a valid value)"),
         ({"CUDA_VISIBLE_DEVICES": "first"}, "env:CUDA_VISIBLE_DEVICES: cannot read 'first' for gpu.devices "
-                                               "(CUDA_VISIBLE_DEVICES maps to gpu.devices; unset it or give a valid value)"),
+                                               "(CUDA_VISIBLE_DEVICES maps to gpu.devices; "
+                                               "unset it or give a valid value)"),
         ({"TKPLAN__run__threads": "0"}, "env:TKPLAN__run__threads: got an integer 0; expected 'auto'; an integer ≥ 1 "
                                         "@ run.threads (Total thread budget for the run: auto = usable CPUs "
                                         "(affinity ∩ cgroup quota), or a cap.)"),

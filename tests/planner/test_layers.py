@@ -210,7 +210,10 @@ class TestSearchPath:
         assert [layer.file for layer in resolved.layers if layer.name == "families/lightgbm"] == [
             "profiles/families/lightgbm.yaml"]
         assert chain(resolved, "families.lightgbm.num_leaves") == [
-            ("families/lightgbm", f"profiles/families/lightgbm.yaml:{locate(SHIPPED / 'families' / 'lightgbm.yaml', 'families', 'lightgbm', 'num_leaves')}", 12)]
+            ("families/lightgbm",
+             "profiles/families/lightgbm.yaml:"
+             f"{locate(SHIPPED / 'families' / 'lightgbm.yaml', 'families', 'lightgbm', 'num_leaves')}",
+             12)]
 
 
 class TestMerge:
@@ -221,7 +224,8 @@ class TestMerge:
         assert config["data"]["lookback"] == 64  # the rest of `data` is untouched
 
     def test_lists_are_replaced_not_appended(self, tmp_path):
-        write(tmp_path, {"tkplan.yaml": "campaign:\n  targets: [fwd_ret_15m]\nfamilies:\n  mlp:\n    hidden_layers: [64]\n"})
+        write(tmp_path, {"tkplan.yaml": "campaign:\n  targets: [fwd_ret_15m]\n"
+                                        "families:\n  mlp:\n    hidden_layers: [64]\n"})
         config = resolve(request(tmp_path)).config
         assert config["campaign"]["targets"] == ["fwd_ret_15m"]
         assert config["families"]["mlp"]["hidden_layers"] == [64]
@@ -338,7 +342,8 @@ class TestCommandLine:
         assert chain(resolved, "families.lightgbm.num_leaves")[-1] == ("cli:--set 1", "cli:--set 1", 31)
 
     def test_set_on_the_command_line(self, cli):
-        result = cli("explain", "families.lightgbm.num_leaves", "--hermetic", "--set", "families.lightgbm.num_leaves=31")
+        result = cli("explain", "families.lightgbm.num_leaves", "--hermetic",
+                     "--set", "families.lightgbm.num_leaves=31")
         assert result.exit_code == 0, result.output
         lines = explained(result.output)
         assert (lines[0], lines[-1]) == ("families.lightgbm.num_leaves = 31", "* cli:--set 1 31")

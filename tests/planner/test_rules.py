@@ -101,10 +101,12 @@ class TestBudgetsHoldOnAnyMachine:
             assert fits_alone(step, plan.schedule, plan.hardware)
             assert step.isolation.mode in ("process", "inproc") and step.isolation.reason.strip()
             assert 1 <= step.resources.threads <= plan.schedule.thread_budget
-            assert {int(step.env["OMP_NUM_THREADS"]), int(step.env["OPENBLAS_NUM_THREADS"])} <= {1, step.resources.threads}
+            assert ({int(step.env["OMP_NUM_THREADS"]), int(step.env["OPENBLAS_NUM_THREADS"])}
+                    <= {1, step.resources.threads})
             if step.resources.device == "cuda":
                 assert step.env["CUDA_VISIBLE_DEVICES"] == ",".join(step.resources.gpus)
-                assert step.limits.vram_cap_mb <= min(g.memory_mb for g in hardware.gpus if g.uuid in step.resources.gpus)
+                assert step.limits.vram_cap_mb <= min(g.memory_mb for g in hardware.gpus
+                                                      if g.uuid in step.resources.gpus)
             else:
                 assert step.env["CUDA_VISIBLE_DEVICES"] == "-1" and step.limits.vram_cap_mb is None
         for _clock, running in simulate(plan, random.Random(seed)):
@@ -120,7 +122,8 @@ class TestBudgetsHoldOnAnyMachine:
 class TestRules:
     def test_quantile_lightgbm_threads_are_clamped_to_8(self):
         """The seed's clamp max(1, min(8, t)) holds: 16 CPUs and a long step still give 8 threads."""
-        plan = compile_for(spec(16, 65536, []), "campaign.families=[quantile_lightgbm]", "campaign.targets=[fwd_ret_5m]")
+        plan = compile_for(spec(16, 65536, []), "campaign.families=[quantile_lightgbm]",
+                           "campaign.targets=[fwd_ret_5m]")
         (step,) = plan.steps
         assert step.resources.threads == 8
         assert step.env["OMP_NUM_THREADS"] == "8" and step.env["MKL_NUM_THREADS"] == "1"
@@ -140,7 +143,8 @@ class TestRules:
         plan = compile_for(spec(8, 32768, []), "campaign.families=[ensemble]", "campaign.targets=[fwd_ret_5m]")
         (step,) = plan.steps
         assert step.resources.threads == 8
-        assert (step.env["OMP_NUM_THREADS"], step.env["OPENBLAS_NUM_THREADS"], step.env["MKL_NUM_THREADS"]) == ("1", "1", "1")
+        assert (step.env["OMP_NUM_THREADS"], step.env["OPENBLAS_NUM_THREADS"],
+                step.env["MKL_NUM_THREADS"]) == ("1", "1", "1")
         why = next(d for d in step.derivations if d.key == "env")
         assert (why.rule, why.value) == ("thread_policy_joblib", "OMP=1 BLAS=1")
         assert why.why == ("ensemble thread policy joblib: n_jobs = 8 joblib worker(s) with OpenMP and BLAS 1 inside "
@@ -207,7 +211,8 @@ class TestRules:
 
     def test_bf16_only_where_compute_capability_allows(self):
         """auto picks bf16 on an H100 (9.0) and fp16 on a T4 (7.5); asking bf16 on a T4 is an error."""
-        h100 = compile_for(spec(16, 65536, [(81559, "9.0")]), "campaign.families=[mlp]", "campaign.targets=[fwd_ret_5m]")
+        h100 = compile_for(spec(16, 65536, [(81559, "9.0")]), "campaign.families=[mlp]",
+                           "campaign.targets=[fwd_ret_5m]")
         t4 = compile_for(spec(4, 16384, [(15360, "7.5")]), "campaign.families=[mlp]", "campaign.targets=[fwd_ret_5m]")
         assert h100.steps[0].resources.precision == "bf16"
         assert t4.steps[0].resources.precision == "fp16"
@@ -215,7 +220,8 @@ class TestRules:
             compile_for(spec(4, 16384, [(15360, "7.5")]), "campaign.families=[mlp]", "gpu.precision=bf16")
 
     def test_gpu_step_gets_a_gpu_by_uuid_its_vram_cap_and_few_cpu_threads(self):
-        plan = compile_for(spec(16, 65536, [(81559, "9.0")]), "campaign.families=[mlp]", "campaign.targets=[fwd_ret_5m]")
+        plan = compile_for(spec(16, 65536, [(81559, "9.0")]), "campaign.families=[mlp]",
+                           "campaign.targets=[fwd_ret_5m]")
         (step,) = plan.steps
         assert step.resources.device == "cuda"
         assert step.env["CUDA_VISIBLE_DEVICES"] == "GPU-0000-test" == step.resources.gpus[0]
@@ -246,7 +252,8 @@ class TestRules:
         assert {s.limits.vram_cap_mb for s in plan.steps} == {10000}
 
     def test_cpu_steps_hide_the_gpus(self):
-        plan = compile_for(spec(16, 65536, [(81559, "9.0")]), "campaign.families=[lightgbm]", "campaign.targets=[fwd_ret_5m]")
+        plan = compile_for(spec(16, 65536, [(81559, "9.0")]), "campaign.families=[lightgbm]",
+                           "campaign.targets=[fwd_ret_5m]")
         assert plan.steps[0].env["CUDA_VISIBLE_DEVICES"] == "-1"
 
     def test_kaggle_safe_caps_vram_and_time(self):
@@ -261,7 +268,8 @@ class TestRules:
 
     def test_vram_cap_above_the_gpu_is_a_compile_error(self):
         with pytest.raises(PlanningError, match=r"VRAM cap 20000 MB of mlp exceeds the GPU's 15360 MB"):
-            compile_for(spec(4, 16384, [(15360, "7.5")]), "campaign.families=[mlp]", "families.mlp.runtime.vram_cap_mb=20000")
+            compile_for(spec(4, 16384, [(15360, "7.5")]), "campaign.families=[mlp]",
+                        "families.mlp.runtime.vram_cap_mb=20000")
 
     def test_transformer_batch_scales_with_many_features(self):
         """300 features (the Transformer's tokens) > 200 → max(32, 128·200/300) = 85, recorded with its rule."""
@@ -322,21 +330,23 @@ def test_golden_plan_summaries(name, profile):
     if os.environ.get("TKPLAN_UPDATE_GOLDEN"):
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(text)
-    assert text == golden.read_text(), f"{golden.name} differs: review the plan, then TKPLAN_UPDATE_GOLDEN=1 rewrites it"
+    assert text == golden.read_text(), (f"{golden.name} differs: review the plan, "
+                                        "then TKPLAN_UPDATE_GOLDEN=1 rewrites it")
 
 
 class TestNetworkBackend:
     """Each network step records the framework it trains with; only a TensorFlow step gets TensorFlow's env."""
 
     def test_the_campaign_picks_the_framework_where_the_family_has_it(self):
-        plan = compile_for(spec(4, 16384, []), "campaign.families=[mlp, gan, lightgbm]", "campaign.targets=[fwd_ret_5m]",
-                           "campaign.nn_backend=tf")
+        plan = compile_for(spec(4, 16384, []), "campaign.families=[mlp, gan, lightgbm]",
+                           "campaign.targets=[fwd_ret_5m]", "campaign.nn_backend=tf")
         steps = {s.family: s for s in plan.steps}
         assert {f: s.resources.backend for f, s in steps.items()} == {"mlp": "tf", "gan": "torch", "lightgbm": None}
         why = {f: next(d for d in s.derivations if d.key == "backend") for f, s in steps.items() if f != "lightgbm"}
         assert why["mlp"].rule == "nn_backend"
         assert (why["gan"].rule, why["gan"].why) == (
-            "family_backend", "campaign.nn_backend = tf, but gan has no tf implementation (runtime.backends: ['torch'])")
+            "family_backend",
+            "campaign.nn_backend = tf, but gan has no tf implementation (runtime.backends: ['torch'])")
         assert steps["mlp"].env["TF_NUM_INTRAOP_THREADS"] == str(steps["mlp"].resources.threads)
         assert "TF_NUM_INTRAOP_THREADS" not in steps["gan"].env
 

@@ -30,7 +30,8 @@ class TestScalars:
         assert math.isnan(parse_value(".nan", "cli:arg 1"))
 
     def test_explicit_core_tags(self):
-        assert parse_value("[!!str 3, !!int '4', !!float 5, !<tag:yaml.org,2002:str> x]", "cli:arg 1") == ["3", 4, 5.0, "x"]
+        assert parse_value("[!!str 3, !!int '4', !!float 5, !<tag:yaml.org,2002:str> x]",
+                           "cli:arg 1") == ["3", 4, 5.0, "x"]
 
     def test_a_yaml_1_1_directive_does_not_change_the_rules(self):
         document = load_document("%YAML 1.1\n---\nvalue: yes\noctal: 010\n", "old.yaml")

@@ -5,9 +5,17 @@ from __future__ import annotations
 import pytest
 
 from tkplan._cli_run import render_progress
-from tkplan.runtime import (ExecutorSettings, Heartbeat, StepStarted, engine_names, execute, get_engine,
-                            read_journal, register_engine)
-from tkplan.runtime import _engine
+from tkplan.runtime import (
+    ExecutorSettings,
+    Heartbeat,
+    StepStarted,
+    _engine,
+    engine_names,
+    execute,
+    get_engine,
+    read_journal,
+    register_engine,
+)
 
 from .fakes import FakeEngine
 from .projects import compile_project, family, write_project

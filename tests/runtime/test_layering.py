@@ -25,7 +25,8 @@ def test_the_executor_loads_no_ml_library_and_no_family_adapter():
 
 def test_the_child_module_imports_nothing_before_it_runs_a_step():
     loaded = modules_after("import tkplan.runtime._child")
-    assert [m for m in loaded if m.startswith("tkplan.") and m != "tkplan.runtime._child"] == ["tkplan._lazy", "tkplan.runtime"]
+    assert [m for m in loaded
+            if m.startswith("tkplan.") and m != "tkplan.runtime._child"] == ["tkplan._lazy", "tkplan.runtime"]
     assert not {"cattrs", "attrs", "psutil", "threadpoolctl", "click"} & set(loaded)
 
 

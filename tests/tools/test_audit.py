@@ -24,7 +24,8 @@ EXPECTED = [
      "families.lightgbm.feature_fraction"),
     ("audit_tree/lightgbm_trainer.py:14:55", "get_default", "max_depth", 8, "LightGBMTrainer.__init__",
      "families.lightgbm.max_depth"),
-    ("audit_tree/lightgbm_trainer.py:15:62", "get_default", "num_threads", 4, "LightGBMTrainer.__init__", "run.threads"),
+    ("audit_tree/lightgbm_trainer.py:15:62", "get_default", "num_threads", 4, "LightGBMTrainer.__init__",
+     "run.threads"),
     ("audit_tree/lightgbm_trainer.py:18:67", "constructor_kwarg", "test_size", 0.2, "LightGBMTrainer.fit",
      "families.lightgbm.train_test_split.test_size"),
     ("audit_tree/lightgbm_trainer.py:18:85", "constructor_kwarg", "random_state", 42, "LightGBMTrainer.fit",
@@ -159,7 +160,8 @@ class TestSettings:
         assert [r for r in rows(result.findings)] == [r for r in EXPECTED if r[1] == "clamp"]
 
     def test_a_noise_filter_can_be_switched_off(self, workdir: Path) -> None:
-        """Without `bool_defaults`, `debug=False` and a flag's default are reported; without `logging`, the TF log level."""
+        """Without `bool_defaults`, `debug=False` and a flag's default are reported; without `logging`, the TF
+        log level."""
         noise = AuditSettings().noise - {"bool_defaults", "logging"}
         result = audit(["audit_tree/lightgbm_trainer.py", "audit_tree/train.py"], settings=AuditSettings(noise=noise))
 

@@ -52,7 +52,8 @@ class TestFormats:
             "profile_key": "",
             "profile_value": None,
             "profile_origin": "",
-            "fingerprint": "audit_tree/lightgbm_trainer.py:constant:<module>:NUM_LEAVES:" + report["findings"][2]["fingerprint"][-12:],
+            "fingerprint": ("audit_tree/lightgbm_trainer.py:constant:<module>:NUM_LEAVES:"
+                            + report["findings"][2]["fingerprint"][-12:]),
         }
         assert [(f["path"], f["line"], f["col"]) for f in report["findings"]] == [
             tuple(row[0].rsplit(":", 2)[:1]) + tuple(int(n) for n in row[0].rsplit(":", 2)[1:]) for row in EXPECTED
@@ -139,8 +140,10 @@ class TestProfiles:
         assert by_location["audit_tree/lightgbm_trainer.py:14:55"].endswith(
             "drift (families.lightgbm.max_depth = 6 at audit_profiles/families/lightgbm.yaml:4)"
         )
-        assert by_location["audit_tree/run.sh:4:10"].endswith('drift (run.threads = "auto" at audit_profiles/base.yaml:9)')
-        assert by_location["audit_tree/train.py:10:47"].endswith("duplicate (gpu.devices = [0] at audit_profiles/base.yaml:7)")
+        assert by_location["audit_tree/run.sh:4:10"].endswith(
+            'drift (run.threads = "auto" at audit_profiles/base.yaml:9)')
+        assert by_location["audit_tree/train.py:10:47"].endswith(
+            "duplicate (gpu.devices = [0] at audit_profiles/base.yaml:7)")
         assert by_location["audit_tree/safety.py:18:19"].endswith("not_centralised")
         assert lines[-1] == f"{len(EXPECTED)} findings in 9 files, 2 skipped — 8 drift, 7 duplicate, 45 not_centralised"
 
@@ -276,7 +279,8 @@ class TestInvocation:
             result = run("audit_tree", option, "missing/out.txt")
 
             assert result.exit_code == 2
-            assert f"Invalid value for {option}: cannot write missing/out.txt: No such file or directory" in result.stderr
+            assert (f"Invalid value for {option}: cannot write missing/out.txt: No such file or directory"
+                    in result.stderr)
         baseline = run("audit_tree", "--baseline", "missing/b.json", "--write-baseline")
         assert baseline.exit_code == 2
         assert "Invalid value for --baseline: cannot write missing/b.json" in baseline.stderr

@@ -115,6 +115,7 @@ def _bytecode_note() -> str:
     import sys
 
     import cattrs
+
     import tkplan.planner._plan
 
     cached = [os.path.exists(importlib.util.cache_from_source(m.__file__)) for m in (cattrs, tkplan.planner._plan)
