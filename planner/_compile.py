@@ -21,8 +21,8 @@ import attrs
 from tkplan.errors import ConfigError, HardwareError, Problem
 from tkplan.planner._campaign import Work, expand_campaign
 from tkplan.planner._convert import converter, first_error, thaw
-from tkplan.planner._entrypoints import check_entrypoints
 from tkplan.planner._data import FileFacts, data_identity, file_source, resolve_paths, step_digest
+from tkplan.planner._entrypoints import check_entrypoints
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._merge import Provenance, merge_layers
 from tkplan.planner._overrides import Override, apply_overrides, env_overrides, split_words, sweep_problems
