@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 
 from tkplan.errors import ConfigError, Problem
+from tkplan.planner._yaml import parse_value
 
 __all__ = ["NO_VALUE", "OPS", "ChoiceSweep", "ParsedOverride", "RangeSweep", "Sweep", "format_override",
            "format_value", "parse_override"]
@@ -35,9 +36,8 @@ MAX_NESTING = 100  # tkplan: ignore[constant]  bound on brackets inside one valu
 _NULLS = ("null", "Null", "NULL", "~")
 _TRUE = ("true", "True", "TRUE")
 _FALSE = ("false", "False", "FALSE")
-_INT = re.compile(r"[-+]?[0-9]+(_[0-9]+)*|0o[0-7]+|0x[0-9a-fA-F]+")
-_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 _STRUCTURE = ",[]{}()'\""
+_NUMBER_STARTS = frozenset("+-.0123456789")
 _BARE = re.compile(r"[A-Za-z_/][A-Za-z0-9_./:@-]*")
 """Strings written without quotes by `format_value`: nothing in them can be read as structure or a number."""
 
@@ -158,11 +158,13 @@ def _scalar(text: str) -> Any:
         return None
     if text in _TRUE or text in _FALSE:
         return text in _TRUE
-    if _INT.fullmatch(text):
-        return int(text, 0) if text[:2] in ("0o", "0x") else int(text)
-    if _FLOAT.fullmatch(text):
-        return float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf")
-                     .replace(".nan", "nan").replace(".NaN", "nan").replace(".NAN", "nan"))
+    if text[:1] in _NUMBER_STARTS:  # a number exactly when YAML reads one (``0_E0`` is, ``.0E0`` is not)
+        try:
+            value = parse_value(text, "")
+        except ConfigError:
+            return text
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
     return text
 
 

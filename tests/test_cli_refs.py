@@ -13,6 +13,7 @@ from tkplan.cli import main
 from tkplan.planner._overrides import LEGACY_ENV
 
 LAPTOP_SPEC = str(Path(__file__).parent / "specs" / "laptop_2core.yaml")
+KAGGLE_SPEC = str(Path(__file__).parent / "specs" / "kaggle_t4.yaml")  # kaggle_safe requires its GPU
 NETWORKS = ("mlp", "cnn1d", "lstm", "transformer", "tab_cnn", "tab_lstm", "tab_transformer", "vae", "gan",
             "meta_learning", "multi_task")
 
@@ -37,8 +38,8 @@ def project(text: str) -> None:
     Path("tkplan.yaml").write_text(text)
 
 
-def plan_of(cli, *words: str, env: dict[str, str] | None = None) -> dict:
-    result = cli("compile", "--hardware", LAPTOP_SPEC, "--format", "json", *words, env=env)
+def plan_of(cli, *words: str, env: dict[str, str] | None = None, spec: str = LAPTOP_SPEC) -> dict:
+    result = cli("compile", "--hardware", spec, "--format", "json", *words, env=env)
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
@@ -108,22 +109,22 @@ class TestExplain:
 
 class TestDiff:
     def test_a_change_is_attributed_to_the_key_that_changed(self, cli):
-        plan_of(cli, "kaggle_safe", "campaign.families=[mlp]", "-o", "a.json")
-        plan_of(cli, "kaggle_safe", "campaign.families=[mlp]", "vars.batch_size=16", "-o", "b.json")
+        plan_of(cli, "kaggle_safe", "campaign.families=[mlp]", "-o", "a.json", spec=KAGGLE_SPEC)
+        plan_of(cli, "kaggle_safe", "campaign.families=[mlp]", "vars.batch_size=16", "-o", "b.json", spec=KAGGLE_SPEC)
         result = cli("diff", "a.json", "b.json")
         assert result.exit_code == 1
         lines = [line.strip() for line in result.output.splitlines()]
         start = lines.index("families.mlp.batch_size: 32 → 16")
         assert lines[start + 1:start + 3] == [
-            'was: kaggle_safe (tkplan:profiles/machines/kaggle_safe.yaml:15:35) "${vars.batch_size}", through '
-            "vars.batch_size = 32 (tkplan:profiles/machines/kaggle_safe.yaml:13:3)",
-            'now: kaggle_safe (tkplan:profiles/machines/kaggle_safe.yaml:15:35) "${vars.batch_size}", through '
+            'was: kaggle_safe (tkplan:profiles/machines/kaggle_safe.yaml:23:35) "${vars.batch_size}", through '
+            "vars.batch_size = 32 (tkplan:profiles/machines/kaggle_safe.yaml:21:3)",
+            'now: kaggle_safe (tkplan:profiles/machines/kaggle_safe.yaml:23:35) "${vars.batch_size}", through '
             "vars.batch_size = 16 (cli:arg 3)"]
 
 
 class TestShippedProfiles:
     def test_one_value_sets_every_network_family_of_a_machine_profile(self, cli):
-        plan = plan_of(cli, "kaggle_safe", "vars.batch_size=16", "campaign.families=[mlp]")
+        plan = plan_of(cli, "kaggle_safe", "vars.batch_size=16", "campaign.families=[mlp]", spec=KAGGLE_SPEC)
         families = plan["config"]["families"]
         assert {name: families[name]["batch_size"] for name in NETWORKS} == dict.fromkeys(NETWORKS, 16)
         assert {name: families[name]["epochs"] for name in NETWORKS} == dict.fromkeys(NETWORKS, 30)
