@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -103,6 +104,7 @@ class TestDeepNesting:
     def test_nesting_within_the_bound_compiles(self, tmp_path):
         """A user family's parameters nested 30 levels under a 32-level value: 64 levels in all, planned."""
         (tmp_path / "ridge.yaml").write_text(RIDGE)
+        shutil.copytree(TESTS / "fixtures" / "profiles" / "project" / "mytrainers", tmp_path / "mytrainers")
         deep = "+families.ridge." + ".".join(["a"] * 30) + "=" + "[" * 32 + "]" * 32
         code, _, err = tkplan(tmp_path, "compile", "--hermetic", "--no-cache", "--hardware", str(LAPTOP_SPEC),
                               "./ridge.yaml", "campaign.families=[ridge]", "campaign.targets=[fwd_ret_5m]", deep,
