@@ -161,7 +161,6 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
     values may refer to other keys, ${run.name}, and to the environment, ${env:USER}).
     """
     from tkplan import _compile_cache as cache
-    from tkplan._io import write_text_atomic
     from tkplan.planner._sources import SearchPath
 
     env, cwd = dict(os.environ), Path.cwd()
@@ -173,7 +172,14 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
     if entry is None:
         entry = _compile_fresh(words, sets, hermetic, hardware_spec, search)
         cache.store(directory, key, entry)
-    text, summary, plan_hash = str(entry["plan"]), str(entry["summary"]), str(entry["plan_hash"])
+    _emit(str(entry["plan"]), str(entry["summary"]), output, fmt,
+          f"plan written to {output} (plan_hash {entry['plan_hash']})")
+
+
+def _emit(text: str, summary: str, output: str | None, fmt: str, written: str) -> None:
+    """Write ``text`` to ``output`` (when given) and print it (``--format json``) or its summary and ``written``."""
+    from tkplan._io import write_text_atomic
+
     if output:
         try:
             write_text_atomic(Path(output), text)
@@ -184,7 +190,7 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
     else:
         click.echo(summary)
         if output:
-            click.echo(f"\nplan written to {output} (plan_hash {plan_hash})")
+            click.echo(f"\n{written}")
 
 
 def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, hardware_spec: str | None,
@@ -223,24 +229,13 @@ def sweep_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, out
     and a profile's `sweep:` section (grid: key -> values, or points: a list of key -> value mappings; seeds:
     one more axis over run.base_seed). The points are the cartesian product of the axes, first axis slowest.
     """
-    from tkplan._io import write_text_atomic
     from tkplan._render import render_sweep_summary
     from tkplan.planner import compile_sweep, sweep_to_json
 
     hardware, source = _hardware(hardware_spec)
     sweep = compile_sweep(_request(words, sets, hermetic), hardware, source, tkplan.__version__)
-    text = sweep_to_json(sweep)
-    if output:
-        try:
-            write_text_atomic(Path(output), text)
-        except OSError as exc:
-            raise UnusablePath(output, exc) from None
-    if fmt == "json":
-        click.echo(text, nl=False)
-    else:
-        click.echo(render_sweep_summary(sweep))
-        if output:
-            click.echo(f"\nsweep written to {output} (sweep_hash {sweep.sweep_hash})")
+    _emit(sweep_to_json(sweep), render_sweep_summary(sweep), output, fmt,
+          f"sweep written to {output} (sweep_hash {sweep.sweep_hash})")
 
 
 @main.command("validate")
