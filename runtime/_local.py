@@ -219,7 +219,7 @@ class LocalEngine(Engine):
 
     def _job_end(self, running: _Running, returncode: int | None, cpu_s: float | None,
                  max_rss_mb: float | None) -> JobEnd:
-        outcome = _read_outcome(running.job.step_dir)
+        outcome = read_outcome(running.job.step_dir)
         status, detail = classify(killed_for=running.killed_for, kill_detail=running.kill_detail,
                                   returncode=returncode, outcome=outcome)
         usage = (outcome or {}).get("usage") or {}
@@ -413,7 +413,7 @@ def _reap(pid: int) -> tuple[int | None, float | None, float | None]:
     return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, max_rss_mb
 
 
-def _read_outcome(step_dir: Path) -> dict[str, Any] | None:
+def read_outcome(step_dir: Path) -> dict[str, Any] | None:
     import json
 
     try:

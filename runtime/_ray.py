@@ -45,6 +45,7 @@ from tkplan.planner._hardware import Gpu, HardwareSpec, Node
 from tkplan.planner._nodes import node_classes, same_class, step_node_class
 from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._engine import Engine, Job, JobEnd
+from tkplan.runtime._local import read_outcome
 from tkplan.runtime._settings import ExecutorSettings
 
 __all__ = ["RayEngine", "RayOptions", "probe_cluster", "task_token"]
@@ -327,14 +328,14 @@ class RayEngine(Engine):
         except ray.exceptions.TaskCancelledError:
             if task.killed_for is None:  # not by this engine: the step did not end by its own doing or ours
                 return JobEnd(step_id, "crashed", "its Ray task was cancelled from outside tkplan", wall,
-                              outcome=_read_outcome(task.job.step_dir))
-            return JobEnd(step_id, task.killed_for, task.kill_detail, wall, outcome=_read_outcome(task.job.step_dir))
+                              outcome=read_outcome(task.job.step_dir))
+            return JobEnd(step_id, task.killed_for, task.kill_detail, wall, outcome=read_outcome(task.job.step_dir))
         except ray.exceptions.OutOfMemoryError as exc:
             return JobEnd(step_id, "oom", f"killed by Ray's memory monitor on node {task.node.name}: "
                           f"{_first_line(exc)}", wall)
         except ray.exceptions.RayError as exc:
             return JobEnd(step_id, "crashed", self._crash_detail(task, exc), wall,
-                          outcome=_read_outcome(task.job.step_dir))
+                          outcome=read_outcome(task.job.step_dir))
         if task.killed_for == "cancelled":
             return attrs.evolve(end, status="cancelled", detail="cancelled")
         return end
@@ -548,14 +549,6 @@ def _probe_here() -> dict[str, Any]:
     return converter.unstructure(probe())
 
 
-def _read_outcome(step_dir: Path) -> dict[str, Any] | None:
-    import json
-
-    try:
-        data = json.loads((step_dir / "outcome.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _first_line(exc: BaseException) -> str:
