@@ -406,9 +406,9 @@ def _step_env(plan: Any, step_id: str, base: Any) -> dict[str, str]:
 
 
 def _fail(message: str, code: int) -> None:
-    error = click.ClickException(message)
-    error.exit_code = code
-    raise error
+    from tkplan.cli import fail
+
+    fail(f"Error: {message}", code)
 
 
 def main() -> None:

@@ -36,15 +36,13 @@ EXIT_CODES: dict[type[errors.TkplanError], int] = {
 }
 
 
-class TkplanFailure(click.ClickException):
-    """A `TkplanError` shown to the user with its documented exit code."""
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``message`` on stderr and exit with ``code``.
 
-    def __init__(self, error: errors.TkplanError) -> None:
-        super().__init__(str(error))
-        self.exit_code = next((code for cls, code in EXIT_CODES.items() if isinstance(error, cls)), 1)
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+    (click declares ``exit_code`` on its exception classes, so a code chosen per error leaves through ``Exit``.)
+    """
+    click.echo(message, err=True)
+    raise click.exceptions.Exit(code)
 
 
 class UnusablePath(click.FileError):
@@ -90,7 +88,7 @@ class TkplanGroup(click.Group):
         try:
             return super().invoke(ctx)
         except errors.TkplanError as exc:
-            raise TkplanFailure(exc) from None
+            fail(f"error: {exc}", next((code for cls, code in EXIT_CODES.items() if isinstance(exc, cls)), 1))
 
 
 @click.group(cls=TkplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
