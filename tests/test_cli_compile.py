@@ -13,11 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from tkplan.cli import main
 from tkplan.planner import plan_from_json
-from tkplan.planner._overrides import LEGACY_ENV
 from tkplan.planner._plan import canonical_json
 
 TESTS = Path(__file__).parent
@@ -26,21 +23,6 @@ LAPTOP_SPEC = str(TESTS / "specs" / "laptop_2core.yaml")
 STEP_FIELDS = {"id", "family", "target", "targets", "task", "seed", "params", "entrypoint", "resources", "env",
                "isolation", "limits", "derivations", "depends_on", "data", "digest"}
 
-
-@pytest.fixture()
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Run ``tkplan`` in ``tmp_path`` with only the environment a test gives (nothing of the developer's)."""
-    for name in list(os.environ):
-        if name.startswith("TKPLAN") or name in LEGACY_ENV:
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, str] | None = None):
-        return runner.invoke(main, list(args), env={"TKPLAN_CACHE_DIR": str(tmp_path / ".cache"), **(env or {})},
-                             catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture()

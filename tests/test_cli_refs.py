@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from tkplan.cli import main
-from tkplan.planner._overrides import LEGACY_ENV
 
 LAPTOP_SPEC = str(Path(__file__).parent / "specs" / "laptop_2core.yaml")
 KAGGLE_SPEC = str(Path(__file__).parent / "specs" / "kaggle_t4.yaml")  # kaggle_safe requires its GPU
@@ -19,19 +14,11 @@ NETWORKS = ("mlp", "cnn1d", "lstm", "transformer", "tab_cnn", "tab_lstm", "tab_t
 
 
 @pytest.fixture()
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Run ``tkplan`` in ``tmp_path`` with only the environment a test gives."""
-    for name in list(os.environ):
-        if name.startswith("TKPLAN") or name in LEGACY_ENV or name in ("TEAM", "WHO"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, str] | None = None):
-        return runner.invoke(main, list(args), env={"TKPLAN_CACHE_DIR": str(tmp_path / ".cache"), **(env or {})},
-                             catch_exceptions=False)
-
-    return invoke
+def cli(cli, monkeypatch: pytest.MonkeyPatch):
+    """The shared ``cli``, without the variables these tests set themselves."""
+    for name in ("TEAM", "WHO"):
+        monkeypatch.delenv(name, raising=False)
+    return cli
 
 
 def project(text: str) -> None:

@@ -7,19 +7,15 @@ chain of settings behind a key (``tkplan explain``), and what the plan records a
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from tkplan.cli import main
 from tkplan.errors import ConfigError
 from tkplan.planner import CompileRequest, compile_plan, load_hardware, resolve
-from tkplan.planner._overrides import LEGACY_ENV
 from tkplan.planner._sources import shipped_dir
 
 TESTS = Path(__file__).parent.parent
@@ -73,21 +69,6 @@ def team_path(tmp_path: Path) -> Path:
     shutil.copytree(FIXTURES / "shared_path", tmp_path / "team")
     return tmp_path / "team"
 
-
-@pytest.fixture()
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Run ``tkplan`` in ``tmp_path`` with only the environment a test gives (nothing of the developer's)."""
-    for name in list(os.environ):
-        if name.startswith("TKPLAN") or name in LEGACY_ENV:
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, str] | None = None):
-        return runner.invoke(main, list(args), env={"TKPLAN_CACHE_DIR": str(tmp_path / ".cache"), **(env or {})},
-                             catch_exceptions=False)
-
-    return invoke
 
 
 def explained(output: str) -> list[str]:
