@@ -136,6 +136,31 @@ def test_faults_are_contained_and_classified_as_on_the_local_engine(tmp_path, on
     assert ends == collections.Counter(plan.schedule.order)
 
 
+def test_a_step_killed_by_rays_memory_monitor_ends_oom_naming_it(tmp_path):
+    """Ray's memory monitor kills a task once the node's memory passes its threshold: the step ends ``oom``, and
+    its detail says that Ray's monitor killed it (the step's own cap is far above what it takes)."""
+    import psutil
+    from ray._private.utils import get_system_memory, get_used_memory
+
+    # The threshold sits 1 GiB above the memory in use now, as psutil or Ray count it (whichever is more): the
+    # step's 2.5 GiB pass it whatever else this machine does meanwhile, and nothing of ours passes it before.
+    total = get_system_memory()
+    used = max(get_used_memory(), psutil.virtual_memory().total - psutil.virtual_memory().available)
+    threshold = round(min(0.99, (used + 1024 * MIB) / total), 4)
+    project = write_project(tmp_path, {"hogs": family("allocate", allocate_mb=2560)}, timeout_s=120, memory_cap_gb=8)
+    plan = compile_project(project)
+    with short_temp_dir() as temp:
+        ray.init(address="local", num_cpus=2, _temp_dir=temp, log_to_driver=False, **SMALL,
+                 _system_config={"memory_usage_threshold": threshold, "memory_monitor_refresh_ms": 100})
+        try:
+            summary = execute(plan, tmp_path / "run", engine="ray")
+        finally:
+            ray.shutdown()
+    (result,) = summary.results
+    assert result.status == "oom", result.detail
+    assert result.detail.startswith("killed by Ray's memory monitor on node "), result.detail
+
+
 def test_kill_9_of_the_driver_then_resume_runs_the_rest_exactly_once(tmp_path, one_node):
     """The driver dies with SIGKILL mid-run; ``--resume`` adopts what finished and runs what did not, once."""
     project = write_project(tmp_path / "project", {"count": family("count", sleep_s=0.5)}, seeds=(1, 2, 3, 4, 5, 6))
