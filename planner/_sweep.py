@@ -10,21 +10,26 @@ with the source ``sweep:KEY (where the axis was written)``, and is resolved, val
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from tkplan.errors import ConfigError, PlanningError, Problem
-from tkplan.planner._compile import SWEEP, CompileRequest, load_base, plan_resolved, resolve_point
+from tkplan.planner._compile import (SWEEP, Base, CompileRequest, Resolved, finish_point, load_base, plan_resolved,
+                                    planned_config, settle)
 from tkplan.planner._convert import converter
 from tkplan.planner._grammar import ChoiceSweep, RangeSweep, format_value
 from tkplan.planner._hardware import HardwareSpec
-from tkplan.planner._merge import Provenance, dotted
-from tkplan.planner._overrides import Override
+from tkplan.planner._data import FileFacts
+from tkplan.planner._merge import Provenance, changed_paths, dotted
+from tkplan.planner._overrides import Override, apply_overrides
 from tkplan.planner._plan import Plan, canonical_json
+from tkplan.planner._share import PlanParts
+from tkplan.planner._validate import validate_changes, validate_config
 
 __all__ = ["SWEEP_FORMAT", "Axis", "Point", "SweepPlan", "compile_sweep", "sweep_to_json"]
 
@@ -74,8 +79,16 @@ class SweepPlan:
     plans: Mapping[str, Plan]
 
 
-def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str) -> SweepPlan:
+def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str,
+                  files: Mapping[str, FileFacts] | None = None) -> SweepPlan:
     """Compile every point of the sweep that ``request`` declares into its own plan.
+
+    Args:
+        request: the sweep's words: profiles, overrides, sweep values.
+        hardware: the machine to plan for.
+        hardware_source: ``probe`` or the spec file's display path.
+        version: the tkplan version.
+        files: the facts of the data files the points read (`sweep_data_files` says which), by ``data.source``.
 
     Raises:
         ConfigError: an input, an axis or an axis value is invalid (every problem, each located once).
@@ -94,6 +107,7 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
     if problems:
         raise ConfigError([*base.problems, *problems])
     words = _plain_words(request, {o.source for o in sweeps})
+    compiler = _Points(base)
     plans: dict[str, Plan] = {}
     points: list[Point] = []
     found: dict[Problem, None] = {}
@@ -101,14 +115,14 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
         overrides = [o for axis, value in zip(axes, combo, strict=True) for o in _overrides(axis, value)]
         point_words = tuple(f"{dotted(o.path)}={format_value(o.value)}" for o in overrides)
         try:
-            resolved = resolve_point(base, overrides)
+            resolved = compiler.resolve(overrides)
         except ConfigError as exc:
             found.update(dict.fromkeys(exc.problems))
             continue
         if found:  # an invalid point was seen: only collect the problems of the rest
             continue
         try:
-            plan = plan_resolved(resolved, (*words, *point_words), hardware, hardware_source, version)
+            plan = compiler.plan(resolved, (*words, *point_words), hardware, hardware_source, version, files)
         except PlanningError as exc:
             where = " ".join(point_words)
             raise PlanningError([attrs.evolve(p, message=f"{p.message} (sweep point {where})")
@@ -121,6 +135,61 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
         raise ConfigError([Problem("the sweep has no points", hint="give an axis at least one value")])
     draft = SweepPlan(SWEEP_FORMAT, "", tuple(axes), tuple(points), plans)
     return attrs.evolve(draft, sweep_hash=_hash(draft))
+
+
+class _Points:
+    """Resolves and plans the points of one sweep, doing once what they share.
+
+    Each result is exactly what `resolve_point` and `plan_resolved` give for the point. The environment's and
+    the command line's overrides are applied once; each point applies its own to a copy of the result, and
+    resolves its references (which may reach a swept key), trait defaults and paths. The configuration with no
+    point's values — the *reference* — is validated in full once; while it is valid, a point is validated only
+    where its configuration differs from it (`validate_changes`), else in full. The plans share one `PlanParts`.
+    """
+
+    def __init__(self, base: Base) -> None:
+        config, provenance = copy.deepcopy(base.config), {key: list(chain) for key, chain in base.provenance.items()}
+        self.problems = [*base.problems, *apply_overrides(config, provenance, [*base.env_overrides,
+                                                                                *base.cli_overrides])]
+        self.base, self.config, self.provenance = base, config, provenance
+        reference = settle(base.request, _copy(config), {key: list(chain) for key, chain in provenance.items()})
+        valid = not validate_config(reference.config, reference.provenance)
+        self.reference = reference.config if valid else None
+        self.parts = PlanParts(planned_config(reference.config))
+
+    def resolve(self, point: Sequence[Override]) -> Resolved:
+        """`resolve_point` of the base and ``point``.
+
+        Raises:
+            ConfigError: every problem found, each with its origin.
+        """
+        config, provenance = _copy(self.config), {key: list(chain) for key, chain in self.provenance.items()}
+        problems = [*self.problems, *apply_overrides(config, provenance, point)]
+        reference = self.reference
+        validate = validate_config if reference is None else \
+            lambda c, p: validate_changes(c, p, changed_paths(reference, c))
+        return finish_point(self.base, config, provenance, problems, [*self.base.cli_overrides, *point], validate)
+
+    def plan(self, resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec, hardware_source: str,
+             version: str, files: Mapping[str, FileFacts] | None) -> Plan:
+        """`plan_resolved` of a point, sharing the parts its plan has in common with the others'.
+
+        Raises:
+            PlanningError: the point cannot be honoured on ``hardware``.
+        """
+        return plan_resolved(resolved, cli, hardware, hardware_source, version, files, parts=self.parts)
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of configuration data (mappings, lists, scalars), quicker than ``copy.deepcopy``."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy(item) for item in value]
+    if kind in (str, int, float, bool, type(None)):
+        return value
+    return copy.deepcopy(value)
 
 
 def sweep_to_json(sweep: SweepPlan) -> str:
