@@ -129,15 +129,15 @@ def changed_paths(old: Any, new: Any, path: tuple[str | int, ...] = ()) -> Itera
     Mappings with the same keys and lists of the same length are compared item by item; a mapping whose keys
     differ, a list whose length differs, or a value of another type or text is itself a changed path.
     """
-    if old is new:
-        return
     if type(old) is dict and type(new) is dict and old.keys() == new.keys():
         for key, value in new.items():
-            yield from changed_paths(old[key], value, (*path, key))
+            if old[key] is not value:  # a scalar both hold (most of them) is one object
+                yield from changed_paths(old[key], value, (*path, key))
     elif type(old) is list and type(new) is list and len(old) == len(new):
         for i, (before, after) in enumerate(zip(old, new, strict=True)):
-            yield from changed_paths(before, after, (*path, i))
-    elif not same(old, new):
+            if before is not after:
+                yield from changed_paths(before, after, (*path, i))
+    elif old is not new and not same(old, new):
         yield path
 
 

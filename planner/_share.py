@@ -32,6 +32,7 @@ class PlanParts:
         self._reference = reference
         self._frozen = freeze(reference) if reference is not None else None
         self._settings: dict[int, tuple[Setting, JsonMap]] = {}  # id → (the setting, kept alive; its frozen form)
+        self._chains: dict[str, tuple[Sequence[Setting], tuple[JsonMap, ...]]] = {}  # key → its last chain, frozen
 
     def config(self, config: Mapping[str, Any]) -> JsonMap:
         """``freeze(config)``, made of the reference's frozen parts wherever ``config`` holds them unchanged."""
@@ -42,7 +43,15 @@ class PlanParts:
 
     def provenance(self, provenance: Mapping[str, Sequence[Setting]]) -> JsonMap:
         """The provenance as a plan holds it: each key's chain of unstructured settings, frozen."""
-        return types.MappingProxyType({key: tuple(self._setting(s) for s in chain) for key, chain in provenance.items()})
+        return types.MappingProxyType({key: self._chain(key, chain) for key, chain in provenance.items()})
+
+    def _chain(self, key: str, chain: Sequence[Setting]) -> tuple[JsonMap, ...]:
+        last = self._chains.get(key)
+        if last is not None and len(last[0]) == len(chain) and all(a is b for a, b in zip(last[0], chain)):
+            return last[1]
+        frozen = tuple(self._setting(s) for s in chain)
+        self._chains[key] = (chain, frozen)
+        return frozen
 
     def _setting(self, setting: Setting) -> JsonMap:
         known = self._settings.get(id(setting))
@@ -54,8 +63,8 @@ class PlanParts:
 def _share(value: Any, reference: Any, frozen: Any) -> Any:
     """``freeze(value)``, reusing ``frozen`` (``freeze(reference)``) or its parts where ``value`` is the same."""
     if type(value) is dict and type(reference) is dict:
-        parts = {key: _share(item, reference[key], frozen[key]) if key in reference else freeze(item)
-                 for key, item in value.items()}
+        parts = {key: (frozen[key] if item is reference[key] else _share(item, reference[key], frozen[key]))
+                 if key in reference else freeze(item) for key, item in value.items()}
         if tuple(parts) == tuple(frozen) and all(parts[key] is frozen[key] for key in parts):
             return frozen
         return types.MappingProxyType(parts)

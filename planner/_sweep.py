@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -193,8 +194,46 @@ def _copy(value: Any) -> Any:
 
 
 def sweep_to_json(sweep: SweepPlan) -> str:
-    """The sweep as the canonical text of a sweep file (ends with a newline)."""
-    return canonical_json(converter.unstructure(sweep), indent=1) + "\n"
+    """The sweep as the canonical text of a sweep file: compact JSON on one line, ending with a newline.
+
+    Unlike ``plan.json`` the text is not indented: a sweep file holds a plan per point, for tkplan to read. The
+    text is ``canonical_json`` of the unstructured sweep; each frozen part that the plans share (a provenance
+    chain, a section of the configuration) is written once and its text reused.
+    """
+    data = converter.unstructure(attrs.evolve(sweep, plans={}))
+    data["plans"] = {plan_hash: _plan_data(plan) for plan_hash, plan in sweep.plans.items()}
+    return _canonical(data, {}) + "\n"
+
+
+def _plan_data(plan: Plan) -> dict[str, Any]:
+    """The unstructured plan, with its configuration and provenance left frozen (shared between plans)."""
+    data: dict[str, Any] = converter.unstructure(attrs.evolve(plan, config={}, provenance={}))
+    data.update(config=plan.config, provenance=plan.provenance)
+    return data
+
+
+def _canonical(value: Any, texts: dict[int, tuple[Any, str]]) -> str:
+    """``canonical_json(value)``; the text of each read-only mapping or tuple is kept in ``texts`` by identity
+    (with the object, so that no other object takes its identity) and reused wherever that object appears again.
+    Key texts are kept there too, under the key's own identity."""
+    kind = type(value)
+    if kind is not dict and kind is not types.MappingProxyType and kind is not tuple:
+        return canonical_json(value)
+    known = texts.get(id(value))
+    if known is not None:
+        return known[1]
+    if kind is tuple:
+        text = "[" + ",".join(_canonical(item, texts) for item in value) + "]"
+    else:
+        parts = []
+        for key, item in sorted(value.items()):
+            key_text = texts.get(id(key)) or texts.setdefault(id(key), (key, canonical_json(key)))
+            item_text = texts.get(id(item))
+            parts.append(f"{key_text[1]}:{item_text[1] if item_text is not None else _canonical(item, texts)}")
+        text = "{" + ",".join(parts) + "}"
+    if kind is not dict:  # a plain dict may change later; a frozen part may not
+        texts[id(value)] = (value, text)
+    return text
 
 
 def _hash(sweep: SweepPlan) -> str:

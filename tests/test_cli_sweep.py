@@ -156,7 +156,7 @@ def test_the_same_sweep_twice_gives_the_same_bytes_and_hash(cli):
     assert first.exit_code == second.exit_code == 0
     assert Path("a.json").read_bytes() == Path("b.json").read_bytes()
     data = json.loads(Path("a.json").read_text())
-    assert Path("a.json").read_text() == canonical_json(data, indent=1) + "\n"
+    assert Path("a.json").read_text() == canonical_json(data) + "\n"
     assert f"sweep written to a.json (sweep_hash {data['sweep_hash']})" in first.output
     assert first.output.replace("a.json", "b.json") == second.output
 
