@@ -241,7 +241,7 @@ def plan_resolved(resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec
     """
     steps, schedule = plan_steps(resolved.config, hardware, resolved.work, resolved.provenance)
     schedule = attrs.evolve(schedule, skipped=resolved.skipped)
-    data = data_identity(resolved.config, files or {})
+    data = data_identity(resolved.config, {} if files is None else files)
     steps = _identified(steps, data, resolved.config, version)
     inputs = Inputs(
         tkplan_version=version,

@@ -168,3 +168,29 @@ def test_the_summary_has_one_line_per_point(cli):
     assert lines[0].startswith("sweep ") and "2 points" in lines[0]
     assert lines[1] == "axes: families.lightgbm.num_leaves (2 from cli:arg 2)"
     assert sum("families.lightgbm.num_leaves=" in line for line in lines) == 2
+
+
+def test_a_sweep_over_a_csv_source_measures_each_file_as_compile_does(tmp_path: Path):
+    """A file data source plans as for ``tkplan compile``: each point's plan records the file it reads, by size
+    and sha256, and has the hash compile gives; a swept file that is not there is refused with exit 6."""
+    from tests.test_cli_data import make_project, sha256, tkplan, write_panel
+
+    cache = tmp_path / "cache"
+    project = make_project(tmp_path / "project")
+    write_panel(project / "data" / "other.csv", seed=1)
+    done = tkplan("sweep", "--hermetic", "-o", "sweep.json", "data.source=data/panel.csv,data/other.csv",
+                  "families.ftrl_proximal.learning_rate=0.05,0.1", cwd=project, cache=cache)
+    assert done.returncode == 0, done.stderr
+    data = json.loads((project / "sweep.json").read_text())
+    assert len(data["points"]) == 4 == len(data["plans"])
+    for point in data["points"]:
+        plan = data["plans"][point["plan_hash"]]
+        source = point["overrides"][0].removeprefix("data.source=")
+        assert plan["data"] == {"source": source, "size": (project / source).stat().st_size,
+                                "sha256": sha256(project / source), "generator": {}}
+        compiled = tkplan("compile", "--hermetic", "--format", "json", *point["overrides"], cwd=project, cache=cache)
+        assert json.loads(compiled.stdout)["plan_hash"] == point["plan_hash"]
+    missing = tkplan("sweep", "--hermetic", "data.source=data/panel.csv,data/nowhere.csv", cwd=project, cache=cache)
+    assert missing.returncode == 6
+    assert f"data.source: no file {project / 'data' / 'nowhere.csv'}" in missing.stderr
+    assert "Traceback" not in missing.stderr

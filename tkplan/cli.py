@@ -227,11 +227,15 @@ def sweep_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, out
     and a profile's `sweep:` section (grid: key -> values, or points: a list of key -> value mappings; seeds:
     one more axis over run.base_seed). The points are the cartesian product of the axes, first axis slowest.
     """
+    from tkplan import _compile_cache as cache
+    from tkplan._data_digest import MeasuredFiles
     from tkplan._render import render_sweep_summary
     from tkplan.planner import compile_sweep, sweep_to_json
 
     hardware, source = _hardware(hardware_spec)
-    sweep = compile_sweep(_request(words, sets, hermetic), hardware, source, tkplan.__version__)
+    request = _request(words, sets, hermetic)
+    files = MeasuredFiles(request.cwd, cache.cache_dir(os.environ))
+    sweep = compile_sweep(request, hardware, source, tkplan.__version__, files)
     _emit(sweep_to_json(sweep), render_sweep_summary(sweep), output, fmt,
           f"sweep written to {output} (sweep_hash {sweep.sweep_hash})")
 
