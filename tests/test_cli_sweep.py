@@ -161,13 +161,34 @@ def test_the_same_sweep_twice_gives_the_same_bytes_and_hash(cli):
     assert first.output.replace("a.json", "b.json") == second.output
 
 
-def test_the_summary_has_one_line_per_point(cli):
-    result = cli("sweep", "ci_fast", "families.lightgbm.num_leaves=15,31")
+def test_the_summary_has_one_line_per_point_with_its_value_on_each_axis(cli):
+    result = cli("sweep", "ci_fast", "families.lightgbm.num_leaves=15,31", "run.base_seed=1,2")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].startswith("sweep ") and "2 points" in lines[0]
-    assert lines[1] == "axes: families.lightgbm.num_leaves (2 from cli:arg 2)"
-    assert sum("families.lightgbm.num_leaves=" in line for line in lines) == 2
+    assert lines[0].startswith("sweep ") and "(4 points × 14 steps = 56 steps, 4 distinct plans" in lines[0]
+    assert lines[1] == "hardware: 2 usable CPUs of 2, 16384 MB memory, GPUs: none"
+    assert lines[2] == "layers: base → ci_fast (+20 family profiles)"
+    assert lines[4] == "axes: families.lightgbm.num_leaves (2 from cli:arg 2); run.base_seed (2 from cli:arg 3)"
+    assert lines[6].split() == ["point", "num_leaves", "base_seed", "steps", "plan"]
+    data = json.loads(cli("sweep", "ci_fast", "families.lightgbm.num_leaves=15,31", "run.base_seed=1,2",
+                          "--format", "json").output)
+    assert [line.split() for line in lines[8:]] == [
+        [str(i), leaves, seed, "14", point["plan_hash"][:12]]
+        for i, ((leaves, seed), point) in enumerate(zip([("15", "1"), ("15", "2"), ("31", "1"), ("31", "2")],
+                                                        data["points"], strict=True))]
+
+
+def test_a_long_sweeps_summary_shows_its_first_and_last_points_and_counts_the_rest(cli):
+    result = cli("sweep", "ci_fast", "points.yaml", "run.base_seed=range(1,51)")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    table = lines[lines.index(next(line for line in lines if line.startswith("point "))):]
+    assert table[0].split() == ["point", "points", "base_seed", "steps", "plan"]
+    assert [line.split()[0] for line in table[2:12]] == [str(i) for i in range(10)]
+    assert table[12] == "… 80 more points …"
+    assert [line.split()[0] for line in table[13:]] == [str(i) for i in range(90, 100)]
+    assert table[2].split()[:5] == ["0", "num_leaves=15", "learning_rate=0.1", "1", "14"]
+    assert table[-1].split()[:4] == ["99", "num_leaves=63", "50", "14"]
 
 
 def test_a_sweep_over_a_csv_source_measures_each_file_as_compile_does(tmp_path: Path):
