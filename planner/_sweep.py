@@ -14,7 +14,7 @@ import copy
 import hashlib
 import itertools
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -32,7 +32,7 @@ from tkplan.planner._plan import Plan, canonical_json
 from tkplan.planner._share import PlanParts
 from tkplan.planner._validate import validate_changes, validate_config
 
-__all__ = ["SWEEP_FORMAT", "Axis", "Point", "SweepPlan", "compile_sweep", "sweep_to_json"]
+__all__ = ["SWEEP_FORMAT", "Axis", "Point", "SweepPlan", "compile_sweep", "sweep_chunks", "sweep_to_json"]
 
 SWEEP_FORMAT = "tkplan.sweep/1"  # tkplan: ignore[constant]  the sweep file format
 SEED_KEY = "run.base_seed"  # tkplan: ignore[constant]  the key that a `seeds:` axis sets
@@ -197,27 +197,54 @@ def sweep_to_json(sweep: SweepPlan) -> str:
     """The sweep as the canonical text of a sweep file: compact JSON on one line, ending with a newline.
 
     Unlike ``plan.json`` the text is not indented: a sweep file holds a plan per point, for tkplan to read. The
-    text is ``canonical_json`` of the unstructured sweep; each frozen part that the plans share (a provenance
-    chain, a section of the configuration) is written once and its text reused.
+    text is ``canonical_json`` of the unstructured sweep. `sweep_chunks` gives it in pieces, to be written
+    without holding it whole.
     """
-    data = converter.unstructure(attrs.evolve(sweep, plans={}))
-    data["plans"] = {plan_hash: _plan_data(plan) for plan_hash, plan in sweep.plans.items()}
-    return _canonical(data, {}) + "\n"
+    return "".join(sweep_chunks(sweep))
 
 
-def _plan_data(plan: Plan) -> dict[str, Any]:
-    """The unstructured plan, with its configuration and provenance left frozen (shared between plans)."""
-    data: dict[str, Any] = converter.unstructure(attrs.evolve(plan, config={}, provenance={}))
-    data.update(config=plan.config, provenance=plan.provenance)
-    return data
+def sweep_chunks(sweep: SweepPlan) -> Iterator[str]:
+    """The text of `sweep_to_json`, in pieces (one per plan, with the other fields around them).
+
+    Each frozen part that the plans share (a provenance chain, a section of the configuration) is written once
+    and its text reused.
+    """
+    texts: dict[int, tuple[Any, str]] = {}
+    fields = {key: canonical_json(value) for key, value in converter.unstructure(attrs.evolve(sweep, plans={})).items()}
+    for i, key in enumerate(sorted(fields)):
+        yield ("{" if i == 0 else ",") + canonical_json(key) + ":"
+        if key != "plans":
+            yield fields[key]
+            continue
+        for j, plan_hash in enumerate(sorted(sweep.plans)):
+            yield ("{" if j == 0 else ",") + canonical_json(plan_hash) + ":" + _plan_text(sweep.plans[plan_hash], texts)
+        yield "}" if sweep.plans else "{}"
+    yield "}\n"
 
 
-def _canonical(value: Any, texts: dict[int, tuple[Any, str]]) -> str:
-    """``canonical_json(value)``; the text of each read-only mapping or tuple is kept in ``texts`` by identity
-    (with the object, so that no other object takes its identity) and reused wherever that object appears again.
-    Key texts are kept there too, under the key's own identity."""
+def _plan_text(plan: Plan, texts: dict[int, tuple[Any, str]]) -> str:
+    """``canonical_json`` of the unstructured plan; its frozen configuration and provenance through `_canonical`."""
+    data = converter.unstructure(attrs.evolve(plan, config={}, provenance={}))
+    fields = {key: canonical_json(value) for key, value in data.items()}
+    fields.update(config=_canonical(plan.config, texts, keep=False),
+                  provenance=_canonical(plan.provenance, texts, keep=False))
+    return _object(fields)
+
+
+def _object(fields: Mapping[str, str]) -> str:
+    """The canonical text of a JSON object, from its keys and the texts of their values."""
+    return "{" + ",".join(f"{canonical_json(key)}:{fields[key]}" for key in sorted(fields)) + "}"
+
+
+def _canonical(value: Any, texts: dict[int, tuple[Any, str]], keep: bool = True) -> str:
+    """``canonical_json(value)``, reusing the texts of frozen parts seen before.
+
+    The text of each read-only mapping or tuple is kept in ``texts`` by identity, with the object (so that no
+    other object takes its identity while it is kept), and reused wherever that object appears again; a plan's
+    own mapping is not kept (``keep``), as no other plan holds it. Key texts are kept by the key's identity too.
+    """
     kind = type(value)
-    if kind is not dict and kind is not types.MappingProxyType and kind is not tuple:
+    if kind is not types.MappingProxyType and kind is not tuple:
         return canonical_json(value)
     known = texts.get(id(value))
     if known is not None:
@@ -231,7 +258,7 @@ def _canonical(value: Any, texts: dict[int, tuple[Any, str]]) -> str:
             item_text = texts.get(id(item))
             parts.append(f"{key_text[1]}:{item_text[1] if item_text is not None else _canonical(item, texts)}")
         text = "{" + ",".join(parts) + "}"
-    if kind is not dict:  # a plain dict may change later; a frozen part may not
+    if keep:
         texts[id(value)] = (value, text)
     return text
 
