@@ -36,9 +36,7 @@ class PlanParts:
 
     def config(self, config: Mapping[str, Any]) -> JsonMap:
         """``freeze(config)``, made of the reference's frozen parts wherever ``config`` holds them unchanged."""
-        if self._reference is None:
-            return freeze(config)
-        shared: JsonMap = _share(config, self._reference, self._frozen)
+        shared: JsonMap = freeze(config) if self._reference is None else _share(config, self._reference, self._frozen)
         return shared
 
     def provenance(self, provenance: Mapping[str, Sequence[Setting]]) -> JsonMap:
@@ -47,7 +45,7 @@ class PlanParts:
 
     def _chain(self, key: str, chain: Sequence[Setting]) -> tuple[JsonMap, ...]:
         last = self._chains.get(key)
-        if last is not None and len(last[0]) == len(chain) and all(a is b for a, b in zip(last[0], chain)):
+        if last is not None and len(last[0]) == len(chain) and all(a is b for a, b in zip(last[0], chain, strict=True)):
             return last[1]
         frozen = tuple(self._setting(s) for s in chain)
         self._chains[key] = (chain, frozen)

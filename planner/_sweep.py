@@ -20,12 +20,21 @@ from typing import Any
 import attrs
 
 from tkplan.errors import ConfigError, PlanningError, Problem
-from tkplan.planner._compile import (SWEEP, Base, CompileRequest, Resolved, finish_point, load_base, plan_resolved,
-                                    planned_config, settle)
+from tkplan.planner._compile import (
+    SWEEP,
+    Base,
+    CompileRequest,
+    Resolved,
+    finish_point,
+    load_base,
+    plan_resolved,
+    planned_config,
+    settle,
+)
 from tkplan.planner._convert import converter
+from tkplan.planner._data import FileFacts
 from tkplan.planner._grammar import ChoiceSweep, RangeSweep, format_value
 from tkplan.planner._hardware import HardwareSpec
-from tkplan.planner._data import FileFacts
 from tkplan.planner._merge import Provenance, changed_paths, dotted
 from tkplan.planner._overrides import Override, apply_overrides
 from tkplan.planner._plan import Plan, canonical_json

@@ -89,8 +89,9 @@ def render_sweep_summary(sweep: Any) -> str:
         keys = _short_names(list(value))
         return " ".join(f"{keys[k]}={format_value(v)}" for k, v in value.items())
 
+    combos = itertools.product(*(a.values for a in axes))  # the points' order: first axis slowest
     rows = [[i, *(cell(a, v) for a, v in zip(axes, combo, strict=True)), count, p.plan_hash[:12]]
-            for i, (p, combo, count) in enumerate(zip(points, itertools.product(*(a.values for a in axes)), counts))]
+            for i, (p, combo, count) in enumerate(zip(points, combos, counts, strict=True))]
     left_out = len(rows) - 2 * SWEEP_ROWS
     if left_out > 1:
         rows = [*rows[:SWEEP_ROWS], *rows[-SWEEP_ROWS:]]

@@ -21,14 +21,14 @@ from tkplan.planner import CompileRequest, compile_sweep, load_hardware, plan_to
 from tkplan.planner._compile import load_base, plan_resolved, resolve_point
 from tkplan.planner._grammar import ChoiceSweep, RangeSweep
 from tkplan.planner._merge import changed_paths, same
-from tkplan.planner._sweep import _overrides, _Points, _profile_axes, _values, Axis
+from tkplan.planner._sweep import Axis, _overrides, _Points, _profile_axes, _values
 
 TESTS = Path(__file__).parent.parent
 HARDWARE = load_hardware(TESTS / "specs" / "laptop_2core.yaml")
 VERSION = tkplan.__version__
 
 
-def outcomes(words: tuple[str, ...], cwd: Path) -> list[tuple[str, str]]:
+def outcomes(words: tuple[str, ...], cwd: Path) -> list[tuple[tuple[str, str], tuple[str, str]]]:
     """Each point's outcome on the sweep's path and on the plain path: ("plan", its JSON) or ("config"/"planning",
     the problems)."""
     base = load_base(CompileRequest(words=words, cwd=cwd, hermetic=True))
@@ -40,9 +40,9 @@ def outcomes(words: tuple[str, ...], cwd: Path) -> list[tuple[str, str]]:
     pairs = []
     for combo in itertools.product(*(a.values for a in axes)):
         point = [o for axis, value in zip(axes, combo, strict=True) for o in _overrides(axis, value)]
-        fast = outcome(lambda: compiler.plan(compiler.resolve(point), words, HARDWARE, "spec", VERSION, None))
-        slow = outcome(lambda: plan_resolved(resolve_point(base, point), words, HARDWARE, "spec", VERSION))
-        pairs.append((fast, slow))
+        pairs.append((outcome(lambda p=point: compiler.plan(compiler.resolve(p), words, HARDWARE, "spec", VERSION,
+                                                            None)),
+                      outcome(lambda p=point: plan_resolved(resolve_point(base, p), words, HARDWARE, "spec", VERSION))))
     return pairs
 
 

@@ -259,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.baseline:
             before = planning(args.baseline, args.points, False)
             print_planning(f"baseline ({args.baseline})", before)
-            print(f"  before → after: {before['points'] / before['cpu_s']:.1f} → {after['points'] / after['cpu_s']:.1f} "
-                  f"plans per CPU second ({before['cpu_s'] / after['cpu_s']:.1f}×), peak RSS "
+            print(f"  before → after: {before['points'] / before['cpu_s']:.1f} → "
+                  f"{after['points'] / after['cpu_s']:.1f} plans per CPU second "
+                  f"({before['cpu_s'] / after['cpu_s']:.1f}×), peak RSS "
                   f"{before['rss_written_mb']:.0f} → {after['rss_written_mb']:.0f} MB, file "
                   f"{before['file_mb']:.0f} → {after['file_mb']:.0f} MB, writing {before['write_s']:.1f} → "
                   f"{after['write_s']:.1f} s")
