@@ -43,6 +43,7 @@ _EXPORTS = {
     "Point": "tkplan.planner._sweep",
     "SweepPlan": "tkplan.planner._sweep",
     "compile_sweep": "tkplan.planner._sweep",
+    "sweep_chunks": "tkplan.planner._sweep",
     "sweep_to_json": "tkplan.planner._sweep",
     "probe_fingerprint": "tkplan.planner._probe",
     "export_schemas": "tkplan.planner._schemas",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +20,24 @@ import attrs
 
 from tkplan.errors import ConfigError, HardwareError, Problem
 from tkplan.planner._campaign import Work, expand_campaign
-from tkplan.planner._convert import converter, first_error, thaw
+from tkplan.planner._convert import converter, first_error
 from tkplan.planner._data import FileFacts, data_identity, file_source, resolve_paths, step_digest
 from tkplan.planner._entrypoints import check_entrypoints
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._merge import Provenance, merge_layers
 from tkplan.planner._overrides import Override, apply_overrides, env_overrides, split_words, sweep_problems
-from tkplan.planner._plan import FORMAT, DataIdentity, Inputs, LayerInput, Plan, Step, compute_hash
-from tkplan.planner._refs import resolve_references
+from tkplan.planner._plan import FORMAT, DataIdentity, Inputs, LayerInput, Plan, Step, plan_hash
+from tkplan.planner._refs import Resolution, resolve_references
 from tkplan.planner._rules import plan_steps
 from tkplan.planner._schemas import HARDWARE_SCHEMA
+from tkplan.planner._share import PlanParts
 from tkplan.planner._sources import Layer, SearchPath, load_layers
 from tkplan.planner._traits import fill_trait_defaults
 from tkplan.planner._validate import schema_problems, typed_value, validate_config
 from tkplan.planner._yaml import load_path
 
-__all__ = ["SWEEP", "VARS", "Base", "CompileRequest", "Resolved", "compile_plan", "data_file", "load_base",
-           "load_hardware", "plan_resolved", "resolve", "resolve_point"]
+__all__ = ["SWEEP", "VARS", "Base", "CompileRequest", "Resolved", "compile_plan", "data_file", "finish_point",
+           "load_base", "load_hardware", "plan_resolved", "planned_config", "resolve", "resolve_point", "settle"]
 
 VARS = "vars"  # tkplan: ignore[constant]  the section of values that exist to be referred to
 SWEEP = "sweep"  # tkplan: ignore[constant]  the section that declares a sweep: read by `tkplan sweep` only
@@ -138,18 +139,45 @@ def resolve_point(base: Base, point: Sequence[Override]) -> Resolved:
     Raises:
         ConfigError: every problem found, each with its origin.
     """
-    request = base.request
-    problems = list(base.problems)
     config, provenance = copy.deepcopy(base.config), {key: list(chain) for key, chain in base.provenance.items()}
     cli_overrides = [*base.cli_overrides, *point]
-    problems += apply_overrides(config, provenance, [*base.env_overrides, *cli_overrides])
+    problems = [*base.problems, *apply_overrides(config, provenance, [*base.env_overrides, *cli_overrides])]
+    return finish_point(base, config, provenance, problems, cli_overrides)
+
+
+def settle(request: CompileRequest, config: dict[str, Any], provenance: Provenance) -> Resolution:
+    """Resolve the references of an overridden configuration, fill its trait defaults and resolve its paths.
+
+    The result is the configuration as it is validated. ``config``'s mappings may be changed in place.
+    """
     refs = resolve_references(config, provenance, request.env, hermetic=request.hermetic, typed=typed_value)
+    fill_trait_defaults(refs.config, refs.provenance)
+    resolve_paths(refs.config, refs.provenance, request.cwd)
+    return refs
+
+
+def finish_point(base: Base, config: dict[str, Any], provenance: Provenance, problems: Sequence[Problem],
+                 cli_overrides: Sequence[Override],
+                 validate: Callable[[Mapping[str, Any], Provenance], list[Problem]] = validate_config) -> Resolved:
+    """Resolve an overridden configuration (`settle`), validate it with ``validate``, expand its campaign.
+
+    Args:
+        base: what the configuration was made from.
+        config: the layers with every override applied (changed in place).
+        provenance: its provenance.
+        problems: the problems found so far.
+        cli_overrides: the command line's overrides (a removed key that is missing is located at its ``~``).
+        validate: `validate_config`, or what gives the same problems for this configuration.
+
+    Raises:
+        ConfigError: every problem found, each with its origin.
+    """
+    problems = list(problems)
+    refs = settle(base.request, config, provenance)
     config, provenance, env_used = refs.config, refs.provenance, {**base.env_used, **refs.env_used}
     problems += refs.problems
-    fill_trait_defaults(config, provenance)
-    resolve_paths(config, provenance, request.cwd)
     # a key whose reference broke is reported once, where it broke, not again for holding the raw ${...}
-    schema_problems = [_removed(p, cli_overrides) for p in validate_config(config, provenance)
+    schema_problems = [_removed(p, cli_overrides) for p in validate(config, provenance)
                        if p.path not in refs.unresolved]
     problems += schema_problems
     work: tuple[Work, ...] = ()
@@ -157,7 +185,7 @@ def resolve_point(base: Base, point: Sequence[Override]) -> Resolved:
     if not schema_problems and not refs.problems:
         work, skipped, campaign_problems = expand_campaign(config, provenance)
         problems += campaign_problems
-        problems += check_entrypoints(config, [w.family for w in work], provenance, request.cwd)
+        problems += check_entrypoints(config, [w.family for w in work], provenance, base.request.cwd)
     if problems:
         raise ConfigError(problems)
     return Resolved(config, provenance, base.layers, env_used, work, skipped)
@@ -201,15 +229,19 @@ def compile_plan(request: CompileRequest, hardware: HardwareSpec, hardware_sourc
 
 
 def plan_resolved(resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec, hardware_source: str,
-                  version: str, files: Mapping[str, FileFacts] | None = None) -> Plan:
+                  version: str, files: Mapping[str, FileFacts] | None = None, *,
+                  parts: PlanParts | None = None) -> Plan:
     """Plan the steps of a resolved configuration and hash the plan; ``cli`` is recorded as its command line.
+
+    ``parts`` freezes the plan's configuration and provenance: the plans of one sweep share one, and with it
+    the parts they have in common.
 
     Raises:
         PlanningError: the configuration cannot be honoured on ``hardware``, or a data file was not measured.
     """
     steps, schedule = plan_steps(resolved.config, hardware, resolved.work, resolved.provenance)
     schedule = attrs.evolve(schedule, skipped=resolved.skipped)
-    data = data_identity(resolved.config, files or {})
+    data = data_identity(resolved.config, {} if files is None else files)
     steps = _identified(steps, data, resolved.config, version)
     inputs = Inputs(
         tkplan_version=version,
@@ -218,11 +250,17 @@ def plan_resolved(resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec
         cli=tuple(cli),
         hardware_source=hardware_source,
     )
-    provenance = {key: [thaw(converter.unstructure(s)) for s in chain]
-                  for key, chain in sorted(resolved.provenance.items()) if key.split(".", 1)[0] not in (VARS, SWEEP)}
-    config = {key: value for key, value in resolved.config.items() if key not in (VARS, SWEEP)}
+    parts = parts or PlanParts()
+    provenance = parts.provenance({key: chain for key, chain in sorted(resolved.provenance.items())
+                                   if key.split(".", 1)[0] not in (VARS, SWEEP)})
+    config = parts.config(planned_config(resolved.config))
     draft = Plan(FORMAT, "", inputs, hardware, config, provenance, steps, schedule, data)
-    return attrs.evolve(draft, plan_hash=compute_hash(converter.unstructure(draft)))
+    return attrs.evolve(draft, plan_hash=plan_hash(draft))
+
+
+def planned_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a resolved configuration that a plan holds: all but ``vars`` and ``sweep``."""
+    return {key: value for key, value in config.items() if key not in (VARS, SWEEP)}
 
 
 def _identified(steps: tuple[Step, ...], data: DataIdentity, config: Mapping[str, Any],

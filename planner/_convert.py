@@ -17,9 +17,16 @@ JsonMap = Mapping[str, Any]
 
 
 def freeze(value: Any) -> Any:
-    """Return ``value`` with every dict made a read-only mapping and every list a tuple."""
+    """Return ``value`` with every dict made a read-only mapping and every list a tuple.
+
+    A read-only mapping is taken as frozen already and returned as it is, so that freezing a frozen value
+    (``attrs.evolve`` of a plan) costs nothing and plans can share their unchanged parts. Only `freeze` makes
+    the read-only mappings of plan data: one made otherwise must hold frozen values.
+    """
     kind = type(value)
-    if kind is dict or kind is types.MappingProxyType:
+    if kind is types.MappingProxyType:
+        return value
+    if kind is dict:
         return types.MappingProxyType({k: freeze(v) for k, v in value.items()})
     if kind is list or kind is tuple:
         return tuple(freeze(v) for v in value)

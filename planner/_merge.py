@@ -7,14 +7,14 @@ the chain of settings that wrote it, lowest first, so the last entry is the one 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
 
 from tkplan.planner._sources import Layer
 
-__all__ = ["Hop", "Setting", "dotted", "forget", "merge_layers", "set_path"]
+__all__ = ["Hop", "Setting", "changed_paths", "dotted", "forget", "merge_layers", "same", "set_path"]
 
 
 @attrs.frozen
@@ -121,3 +121,37 @@ def forget(provenance: Provenance, path: tuple[str, ...]) -> None:
     prefix = dotted(path) + "."
     for key in [k for k in provenance if k.startswith(prefix)]:
         del provenance[key]
+
+
+def changed_paths(old: Any, new: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    """The key paths where ``new`` differs from ``old``, each as high as the difference goes.
+
+    Mappings with the same keys and lists of the same length are compared item by item; a mapping whose keys
+    differ, a list whose length differs, or a value of another type or text is itself a changed path.
+    """
+    if type(old) is dict and type(new) is dict and old.keys() == new.keys():
+        for key, value in new.items():
+            if old[key] is not value:  # a scalar both hold (most of them) is one object
+                yield from changed_paths(old[key], value, (*path, key))
+    elif type(old) is list and type(new) is list and len(old) == len(new):
+        for i, (before, after) in enumerate(zip(old, new, strict=True)):
+            if before is not after:
+                yield from changed_paths(before, after, (*path, i))
+    elif old is not new and not same(old, new):
+        yield path
+
+
+def same(a: Any, b: Any) -> bool:
+    """Whether two configuration values are the same value of the same type, as a plan's JSON writes them.
+
+    Unlike ``==``: ``1``, ``1.0`` and ``true`` differ, and so do ``0.0`` and ``-0.0``.
+    """
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:
+        return repr(a) == repr(b)
+    if type(a) is dict:
+        return a.keys() == b.keys() and all(same(v, b[k]) for k, v in a.items())
+    if type(a) is list:
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)

@@ -43,6 +43,7 @@ __all__ = [
     "check_plan",
     "compute_hash",
     "plan_from_json",
+    "plan_hash",
     "plan_to_json",
     "read_plan",
     "safe_name",
@@ -321,15 +322,32 @@ def _cycle(graph: Mapping[str, list[str]]) -> list[str]:
 
 
 def canonical_json(data: Any, *, indent: int | None = None) -> str:
-    """Serialise JSON-ready ``data`` canonically: sorted keys, no NaN, shortest round-trip floats."""
+    """Serialise JSON-ready ``data`` canonically: sorted keys, no NaN, shortest round-trip floats.
+
+    ``data`` may hold frozen parts (read-only mappings, tuples): they give the text their plain form gives.
+    """
     separators = (",", ":") if indent is None else (",", ": ")
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators)
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators,
+                      default=_plain_mapping)
+
+
+def _plain_mapping(value: Any) -> dict[str, Any]:
+    """A read-only mapping as the dict `json` writes (anything else is not JSON-ready)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-ready")
 
 
 def compute_hash(data: Mapping[str, Any]) -> str:
     """The sha256 of the semantic part of an unstructured plan."""
     semantic = {key: data[key] for key in _SEMANTIC}
     return hashlib.sha256(canonical_json(semantic).encode("utf-8")).hexdigest()
+
+
+def plan_hash(plan: Plan) -> str:
+    """The hash of ``plan``'s semantic part: `compute_hash` of the unstructured plan, without unstructuring the rest."""
+    return compute_hash({key: plan.config if key == "config" else converter.unstructure(getattr(plan, key))
+                         for key in _SEMANTIC})
 
 
 def plan_to_json(plan: Plan) -> str:

@@ -47,6 +47,7 @@ def registry() -> Any:
     )
 
 
+@functools.cache
 def validator(name: str) -> Any:
     """A draft 2020-12 validator for the schema ``name``, resolving relative references.
 

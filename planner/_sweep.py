@@ -10,23 +10,38 @@ with the source ``sweep:KEY (where the axis was written)``, and is resolved, val
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
-from collections.abc import Mapping
+import types
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from tkplan.errors import ConfigError, PlanningError, Problem
-from tkplan.planner._compile import SWEEP, CompileRequest, load_base, plan_resolved, resolve_point
+from tkplan.planner._compile import (
+    SWEEP,
+    Base,
+    CompileRequest,
+    Resolved,
+    finish_point,
+    load_base,
+    plan_resolved,
+    planned_config,
+    settle,
+)
 from tkplan.planner._convert import converter
+from tkplan.planner._data import FileFacts
 from tkplan.planner._grammar import ChoiceSweep, RangeSweep, format_value
 from tkplan.planner._hardware import HardwareSpec
-from tkplan.planner._merge import Provenance, dotted
-from tkplan.planner._overrides import Override
+from tkplan.planner._merge import Provenance, changed_paths, dotted
+from tkplan.planner._overrides import Override, apply_overrides
 from tkplan.planner._plan import Plan, canonical_json
+from tkplan.planner._share import PlanParts
+from tkplan.planner._validate import validate_changes, validate_config
 
-__all__ = ["SWEEP_FORMAT", "Axis", "Point", "SweepPlan", "compile_sweep", "sweep_to_json"]
+__all__ = ["SWEEP_FORMAT", "Axis", "Point", "SweepPlan", "compile_sweep", "sweep_chunks", "sweep_to_json"]
 
 SWEEP_FORMAT = "tkplan.sweep/1"  # tkplan: ignore[constant]  the sweep file format
 SEED_KEY = "run.base_seed"  # tkplan: ignore[constant]  the key that a `seeds:` axis sets
@@ -74,8 +89,16 @@ class SweepPlan:
     plans: Mapping[str, Plan]
 
 
-def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str) -> SweepPlan:
+def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str,
+                  files: Mapping[str, FileFacts] | None = None) -> SweepPlan:
     """Compile every point of the sweep that ``request`` declares into its own plan.
+
+    Args:
+        request: the sweep's words: profiles, overrides, sweep values.
+        hardware: the machine to plan for.
+        hardware_source: ``probe`` or the spec file's display path.
+        version: the tkplan version.
+        files: the facts of the data files the points read (`sweep_data_files` says which), by ``data.source``.
 
     Raises:
         ConfigError: an input, an axis or an axis value is invalid (every problem, each located once).
@@ -94,6 +117,7 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
     if problems:
         raise ConfigError([*base.problems, *problems])
     words = _plain_words(request, {o.source for o in sweeps})
+    compiler = _Points(base)
     plans: dict[str, Plan] = {}
     points: list[Point] = []
     found: dict[Problem, None] = {}
@@ -101,14 +125,14 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
         overrides = [o for axis, value in zip(axes, combo, strict=True) for o in _overrides(axis, value)]
         point_words = tuple(f"{dotted(o.path)}={format_value(o.value)}" for o in overrides)
         try:
-            resolved = resolve_point(base, overrides)
+            resolved = compiler.resolve(overrides)
         except ConfigError as exc:
             found.update(dict.fromkeys(exc.problems))
             continue
         if found:  # an invalid point was seen: only collect the problems of the rest
             continue
         try:
-            plan = plan_resolved(resolved, (*words, *point_words), hardware, hardware_source, version)
+            plan = compiler.plan(resolved, (*words, *point_words), hardware, hardware_source, version, files)
         except PlanningError as exc:
             where = " ".join(point_words)
             raise PlanningError([attrs.evolve(p, message=f"{p.message} (sweep point {where})")
@@ -123,9 +147,129 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
     return attrs.evolve(draft, sweep_hash=_hash(draft))
 
 
+class _Points:
+    """Resolves and plans the points of one sweep, doing once what they share.
+
+    Each result is exactly what `resolve_point` and `plan_resolved` give for the point. The environment's and
+    the command line's overrides are applied once; each point applies its own to a copy of the result, and
+    resolves its references (which may reach a swept key), trait defaults and paths. The configuration with no
+    point's values — the *reference* — is validated in full once; while it is valid, a point is validated only
+    where its configuration differs from it (`validate_changes`), else in full. The plans share one `PlanParts`.
+    """
+
+    def __init__(self, base: Base) -> None:
+        config, provenance = copy.deepcopy(base.config), {key: list(chain) for key, chain in base.provenance.items()}
+        self.problems = [*base.problems, *apply_overrides(config, provenance, [*base.env_overrides,
+                                                                                *base.cli_overrides])]
+        self.base, self.config, self.provenance = base, config, provenance
+        reference = settle(base.request, _copy(config), {key: list(chain) for key, chain in provenance.items()})
+        valid = not validate_config(reference.config, reference.provenance)
+        self.reference = reference.config if valid else None
+        self.parts = PlanParts(planned_config(reference.config))
+
+    def resolve(self, point: Sequence[Override]) -> Resolved:
+        """`resolve_point` of the base and ``point``.
+
+        Raises:
+            ConfigError: every problem found, each with its origin.
+        """
+        config, provenance = _copy(self.config), {key: list(chain) for key, chain in self.provenance.items()}
+        problems = [*self.problems, *apply_overrides(config, provenance, point)]
+        reference = self.reference
+        validate = validate_config if reference is None else \
+            lambda c, p: validate_changes(c, p, changed_paths(reference, c))
+        return finish_point(self.base, config, provenance, problems, [*self.base.cli_overrides, *point], validate)
+
+    def plan(self, resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec, hardware_source: str,
+             version: str, files: Mapping[str, FileFacts] | None) -> Plan:
+        """`plan_resolved` of a point, sharing the parts its plan has in common with the others'.
+
+        Raises:
+            PlanningError: the point cannot be honoured on ``hardware``.
+        """
+        return plan_resolved(resolved, cli, hardware, hardware_source, version, files, parts=self.parts)
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of configuration data (mappings, lists, scalars), quicker than ``copy.deepcopy``."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy(item) for item in value]
+    if kind in (str, int, float, bool, type(None)):
+        return value
+    return copy.deepcopy(value)
+
+
 def sweep_to_json(sweep: SweepPlan) -> str:
-    """The sweep as the canonical text of a sweep file (ends with a newline)."""
-    return canonical_json(converter.unstructure(sweep), indent=1) + "\n"
+    """The sweep as the canonical text of a sweep file: compact JSON on one line, ending with a newline.
+
+    Unlike ``plan.json`` the text is not indented: a sweep file holds a plan per point, for tkplan to read. The
+    text is ``canonical_json`` of the unstructured sweep. `sweep_chunks` gives it in pieces, to be written
+    without holding it whole.
+    """
+    return "".join(sweep_chunks(sweep))
+
+
+def sweep_chunks(sweep: SweepPlan) -> Iterator[str]:
+    """The text of `sweep_to_json`, in pieces (one per plan, with the other fields around them).
+
+    Each frozen part that the plans share (a provenance chain, a section of the configuration) is written once
+    and its text reused.
+    """
+    texts: dict[int, tuple[Any, str]] = {}
+    fields = {key: canonical_json(value) for key, value in converter.unstructure(attrs.evolve(sweep, plans={})).items()}
+    for i, key in enumerate(sorted(fields)):
+        yield ("{" if i == 0 else ",") + canonical_json(key) + ":"
+        if key != "plans":
+            yield fields[key]
+            continue
+        for j, plan_hash in enumerate(sorted(sweep.plans)):
+            yield ("{" if j == 0 else ",") + canonical_json(plan_hash) + ":" + _plan_text(sweep.plans[plan_hash], texts)
+        yield "}" if sweep.plans else "{}"
+    yield "}\n"
+
+
+def _plan_text(plan: Plan, texts: dict[int, tuple[Any, str]]) -> str:
+    """``canonical_json`` of the unstructured plan; its frozen configuration and provenance through `_canonical`."""
+    data = converter.unstructure(attrs.evolve(plan, config={}, provenance={}))
+    fields = {key: canonical_json(value) for key, value in data.items()}
+    fields.update(config=_canonical(plan.config, texts, keep=False),
+                  provenance=_canonical(plan.provenance, texts, keep=False))
+    return _object(fields)
+
+
+def _object(fields: Mapping[str, str]) -> str:
+    """The canonical text of a JSON object, from its keys and the texts of their values."""
+    return "{" + ",".join(f"{canonical_json(key)}:{fields[key]}" for key in sorted(fields)) + "}"
+
+
+def _canonical(value: Any, texts: dict[int, tuple[Any, str]], keep: bool = True) -> str:
+    """``canonical_json(value)``, reusing the texts of frozen parts seen before.
+
+    The text of each read-only mapping or tuple is kept in ``texts`` by identity, with the object (so that no
+    other object takes its identity while it is kept), and reused wherever that object appears again; a plan's
+    own mapping is not kept (``keep``), as no other plan holds it. Key texts are kept by the key's identity too.
+    """
+    kind = type(value)
+    if kind is not types.MappingProxyType and kind is not tuple:
+        return canonical_json(value)
+    known = texts.get(id(value))
+    if known is not None:
+        return known[1]
+    if kind is tuple:
+        text = "[" + ",".join(_canonical(item, texts) for item in value) + "]"
+    else:
+        parts = []
+        for key, item in sorted(value.items()):
+            key_text = texts.get(id(key)) or texts.setdefault(id(key), (key, canonical_json(key)))
+            item_text = texts.get(id(item))
+            parts.append(f"{key_text[1]}:{item_text[1] if item_text is not None else _canonical(item, texts)}")
+        text = "{" + ",".join(parts) + "}"
+    if keep:
+        texts[id(value)] = (value, text)
+    return text
 
 
 def _hash(sweep: SweepPlan) -> str:

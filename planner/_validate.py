@@ -9,7 +9,7 @@ every key the schema declares without a ``default``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from tkplan.errors import ConfigError, Problem, did_you_mean
@@ -17,7 +17,7 @@ from tkplan.planner._merge import Provenance, dotted
 from tkplan.planner._schemas import CONFIG_SCHEMA, registry, schema, validator
 from tkplan.planner._yaml import parse_value
 
-__all__ = ["explain_error", "schema_problems", "typed_value", "validate_config"]
+__all__ = ["explain_error", "schema_problems", "typed_value", "validate_changes", "validate_config"]
 
 _JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
                float: "a number", type(None): "null"}
@@ -37,6 +37,72 @@ def validate_config(config: Mapping[str, Any], provenance: Provenance) -> list[P
     problems += _missing(config, schema(CONFIG_SCHEMA), (), provenance)
     unique = {(p.path, p.message): _through_reference(p, provenance) for p in problems}
     return sorted(unique.values(), key=lambda p: (p.path, p.message))
+
+
+def validate_changes(config: Mapping[str, Any], provenance: Provenance, changed: Iterable[tuple[str | int, ...]]
+                     ) -> list[Problem]:
+    """`validate_config` of a configuration that differs from a valid one only at the ``changed`` key paths.
+
+    Each changed path is validated from its *root*: the nearest mapping above it whose schema could judge the
+    change, so the problems are exactly those `validate_config` finds (a sweep point checks only what it changed).
+    From the top, a path goes down a ``properties`` or ``additionalProperties`` schema as long as the schema above
+    looks at nothing but its keys and each key's own value (`_BY_KEY`) — ``anyOf``, ``enum`` and the like judge the
+    value there as a whole — and stops at a list (its items are judged together). A changed set of keys is a
+    change of the mapping that holds them: ``changed`` must name that mapping (as `changed_paths` does).
+    """
+
+    def locate(path: tuple[str | int, ...]) -> str:
+        return _origin(provenance, path)
+
+    roots: dict[tuple[str | int, ...], tuple[Mapping[str, Any], Any]] = {}
+    for path in sorted(set(changed), key=len):
+        if any(path[:len(root)] == root for root in roots):
+            continue
+        root, node, resolver = _root(path)
+        if not any(root[:len(other)] == other for other in roots):
+            roots = {r: v for r, v in roots.items() if r[:len(root)] != root}
+            roots[root] = (node, resolver)
+    problems: list[Problem] = []
+    checker = validator(CONFIG_SCHEMA)
+    for root, (node, resolver) in roots.items():
+        value = _at(config, root)
+        bad = [((*root, *path), number) for path, number in _non_finite(value, ())]
+        paths = {dotted(path) for path, _ in bad}
+        problems += [Problem(f"expected a finite number, got {number!r}", dotted(path), locate(path),
+                             "write a finite number") for path, number in bad]
+        for error in checker.descend(value, node, resolver=resolver):
+            error.path.extendleft(reversed(root))  # as jsonschema itself prefixes the errors of a child
+            problems += [p for p in explain_error(error, locate) if p.path not in paths]
+        problems += _missing(value, node, tuple(str(k) for k in root), provenance, resolver)
+    unique = {(p.path, p.message): _through_reference(p, provenance) for p in problems}
+    return sorted(unique.values(), key=lambda p: (p.path, p.message))
+
+
+_ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment", "deprecated"})
+_BY_KEY = _ANNOTATIONS | {"type", "properties", "additionalProperties", "required", "propertyNames", "minProperties",
+                          "maxProperties"}
+"""The keywords of a mapping's schema that judge only its keys and each key's value on its own."""
+
+
+def _root(path: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], Mapping[str, Any], Any]:
+    """Where a change at ``path`` is validated from: (root path, its schema, the resolver for that schema)."""
+    node, resolver = _resolve({"$ref": CONFIG_SCHEMA}, registry().resolver())
+    for depth, key in enumerate(path):
+        if not isinstance(key, str) or not set(node) <= _BY_KEY:
+            return path[:depth], node, resolver
+        child = node.get("properties", {}).get(key, node.get("additionalProperties"))
+        if not isinstance(child, dict):  # a key the schema refuses or does not describe: judged by its mapping
+            return path[:depth], node, resolver
+        if "$ref" in child and not set(child) - {"$ref"} <= _ANNOTATIONS:
+            return path[:depth + 1], child, resolver  # a reference with keywords of its own: judged there
+        node, resolver = _resolve(child, resolver)
+    return path, node, resolver
+
+
+def _at(config: Any, path: tuple[str | int, ...]) -> Any:
+    for key in path:
+        config = config[key]
+    return config
 
 
 def schema_problems(data: Any, name: str, locate: Callable[[tuple[Any, ...]], str]) -> list[Problem]:

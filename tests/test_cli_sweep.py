@@ -156,15 +156,62 @@ def test_the_same_sweep_twice_gives_the_same_bytes_and_hash(cli):
     assert first.exit_code == second.exit_code == 0
     assert Path("a.json").read_bytes() == Path("b.json").read_bytes()
     data = json.loads(Path("a.json").read_text())
-    assert Path("a.json").read_text() == canonical_json(data, indent=1) + "\n"
+    assert Path("a.json").read_text() == canonical_json(data) + "\n"
     assert f"sweep written to a.json (sweep_hash {data['sweep_hash']})" in first.output
     assert first.output.replace("a.json", "b.json") == second.output
 
 
-def test_the_summary_has_one_line_per_point(cli):
-    result = cli("sweep", "ci_fast", "families.lightgbm.num_leaves=15,31")
+def test_the_summary_has_one_line_per_point_with_its_value_on_each_axis(cli):
+    result = cli("sweep", "ci_fast", "families.lightgbm.num_leaves=15,31", "run.base_seed=1,2")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].startswith("sweep ") and "2 points" in lines[0]
-    assert lines[1] == "axes: families.lightgbm.num_leaves (2 from cli:arg 2)"
-    assert sum("families.lightgbm.num_leaves=" in line for line in lines) == 2
+    assert lines[0].startswith("sweep ") and "(4 points × 14 steps = 56 steps, 4 distinct plans" in lines[0]
+    assert lines[1] == "hardware: 2 usable CPUs of 2, 16384 MB memory, GPUs: none"
+    assert lines[2] == "layers: base → ci_fast (+20 family profiles)"
+    assert lines[4] == "axes: families.lightgbm.num_leaves (2 from cli:arg 2); run.base_seed (2 from cli:arg 3)"
+    assert lines[6].split() == ["point", "num_leaves", "base_seed", "steps", "plan"]
+    data = json.loads(cli("sweep", "ci_fast", "families.lightgbm.num_leaves=15,31", "run.base_seed=1,2",
+                          "--format", "json").output)
+    assert [line.split() for line in lines[8:]] == [
+        [str(i), leaves, seed, "14", point["plan_hash"][:12]]
+        for i, ((leaves, seed), point) in enumerate(zip([("15", "1"), ("15", "2"), ("31", "1"), ("31", "2")],
+                                                        data["points"], strict=True))]
+
+
+def test_a_long_sweeps_summary_shows_its_first_and_last_points_and_counts_the_rest(cli):
+    result = cli("sweep", "ci_fast", "points.yaml", "run.base_seed=range(1,51)")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    table = lines[lines.index(next(line for line in lines if line.startswith("point "))):]
+    assert table[0].split() == ["point", "points", "base_seed", "steps", "plan"]
+    assert [line.split()[0] for line in table[2:12]] == [str(i) for i in range(10)]
+    assert table[12] == "… 80 more points …"
+    assert [line.split()[0] for line in table[13:]] == [str(i) for i in range(90, 100)]
+    assert table[2].split()[:5] == ["0", "num_leaves=15", "learning_rate=0.1", "1", "14"]
+    assert table[-1].split()[:4] == ["99", "num_leaves=63", "50", "14"]
+
+
+def test_a_sweep_over_a_csv_source_measures_each_file_as_compile_does(tmp_path: Path):
+    """A file data source plans as for ``tkplan compile``: each point's plan records the file it reads, by size
+    and sha256, and has the hash compile gives; a swept file that is not there is refused with exit 6."""
+    from tests.test_cli_data import make_project, sha256, tkplan, write_panel
+
+    cache = tmp_path / "cache"
+    project = make_project(tmp_path / "project")
+    write_panel(project / "data" / "other.csv", seed=1)
+    done = tkplan("sweep", "--hermetic", "-o", "sweep.json", "data.source=data/panel.csv,data/other.csv",
+                  "families.ftrl_proximal.learning_rate=0.05,0.1", cwd=project, cache=cache)
+    assert done.returncode == 0, done.stderr
+    data = json.loads((project / "sweep.json").read_text())
+    assert len(data["points"]) == 4 == len(data["plans"])
+    for point in data["points"]:
+        plan = data["plans"][point["plan_hash"]]
+        source = point["overrides"][0].removeprefix("data.source=")
+        assert plan["data"] == {"source": source, "size": (project / source).stat().st_size,
+                                "sha256": sha256(project / source), "generator": {}}
+        compiled = tkplan("compile", "--hermetic", "--format", "json", *point["overrides"], cwd=project, cache=cache)
+        assert json.loads(compiled.stdout)["plan_hash"] == point["plan_hash"]
+    missing = tkplan("sweep", "--hermetic", "data.source=data/panel.csv,data/nowhere.csv", cwd=project, cache=cache)
+    assert missing.returncode == 6
+    assert f"data.source: no file {project / 'data' / 'nowhere.csv'}" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # the compile cache reads stat signatures without loading the
     from tkplan.planner._compile import Resolved
     from tkplan.planner._data import FileFacts
 
-__all__ = ["file_facts", "measure", "stat_signature"]
+__all__ = ["MeasuredFiles", "file_facts", "measure", "stat_signature"]
 
 _SUBDIR = "data-digests"
 
@@ -83,3 +84,29 @@ def measure(resolved: Resolved, cwd: Path, cache_dir: Path | None) -> dict[str, 
 
     path = data_file(resolved, cwd)
     return {} if path is None else {str(file_source(resolved.config)): file_facts(path, cache_dir)}
+
+
+class MeasuredFiles(Mapping[str, "FileFacts"]):
+    """The facts of each data file a compile asks for, by ``data.source``, measured when first asked for.
+
+    What `compile_sweep` takes as ``files``: the points of a sweep may read different files (a swept
+    ``data.source``), known only once each point is resolved; each is measured once (`file_facts`).
+
+    Raises:
+        DataError: on lookup, a file that does not exist or cannot be read (names the path).
+    """
+
+    def __init__(self, cwd: Path, cache_dir: Path | None) -> None:
+        self._cwd, self._cache_dir = Path(cwd), cache_dir
+        self._facts: dict[str, FileFacts] = {}
+
+    def __getitem__(self, source: str) -> FileFacts:
+        if source not in self._facts:
+            self._facts[source] = file_facts(self._cwd / source, self._cache_dir)
+        return self._facts[source]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._facts)
+
+    def __len__(self) -> int:
+        return len(self._facts)

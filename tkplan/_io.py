@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = ["write_bytes_atomic", "write_text_atomic"]
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory, fsync'd, then renamed.
+def write_bytes_atomic(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Write ``data`` (or its chunks, in order) to ``path`` through a temporary file in the same directory,
+    fsync'd, then renamed.
 
     Raises:
         OSError: the write failed (``ENOSPC``...); ``path`` is untouched, no temporary file is left, and the
@@ -25,7 +27,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

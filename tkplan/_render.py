@@ -6,8 +6,8 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["render_chain", "render_derived", "render_explanation", "render_leaderboard", "render_plan_summary",
-           "render_yaml", "table"]
+__all__ = ["SWEEP_ROWS", "render_chain", "render_derived", "render_explanation", "render_leaderboard",
+           "render_plan_summary", "render_sweep_summary", "render_yaml", "table"]
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -56,16 +56,66 @@ def render_plan_summary(plan: Any) -> str:
     return "\n".join(head) + table(headers, rows)
 
 
+SWEEP_ROWS = 10  # tkplan: ignore[constant]  points shown at each end of a long sweep's summary
+
+
 def render_sweep_summary(sweep: Any) -> str:
-    """The sweep at a glance: points × steps, the axes, then one row per point with its values and plan hash."""
-    plans = sweep.plans
-    steps = sum(len(plans[p.plan_hash].steps) for p in sweep.points)
-    axes = "; ".join(f"{a.key} ({len(a.values)} from {a.source})" for a in sweep.axes) or "none"
-    head = [f"sweep {sweep.sweep_hash[:12]}  ({len(sweep.points)} points × their steps = {steps} steps, "
-            f"{len(plans)} distinct plans, format {sweep.format})", f"axes: {axes}", ""]
-    rows = [[i, " ".join(p.overrides) or "-", len(plans[p.plan_hash].steps), p.plan_hash[:12]]
-            for i, p in enumerate(sweep.points)]
-    return "\n".join(head) + table(["point", "values", "steps", "plan"], rows)
+    """The sweep at a glance, as compile's summary is the plan's: points × steps, the machine, the layers and the
+    budget, the axes, then one row per point with its value on each axis, its steps and its plan hash (a long
+    sweep shows its first and last `SWEEP_ROWS` points and how many it leaves out)."""
+    import itertools
+
+    from tkplan.planner._grammar import format_value
+
+    plans, points, axes = sweep.plans, sweep.points, sweep.axes
+    counts = [len(plans[p.plan_hash].steps) for p in points]
+    each = f" × {counts[0]} steps" if len(set(counts)) == 1 else " × their steps"
+    plan = plans[points[0].plan_hash]
+    hw, sched = plan.hardware, plan.schedule
+    layers = " → ".join(layer.name for layer in plan.inputs.layers if layer.kind != "family")
+    families = sum(layer.kind == "family" for layer in plan.inputs.layers)
+    head = [f"sweep {sweep.sweep_hash[:12]}  ({len(points)} points{each} = {sum(counts)} steps, {len(plans)} distinct "
+            f"plans, format {sweep.format})",
+            f"hardware: {hw.cpus_usable} usable CPUs of {hw.cpus_logical}, {hw.memory_mb} MB memory, GPUs: "
+            f"{', '.join(g.name for g in hw.gpus) or 'none'}" + (", MPS" if hw.mps else ""),
+            f"layers: {layers} (+{families} family profiles)",
+            f"thread budget {sched.thread_budget}, up to {sched.max_parallel} steps at once",
+            "axes: " + ("; ".join(f"{a.key} ({len(a.values)} from {a.source})" for a in axes) or "none"), ""]
+    names = _short_names([a.key for a in axes])
+
+    def cell(axis: Any, value: Any) -> str:
+        if not axis.key.startswith("points:"):
+            return format_value(value)
+        keys = _short_names(list(value))
+        return " ".join(f"{keys[k]}={format_value(v)}" for k, v in value.items())
+
+    combos = itertools.product(*(a.values for a in axes))  # the points' order: first axis slowest
+    rows = [[i, *(cell(a, v) for a, v in zip(axes, combo, strict=True)), count, p.plan_hash[:12]]
+            for i, (p, combo, count) in enumerate(zip(points, combos, counts, strict=True))]
+    left_out = len(rows) - 2 * SWEEP_ROWS
+    if left_out > 1:
+        rows = [*rows[:SWEEP_ROWS], *rows[-SWEEP_ROWS:]]
+    lines = table(["point", *(names[a.key] for a in axes), "steps", "plan"], rows).split("\n")
+    if left_out > 1:
+        lines.insert(2 + SWEEP_ROWS, f"… {left_out} more points …")
+    return "\n".join([*head, *lines])
+
+
+def _short_names(keys: Sequence[str]) -> dict[str, str]:
+    """Each dotted key by its shortest ending that no other key shares (``num_leaves`` for
+    ``families.lightgbm.num_leaves``); a ``points:`` axis is ``points``."""
+    names = {}
+    for key in keys:
+        if key.startswith("points:"):
+            names[key] = "points"
+            continue
+        parts = key.split(".")
+        for n in range(1, len(parts) + 1):
+            name = ".".join(parts[-n:])
+            if not any(other != key and (other == name or other.endswith("." + name)) for other in keys):
+                break
+        names[key] = name
+    return names
 
 
 def render_chain(key: str, chain: Sequence[Any]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
@@ -174,17 +175,24 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
           f"plan written to {output} (plan_hash {entry['plan_hash']})")
 
 
-def _emit(text: str, summary: str, output: str | None, fmt: str, written: str) -> None:
-    """Write ``text`` to ``output`` (when given) and print it (``--format json``) or its summary and ``written``."""
-    from tkplan._io import write_text_atomic
+def _emit(text: str | Callable[[], Iterable[str]], summary: str, output: str | None, fmt: str, written: str) -> None:
+    """Write ``text`` to ``output`` (when given) and print it (``--format json``) or its summary and ``written``.
+
+    ``text`` may be a function that gives the text in pieces (a sweep file), written and printed as they come.
+    """
+    from tkplan._io import write_bytes_atomic
+
+    def chunks() -> Iterable[str]:
+        return [text] if isinstance(text, str) else text()
 
     if output:
         try:
-            write_text_atomic(Path(output), text)
+            write_bytes_atomic(Path(output), (chunk.encode("utf-8") for chunk in chunks()))
         except OSError as exc:
             raise UnusablePath(output, exc) from None
     if fmt == "json":
-        click.echo(text, nl=False)
+        for chunk in chunks():
+            click.echo(chunk, nl=False)
     else:
         click.echo(summary)
         if output:
@@ -227,12 +235,16 @@ def sweep_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, out
     and a profile's `sweep:` section (grid: key -> values, or points: a list of key -> value mappings; seeds:
     one more axis over run.base_seed). The points are the cartesian product of the axes, first axis slowest.
     """
+    from tkplan import _compile_cache as cache
+    from tkplan._data_digest import MeasuredFiles
     from tkplan._render import render_sweep_summary
-    from tkplan.planner import compile_sweep, sweep_to_json
+    from tkplan.planner import compile_sweep, sweep_chunks
 
     hardware, source = _hardware(hardware_spec)
-    sweep = compile_sweep(_request(words, sets, hermetic), hardware, source, tkplan.__version__)
-    _emit(sweep_to_json(sweep), render_sweep_summary(sweep), output, fmt,
+    request = _request(words, sets, hermetic)
+    files = MeasuredFiles(request.cwd, cache.cache_dir(os.environ))
+    sweep = compile_sweep(request, hardware, source, tkplan.__version__, files)
+    _emit(lambda: sweep_chunks(sweep), render_sweep_summary(sweep), output, fmt,
           f"sweep written to {output} (sweep_hash {sweep.sweep_hash})")
 
 
