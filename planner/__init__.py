@@ -13,6 +13,7 @@ from tkplan._lazy import lazy_exports
 _EXPORTS = {
     "Difference": "tkplan.planner._diff",
     "diff_plans": "tkplan.planner._diff",
+    "entrypoint_files": "tkplan.planner._entrypoints",
     "CompileRequest": "tkplan.planner._compile",
     "Resolved": "tkplan.planner._compile",
     "compile_plan": "tkplan.planner._compile",
@@ -26,6 +27,8 @@ _EXPORTS = {
     "Gpu": "tkplan.planner._hardware",
     "HardwareSpec": "tkplan.planner._hardware",
     "Setting": "tkplan.planner._merge",
+    "ENV_PREFIX": "tkplan.planner._overrides",
+    "LEGACY_ENV": "tkplan.planner._overrides",
     "FORMAT": "tkplan.planner._plan",
     "Derivation": "tkplan.planner._plan",
     "Isolation": "tkplan.planner._plan",
@@ -38,6 +41,8 @@ _EXPORTS = {
     "plan_to_json": "tkplan.planner._plan",
     "read_plan": "tkplan.planner._plan",
     "probe": "tkplan.planner._probe",
+    "PROJECT_FILE": "tkplan.planner._sources",
+    "SearchPath": "tkplan.planner._sources",
     "SWEEP_FORMAT": "tkplan.planner._sweep",
     "Axis": "tkplan.planner._sweep",
     "Point": "tkplan.planner._sweep",
@@ -46,6 +51,7 @@ _EXPORTS = {
     "sweep_to_json": "tkplan.planner._sweep",
     "probe_fingerprint": "tkplan.planner._probe",
     "export_schemas": "tkplan.planner._schemas",
+    "read_file": "tkplan.planner._yaml",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports("tkplan.planner", _EXPORTS)

@@ -181,17 +181,14 @@ def demo_cmd(words: tuple[str, ...], fmt: str, **options: Any) -> None:
     WORDS take profiles and overrides as in `tkplan compile`, the options those of `tkplan run`.
     """
     import tkplan
-    from tkplan import _compile_cache
-    from tkplan._data_digest import measure
+    from tkplan._compile_cache import compile_measured, hardware_for
     from tkplan._render import render_leaderboard, render_plan_summary
     from tkplan.errors import ExtraMissingError
-    from tkplan.planner import CompileRequest, compile_plan, probe, resolve
+    from tkplan.planner import CompileRequest
     from tkplan.tools.report import leaderboard, load_run, render_html
 
     request = CompileRequest(words=words, env=dict(os.environ), cwd=Path.cwd())
-    resolved = resolve(request)
-    files = measure(resolved, request.cwd, _compile_cache.cache_dir(os.environ))
-    plan = compile_plan(request, probe(), "probe", tkplan.__version__, files, resolved=resolved)
+    plan = compile_measured(request, *hardware_for(None), tkplan.__version__)
     if not options["quiet"]:
         click.echo(render_plan_summary(plan).split("\nstep ")[0], err=True)
     summary = _execute(plan, request.cwd, **options)
