@@ -1,7 +1,7 @@
 """The executor's commands: ``tkplan run``, ``tkplan env``, ``tkplan exec``. Click wiring and rendering only.
 
 ``tkplan.cli`` loads them when invoked; ``register(group)`` adds them to another group. Progress goes to
-stderr, the summary to stdout.
+stderr, the summary to stdout (both rendered by ``tkplan._render``).
 
 Exit codes of ``tkplan run`` (and ``tkplan demo``): 0 every step ended ok; 1 a step did not end ok (failed,
 timeout, oom, crashed, skipped); 2 bad invocation; 5 refused (an edited plan, hardware drift, a changed data
@@ -27,14 +27,10 @@ from typing import Any
 import click
 
 from tkplan._io import write_text_atomic
+from tkplan._render import render_progress, render_summary
 from tkplan.tools.report._cli import report_cmd
 
-__all__ = ["demo_cmd", "env_cmd", "exec_cmd", "register", "render_progress", "render_summary", "report_cmd", "run_cmd"]
-
-_STATUS_WIDTH = 8
-_RUNNING_SHOWN = 3
-_FEATURES_SHOWN = 12
-
+__all__ = ["demo_cmd", "env_cmd", "exec_cmd", "register", "report_cmd", "run_cmd"]
 
 def _load_plan(path: str) -> Any:
     from tkplan.planner._plan import read_plan
@@ -271,123 +267,11 @@ def register(group: click.Group) -> None:
         group.add_command(command)
 
 
-# -- rendering -------------------------------------------------------------------------------------------
-
-
-def render_progress(event: Any) -> str | None:
-    """One progress line for an executor event, or ``None`` for an event that shows nothing."""
-    from tkplan.runtime import (
-        DataReady,
-        Heartbeat,
-        RunStarted,
-        StepFinished,
-        StepStarted,
-    )
-
-    if isinstance(event, DataReady):
-        shown = ", ".join(event.features[:_FEATURES_SHOWN])
-        more = f" +{len(event.features) - _FEATURES_SHOWN} more" if len(event.features) > _FEATURES_SHOWN else ""
-        lines = [f"data {event.source}: {len(event.features)} features: {shown}{more}"]
-        lines += [f"  not a feature: {column}: {reason}" for column, reason in event.dropped]
-        if event.dropped:
-            lines.append(f"  (kept in {event.directory}/meta.json)")
-        return "\n".join(lines)
-
-    if isinstance(event, RunStarted):
-        if event.finished:
-            return (f"run {event.run_dir}: this plan's run finished already ({event.total} steps); nothing runs again "
-                    "(--fresh runs it again in a new directory, --resume re-runs the steps that did not end ok)")
-        line = f"run {event.run_dir}: {event.total} steps"
-        if event.done:
-            line += f", {event.done} already finished"
-        if event.adopted:
-            line += f" ({', '.join(event.adopted)} finished while no executor watched)"
-        for difference in event.drift:
-            line += f"\n  drift allowed: {difference}"
-        if event.data_drift:
-            line += f"\n  data drift allowed: {event.data_drift}"
-        return line
-    if isinstance(event, StepStarted):
-        return (f"{_counter(event.done, event.total)} {'start':<{_STATUS_WIDTH}}{event.step_id}   "
-                f"running: {_running(event.running)}   elapsed {_clock(event.elapsed_s)}")
-    if isinstance(event, Heartbeat):
-        return (f"{_counter(event.done, event.total)} {'running':<{_STATUS_WIDTH}}{_running(event.running)}   "
-                f"elapsed {_clock(event.elapsed_s)}")
-    if isinstance(event, StepFinished):
-        result = event.result
-        wall = f"{result.wall_s:.1f}s" if result.wall_s is not None else "-"
-        line = (f"{_counter(event.done, event.total)} {result.status:<{_STATUS_WIDTH}}{result.step_id}   {wall}   "
-                f"running: {_running(event.running)}   elapsed {_clock(event.elapsed_s)}")
-        return line + (f"\n    {result.detail}" if result.detail else "")
-    return None
-
-
-def render_summary(summary: Any) -> str:
-    """The summary table: status, usage next to the allowance, thread pools; then what went wrong.
-
-    ``threads used / planned``: the largest thread pool inside the step (OpenMP, BLAS, torch/TF intra-op, the
-    library's own) next to the plan's threads, ``!`` when a pool ran more; ``OS threads``: every thread of
-    the step's processes (interpreter and helper threads too), not judged.
-    """
-    from tkplan.tools.report._usage import largest_pool, thread_pools
-
-    header = ("step", "status", "wall s", "cpu s", "peak RSS MB / cap", "threads used / planned", "OS threads",
-              "pools")
-    rows = []
-    for r in summary.results:
-        cap = r.allowed.memory_cap_mb
-        pools = thread_pools(r)
-        used = largest_pool(pools)
-        rows.append((
-            r.step_id + (" (adopted)" if r.adopted else ""), r.status, _num(r.wall_s), _num(r.cpu_s),
-            f"{_num(r.peak_rss_mb, 0)} / {cap if cap is not None else '-'}",
-            f"{used if used is not None else '-'} / {r.allowed.threads}"
-            + (" !" if used is not None and used > r.allowed.threads else ""),
-            r.threads_seen if r.threads_seen is not None else "-",
-            " ".join(f"{name}:{size}" for name, size in pools.items()) or "-"))
-    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in (header, tuple("-" * w for w in widths), *rows)]
-    if any(row[5].endswith("!") for row in rows):
-        lines.append("\n! a thread pool inside the step ran more threads than the plan allowed")
-    problems = [r for r in summary.results if not r.ok]
-    if problems:
-        lines.append("")
-        for r in problems:
-            where = f" (traceback: {summary.run_dir}/steps/{r.step_id}/result.json)" if r.error else ""
-            lines.append(f"{r.status:<{_STATUS_WIDTH}}{r.step_id}: {r.detail}{where}")
-    counts = ", ".join(f"{n} {status}" for status, n in summary.counts.items() if n)
-    lines.append(f"\n{len(summary.results)} steps: {counts}; {_clock(summary.wall_s)}; run directory {summary.run_dir}")
-    return "\n".join(lines)
-
-
 def _echo_progress(event: Any) -> None:
     line = render_progress(event)
     if line is not None:
         with contextlib.suppress(OSError):  # stderr closed (a pipe gone, the terminal hung up): the run goes on
             click.echo(line, err=True)
-
-
-def _counter(done: int, total: int) -> str:
-    width = len(str(total))
-    return f"[{done:>{width}}/{total}]"
-
-
-def _running(ids: Sequence[str]) -> str:
-    if not ids:
-        return "-"
-    shown = ", ".join(ids[:_RUNNING_SHOWN])
-    return shown + (f" +{len(ids) - _RUNNING_SHOWN}" if len(ids) > _RUNNING_SHOWN else "")
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 # -- helpers ---------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ class Progress:
     """``with Progress(render_line) as show: execute(..., on_event=show)``: the live display on stderr.
 
     Args:
-        render_line: the plain line of an event (``tkplan._cli_run.render_progress``), printed for starts of
+        render_line: the plain line of an event (``tkplan._render.render_progress``), printed for starts of
             the run and ends of steps.
         clock: seconds, monotonic (tests pass their own).
     """

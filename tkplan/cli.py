@@ -259,27 +259,12 @@ def diff_cmd(old: str, new: str, fmt: str) -> None:
 
     Exits 0 when the plans are the same, 1 when they differ.
     """
-    import json
-
-    from tkplan.planner import converter, diff_plans, read_plan
+    from tkplan._render import render_diff
+    from tkplan.planner import diff_plans, read_plan
 
     a, b = read_plan(old), read_plan(new)
     diffs = diff_plans(a, b)
-    if fmt == "json":
-        click.echo(json.dumps([converter.unstructure(d) for d in diffs], indent=1, sort_keys=True))
-    elif not diffs:
-        click.echo(f"same plan ({a.plan_hash[:12]})" if a.plan_hash == b.plan_hash else "no semantic difference")
-    else:
-        click.echo(f"{len(diffs)} difference(s): {old} ({a.plan_hash[:12]}) → {new} ({b.plan_hash[:12]})")
-        section = None
-        for d in diffs:
-            if d.section != section:
-                section = d.section
-                click.echo(f"\n[{section}]")
-            click.echo(f"  {d.key}: {json.dumps(d.old)} → {json.dumps(d.new)}")
-            for label, origin in (("was", d.old_origin), ("now", d.new_origin)):
-                if origin:
-                    click.echo(f"      {label}: {origin}")
+    click.echo(render_diff(diffs, (old, a), (new, b), fmt))
     if diffs:
         sys.exit(1)
 
