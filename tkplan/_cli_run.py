@@ -30,7 +30,20 @@ from tkplan._io import write_text_atomic
 from tkplan._render import render_progress, render_summary
 from tkplan.tools.report._cli import report_cmd
 
-__all__ = ["demo_cmd", "env_cmd", "exec_cmd", "register", "report_cmd", "run_cmd"]
+__all__ = ["EngineName", "demo_cmd", "env_cmd", "exec_cmd", "register", "report_cmd", "run_cmd"]
+
+class EngineName(click.ParamType):
+    """An engine registered with the runtime (``local``, ``ray``, or one an installed package declares)."""
+
+    name = "engine"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from tkplan.runtime import engine_names
+
+        if value not in engine_names():
+            self.fail(f"no engine {value!r}; known: {', '.join(engine_names())}", param, ctx)
+        return str(value)
+
 
 def _load_plan(path: str) -> Any:
     from tkplan.planner._plan import read_plan
@@ -49,7 +62,7 @@ _RUN_OPTIONS = [
     click.option("--allow-data-drift", is_flag=True,
                  help="Run even if the data file changed since the plan was compiled."),
     click.option("--max-parallel", type=click.IntRange(min=1), help="Run at most N steps at once (≤ the plan's)."),
-    click.option("--engine", default=None,
+    click.option("--engine", type=EngineName(), default=None,
                  help="Where steps run (default: local, child processes on this machine; ray: Ray tasks)."),
     click.option("--address", default=None, metavar="ADDR",
                  help="--engine ray: the Ray cluster to join (default: start a local instance sized to the plan)."),
@@ -98,11 +111,9 @@ def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str
     signal's number. ``root`` is the plan's project (where a relative data path is)."""
     from tkplan import _compile_cache
     from tkplan._entry import Interrupted, interrupts
-    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, engine_names, execute, fresh_run_dir
+    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, execute, fresh_run_dir
 
     engine = engine or DEFAULT_ENGINE
-    if engine not in engine_names():
-        raise click.BadParameter(f"no engine {engine!r}; known: {', '.join(engine_names())}", param_hint="--engine")
     if address is not None and engine != "ray":
         raise click.BadParameter(f"a cluster address is for --engine ray, not {engine}", param_hint="--address")
     run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
