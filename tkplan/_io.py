@@ -12,15 +12,19 @@ from pathlib import Path
 __all__ = ["write_bytes_atomic", "write_text_atomic"]
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
+def write_bytes_atomic(path: Path, data: bytes, *, parents: bool = True) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory, fsync'd, then renamed.
+
+    Args:
+        parents: create the missing directories above ``path`` (else a missing one is an error).
 
     Raises:
         OSError: the write failed (``ENOSPC``...); ``path`` is untouched, no temporary file is left, and the
             error's ``filename`` is ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -36,6 +40,6 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    write_bytes_atomic(path, text.encode("utf-8"))
+def write_text_atomic(path: Path, text: str, *, parents: bool = True) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically (``parents`` as `write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"), parents=parents)
