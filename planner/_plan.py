@@ -10,6 +10,10 @@ A plan read from a file is checked in full before it is used: the schema (``sche
 then what a schema cannot say (`check_plan`): unique step ids that are safe file names, dependencies that
 exist and form no cycle, a schedule that orders each step once, environment names that are shell
 identifiers.
+
+When a step may start is part of the model too (`can_start`, `fits_alone`): the one rule the executor follows
+and the planner's schedule is tested against. A step starts only if, with it, the steps running at once stay
+within the plan's slots and thread budget, and the VRAM caps of the steps on each GPU within that GPU's memory.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -39,9 +43,11 @@ __all__ = [
     "Resources",
     "Schedule",
     "Step",
+    "can_start",
     "canonical_json",
     "check_plan",
     "compute_hash",
+    "fits_alone",
     "plan_from_json",
     "plan_to_json",
     "read_plan",
@@ -411,3 +417,32 @@ def read_plan(path: str | os.PathLike[str]) -> Plan:
         raise PlanError(f"{source}: not a plan (not UTF-8 text, byte {exc.start}); give the plan.json that "
                         "tkplan compile -o wrote") from None
     return plan_from_json(text, source)
+
+
+def can_start(step: Step, running: Sequence[Step], schedule: Schedule, hardware: HardwareSpec,
+              max_parallel: int | None = None) -> bool:
+    """Whether ``step`` may start while ``running`` run.
+
+    Args:
+        step: the candidate.
+        running: the steps running now.
+        schedule: the plan's schedule (thread budget, slots).
+        hardware: the plan's hardware (GPU memory).
+        max_parallel: a lower slot count asked at run time (``tkplan run --max-parallel``).
+    """
+    slots = min(schedule.max_parallel, max_parallel or schedule.max_parallel)
+    if len(running) >= slots:
+        return False
+    if sum(s.resources.threads for s in running) + step.resources.threads > schedule.thread_budget:
+        return False
+    memory = {g.uuid: g.memory_mb for g in hardware.gpus}
+    for uuid in step.resources.gpus:
+        used = sum(s.limits.vram_cap_mb or 0 for s in running if uuid in s.resources.gpus)
+        if used + (step.limits.vram_cap_mb or 0) > memory.get(uuid, 0):
+            return False
+    return True
+
+
+def fits_alone(step: Step, schedule: Schedule, hardware: HardwareSpec) -> bool:
+    """Whether ``step`` could ever start: it fits the machine with nothing else running."""
+    return can_start(step, (), schedule, hardware)

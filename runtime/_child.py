@@ -11,7 +11,8 @@ variables (``OMP_NUM_THREADS``, the BLAS variables, ``CUDA_VISIBLE_DEVICES``...)
 3. when the step trains with torch or TensorFlow: set their intra-/inter-op threads and, for a CUDA step
    with a VRAM cap, the cap (torch: ``set_per_process_memory_fraction``; TF: a logical device with that
    ``memory_limit``, or memory growth without a cap) — only that framework is imported;
-4. import and call the trainer, ``step.entrypoint`` or ``DEFAULT_ENTRYPOINT``, with a `StepContext`;
+4. import and call the trainer, the step file's ``entrypoint`` (the step's own, or the default the executor was
+   given, `Trainers.run_step`), with a `StepContext`;
 5. write ``outcome.json`` atomically: ``status`` (``ok`` / ``failed``), ``metrics``, ``output``, ``error``
    (type, message, traceback), ``applied`` (the settings above) and ``usage`` (CPU time, max RSS, threads,
    ``threadpoolctl.threadpool_info()`` at the end); exit 0 when ok, 1 when the trainer raised.

@@ -13,7 +13,6 @@ from typing import Any
 
 from tkplan.planner._convert import converter, thaw
 from tkplan.planner._plan import Plan, Step
-from tkplan.runtime._context import DEFAULT_ENTRYPOINT
 
 __all__ = ["SPEC_FORMAT", "frameworks", "job_spec", "plan_facts", "thread_limits"]
 
@@ -56,23 +55,24 @@ def plan_facts(plan: Plan) -> dict[str, Any]:
 
 
 def job_spec(plan: Plan, step: Step, run_dir: Path, out_dir: Path,
-             facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
+             facts: Mapping[str, Any] | None = None, trainer: str | None = None) -> dict[str, Any]:
     """What the child of ``step`` reads: JSON-ready, self-contained.
 
     Keys: ``format``, ``plan_hash``, ``step`` (unstructured), ``config``, ``hardware``, ``run_dir``,
-    ``out_dir``, ``entrypoint`` (the step's, or `DEFAULT_ENTRYPOINT`), ``env`` (the step's environment,
+    ``out_dir``, ``entrypoint`` (the step's, or ``trainer``), ``env`` (the step's environment,
     which an in-process worker applies itself), ``thread_limits``, ``frameworks``, ``threads``,
     ``inter_op_threads``, ``device``, ``vram_cap_mb``, ``tf_allow_growth``.
 
     Args:
         facts: `plan_facts` of ``plan``, when the caller keeps them for the run (computed here otherwise).
+        trainer: the trainer of a step whose family names no entrypoint (`Trainers.run_step`).
     """
     return {
         **(facts if facts is not None else plan_facts(plan)),
         "step": converter.unstructure(step),
         "run_dir": str(run_dir),
         "out_dir": str(out_dir),
-        "entrypoint": step.entrypoint or DEFAULT_ENTRYPOINT,
+        "entrypoint": step.entrypoint or trainer,
         "env": dict(step.env),
         "thread_limits": thread_limits(step),
         "frameworks": frameworks(step),

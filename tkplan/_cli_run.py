@@ -46,7 +46,7 @@ class EngineName(click.ParamType):
 
 
 def _load_plan(path: str) -> Any:
-    from tkplan.planner._plan import read_plan
+    from tkplan.planner import read_plan
 
     return read_plan(path)
 
@@ -95,7 +95,7 @@ def run_cmd(plan_path: str, fmt: str, **options: Any) -> None:
     plan = _load_plan(plan_path)
     summary = _execute(plan, project_root(Path(plan_path)), **options)
     if fmt == "json":
-        from tkplan.planner._convert import converter
+        from tkplan.planner import converter
 
         click.echo(json.dumps(converter.unstructure(summary), indent=1, sort_keys=True))
     else:
@@ -111,7 +111,8 @@ def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str
     signal's number. ``root`` is the plan's project (where a relative data path is)."""
     from tkplan import _compile_cache
     from tkplan._entry import Interrupted, interrupts
-    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, execute, fresh_run_dir
+    from tkplan._trainers import execute
+    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, fresh_run_dir
 
     engine = engine or DEFAULT_ENGINE
     if address is not None and engine != "ray":
@@ -152,7 +153,7 @@ def _progress(quiet: bool) -> Iterator[Any]:
 def _tracking(run_dir: Path, uri: str | None) -> Any:
     """An MLflow listener that warns once and steps aside when the store fails: training goes on."""
     from tkplan.errors import ExtraMissingError, TrackingError
-    from tkplan.tools.track._live import RunTracker
+    from tkplan.tools.track import RunTracker
 
     tracker = RunTracker(run_dir, uri)
     failed: list[str] = []
@@ -202,7 +203,7 @@ def demo_cmd(words: tuple[str, ...], fmt: str, **options: Any) -> None:
     run_dir = Path(os.path.relpath(summary.run_dir))  # as the user would write it, like --out
     entries = leaderboard(plan, {r.step_id: r for r in summary.results})
     if fmt == "json":
-        from tkplan.planner._convert import converter
+        from tkplan.planner import converter
 
         click.echo(json.dumps({"summary": converter.unstructure(summary),
                                "leaderboard": [converter.unstructure(e) for e in entries]}, indent=1, sort_keys=True))
@@ -248,7 +249,7 @@ def exec_cmd(plan_path: str, step_id: str, command: tuple[str, ...]) -> None:
     128+N when signal N ended it; 126/127 when it cannot be started.
     """
     from tkplan._entry import interrupts
-    from tkplan.runtime._exec import exec_step
+    from tkplan.runtime import exec_step
 
     if command[:1] == ("--",):  # positional parsing stops at STEP, so click hands a separating "--" over
         command = command[1:]

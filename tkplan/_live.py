@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from tkplan.runtime._context import EPOCH_LOG
+from tkplan.runtime import EPOCH_LOG
 
 __all__ = ["Progress", "RunningStep", "last_epoch"]
 

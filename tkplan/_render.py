@@ -99,7 +99,7 @@ def render_chain(key: str, chain: Sequence[Any]) -> str:
 
 def render_derived(key: str, derived: Sequence[tuple[str, Any]]) -> str:
     """A value the planner derives, per step (or for the schedule): the value, the rule, and why."""
-    from tkplan.planner._convert import thaw
+    from tkplan.planner import thaw
 
     rows = [(where, _short(thaw(d.value)), d.rule, d.why) for where, d in derived]
     width = [max(len(r[i]) for r in rows) for i in range(3)]
@@ -250,7 +250,7 @@ def render_summary(summary: Any) -> str:
     library's own) next to the plan's threads, ``!`` when a pool ran more; ``OS threads``: every thread of
     the step's processes (interpreter and helper threads too), not judged.
     """
-    from tkplan.tools.report._usage import largest_pool, thread_pools
+    from tkplan.tools.report import largest_pool, thread_pools
 
     header = ("step", "status", "wall s", "cpu s", "peak RSS MB / cap", "threads used / planned", "OS threads",
               "pools")

@@ -283,7 +283,7 @@ def probe_cmd(address: str | None) -> None:
     if address is None:
         spec = probe()
     else:
-        from tkplan.runtime._ray import probe_cluster
+        from tkplan.runtime import probe_cluster
 
         spec = probe_cluster(address)
     click.echo(render_yaml(converter.unstructure(spec)), nl=False)

@@ -15,13 +15,17 @@ import click
 
 from tkplan._io import write_text_atomic
 from tkplan.errors import AuditError
-
-from ._audit import audit as run_audit
-from ._baseline import apply_baseline
-from ._config import find_pyproject, load_project_config
-from ._emit import render_profile
-from ._findings import KINDS, NOISE_FILTERS
-from ._report import FORMATS, render
+from tkplan.tools.audit import (
+    FORMATS,
+    KINDS,
+    NOISE_FILTERS,
+    apply_baseline,
+    find_pyproject,
+    load_project_config,
+    render,
+    render_profile,
+)
+from tkplan.tools.audit import audit as run_audit
 
 __all__ = ["audit"]
 

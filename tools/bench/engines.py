@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
     import time
     from pathlib import Path
 
-    from tkplan.runtime import execute
+    from tkplan import execute
     from tkplan.runtime._ray import RayOptions, _connect
 
     temp_dir = None
