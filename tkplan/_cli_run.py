@@ -46,9 +46,11 @@ class EngineName(click.ParamType):
 
 
 def _load_plan(path: str) -> Any:
+    from tkplan.errors import error_context
     from tkplan.planner import read_plan
 
-    return read_plan(path)
+    with error_context(source=path):
+        return read_plan(path)
 
 
 _RUN_OPTIONS = [
@@ -90,10 +92,12 @@ def run_cmd(plan_path: str, fmt: str, **options: Any) -> None:
     Exits 0 when every step ended ok, 1 when one did not, 5 when the plan, its data or the run directory is
     refused, 6 on bad data.
     """
+    from tkplan.errors import error_context
     from tkplan.runtime import project_root
 
     plan = _load_plan(plan_path)
-    summary = _execute(plan, project_root(Path(plan_path)), **options)
+    with error_context(source=plan_path, plan_hash=plan.plan_hash):
+        summary = _execute(plan, project_root(Path(plan_path)), **options)
     if fmt == "json":
         from tkplan.planner import converter
 

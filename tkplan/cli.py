@@ -19,21 +19,7 @@ import click
 import tkplan
 from tkplan import errors
 
-EXIT_CODES: dict[type[errors.TkplanError], int] = {
-    errors.ConfigError: 3,
-    errors.PlanningError: 4,
-    errors.HardwareError: 4,
-    errors.PlanError: 5,
-    errors.DriftError: 5,
-    errors.DataDriftError: 5,
-    errors.RunDirError: 5,
-    errors.DataError: 6,
-    errors.DiskFullError: 7,
-    errors.EngineError: 8,
-    errors.AuditError: 2,
-    errors.TrackingError: 8,
-    errors.ExtraMissingError: 8,
-}
+EXIT_CODES = errors.EXIT_CODES  # the one table of error → exit code (tkplan.errors)
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -88,7 +74,7 @@ class TkplanGroup(click.Group):
         try:
             return super().invoke(ctx)
         except errors.TkplanError as exc:
-            fail(f"error: {exc}", next((code for cls, code in EXIT_CODES.items() if isinstance(exc, cls)), 1))
+            fail(f"error: {exc}", errors.exit_code(exc))
 
 
 @click.group(cls=TkplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
