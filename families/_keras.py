@@ -14,7 +14,6 @@ pipeline whose thread pool is the step's planned threads. The model is saved as 
 from __future__ import annotations
 
 import abc
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from tkplan._io import atomic_path
 from tkplan.families._adapter import FamilyAdapter, FitResult, Params, TrainingData
 from tkplan.families._nn_data import Standardiser, Targets, symbol_ids, window_index
 from tkplan.runtime._context import log_epoch
@@ -290,9 +290,7 @@ def _best_weights(keras: Any, path: Path, monitor: str) -> Any:
             value = float((logs or {}).get(monitor, np.inf))
             if value < self.best:
                 self.best = value
-                partial = path.with_name(f".partial-{os.getpid()}.{path.name}")
-                with open(partial, "wb") as fh:
+                with atomic_path(path) as partial, open(partial, "wb") as fh:
                     np.savez(fh, *self.model.get_weights(), epoch=epoch + 1, val_loss=value)
-                os.replace(partial, path)
 
     return BestWeights()

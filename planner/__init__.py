@@ -58,6 +58,7 @@ _EXPORTS = {
     "sweep_to_json": "tkplan.planner._sweep",
     "probe_fingerprint": "tkplan.planner._probe",
     "export_schemas": "tkplan.planner._schemas",
+    "dump_yaml": "tkplan.planner._yaml",
     "read_file": "tkplan.planner._yaml",
 }
 

@@ -53,6 +53,7 @@ __all__ = [
     "read_plan",
     "safe_name",
     "shell_name",
+    "split_step_id",
 ]
 
 FORMAT = "tkplan.plan/1"  # tkplan: ignore[constant]  the plan file format
@@ -225,6 +226,13 @@ class Plan:
 _SEMANTIC = ("format", "config", "hardware", "data", "steps", "schedule")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,199}")  # tkplan: ignore[constant]  the file-name alphabet
 _SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # tkplan: ignore[constant]  POSIX shell variable names
+
+
+def split_step_id(step_id: str) -> tuple[str, tuple[str, ...], str]:
+    """A step id's parts: ``lightgbm.fwd_ret_5m+will_peak_5m.s42`` → ``("lightgbm", ("fwd_ret_5m",
+    "will_peak_5m"), "s42")`` (family or cascade key, targets, seed part)."""
+    family, targets, seed = step_id.rsplit(".", 2)
+    return family, tuple(targets.split("+")), seed
 
 
 def safe_name(value: Any, what: str) -> str:

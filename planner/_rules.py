@@ -17,6 +17,7 @@ from tkplan.errors import PlanningError, Problem
 from tkplan.planner._campaign import Work, network_backend
 from tkplan.planner._hardware import Gpu, HardwareSpec
 from tkplan.planner._merge import Provenance
+from tkplan.planner._merge import last_where as _where
 from tkplan.planner._nodes import place_on_node
 from tkplan.planner._plan import Derivation, Isolation, Limits, Resources, Schedule, Step
 
@@ -25,11 +26,6 @@ __all__ = ["BLAS_VARS", "plan_steps", "thread_budget"]
 BLAS_VARS = ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",  # tkplan: ignore[constant]
              "VECLIB_MAXIMUM_THREADS")
 _BUILTIN_FEATURES = {"builtin:breast_cancer": 30, "builtin:diabetes": 10}
-
-
-def _where(provenance: Provenance, key: str) -> str:
-    chain = provenance.get(key)
-    return chain[-1].where if chain else ""
 
 
 def thread_budget(config: Mapping[str, Any], hardware: HardwareSpec, provenance: Provenance,

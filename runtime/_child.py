@@ -68,7 +68,6 @@ def _project_last() -> None:
 
 def _guard(spec: dict[str, Any], step_dir: str) -> Any:
     """The step's own watchdog (``tkplan.runtime._guard``), or nothing for a spec without limits to watch."""
-    import contextlib
 
     watch = spec.get("watch")
     if not watch:
@@ -275,17 +274,11 @@ def _finite(data: Any, path: str = "") -> tuple[Any, list[str]]:
 
 
 def _write_json_atomic(path: str, data: Any) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, default=_json_default, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from pathlib import Path
+
+    from tkplan._io import write_text_atomic
+
+    write_text_atomic(Path(path), json.dumps(data, default=_json_default, sort_keys=True), parents=False)
 
 
 # -- the in-process worker ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ SOURCES = {"tkplan": "tkplan", "planner": "tkplan.planner", "runtime": "tkplan.r
 # Layers, by module prefix (the longest prefix wins); the rest of ``tkplan.*`` is the CLI layer, and so are the
 # click commands that live next to their tool (``tkplan.tools.<tool>._cli``).
 LAYERS = {
-    "tkplan.errors": "core", "tkplan._io": "core", "tkplan._lazy": "core",
+    "tkplan.errors": "core", "tkplan._io": "core", "tkplan._lazy": "core", "tkplan._text": "core",
     "tkplan.planner": "planner", "tkplan.runtime": "runtime", "tkplan.families": "families",
     "tkplan.tools": "tools", "tkplan.tools.audit": "audit", "tkplan.tools.bench": "bench",
     "tkplan.tools.report": "report", "tkplan.tools.track": "track",
@@ -37,7 +37,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "core": (),
     "planner": (),
     "runtime": (*PLAN_MODEL, "tkplan.planner._nodes", "tkplan.planner._probe", "tkplan._data_digest"),
-    "families": ("tkplan.planner._plan", "tkplan.runtime._context"),
+    "families": ("tkplan.planner._plan", "tkplan.planner._convert", "tkplan.runtime._context"),
     "tools": (),
     "audit": ("tkplan", "tkplan.planner.*"),
     "bench": ("tkplan.*",),

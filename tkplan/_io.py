@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["write_bytes_atomic", "write_text_atomic"]
+__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic"]
 
 
 def write_bytes_atomic(path: Path, data: bytes, *, parents: bool = True) -> None:
@@ -38,6 +40,19 @@ def write_bytes_atomic(path: Path, data: bytes, *, parents: bool = True) -> None
         if isinstance(exc, OSError) and exc.filename is None:
             exc.filename = str(path)
         raise
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name next to ``path``, with its extension, for a library that writes files itself
+    (``np.save``, ``torch.save``): renamed onto ``path`` when the block ends, removed when it raises."""
+    path = Path(path)
+    tmp = path.with_name(f".partial-{os.getpid()}.{secrets.token_hex(4)}.{path.name}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: Path, text: str, *, parents: bool = True) -> None:

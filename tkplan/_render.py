@@ -3,9 +3,10 @@ summaries, leaderboards. Every command renders through here."""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
+
+from tkplan._text import aligned, table
 
 __all__ = ["render_chain", "render_derived", "render_diff", "render_explanation", "render_leaderboard",
            "render_plan_summary", "render_progress", "render_summary", "render_sweep_summary", "render_yaml", "table"]
@@ -13,17 +14,6 @@ __all__ = ["render_chain", "render_derived", "render_diff", "render_explanation"
 _STATUS_WIDTH = 8
 _RUNNING_SHOWN = 3
 _FEATURES_SHOWN = 12
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A plain aligned text table."""
-    rows = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def render_plan_summary(plan: Any) -> str:
@@ -102,10 +92,7 @@ def render_derived(key: str, derived: Sequence[tuple[str, Any]]) -> str:
     from tkplan.planner import thaw
 
     rows = [(where, _short(thaw(d.value)), d.rule, d.why) for where, d in derived]
-    width = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = [f"{key}: derived by the planner"]
-    lines += [f"  {w:<{width[0]}}  {v:<{width[1]}}  {r:<{width[2]}}  {why}" for w, v, r, why in rows]
-    return "\n".join(lines)
+    return "\n".join([f"{key}: derived by the planner", *(f"  {line}" for line in aligned(rows))])
 
 
 def render_diff(diffs: Sequence[Any], old: tuple[str, Any], new: tuple[str, Any], fmt: str = "table") -> str:
@@ -144,14 +131,9 @@ def render_explanation(explanation: Any) -> str:
 
 def render_yaml(data: Any) -> str:
     """Plain data as block YAML."""
-    from ruamel.yaml import YAML
+    from tkplan.planner import dump_yaml
 
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # typed None, takes a bool
-    out = io.StringIO()
-    yaml.dump(data, out)
-    return out.getvalue()
+    return dump_yaml(data)
 
 
 def _short(value: Any) -> str:
