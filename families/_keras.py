@@ -94,7 +94,7 @@ class KerasAdapter(FamilyAdapter):
 
         p = Params(step)
         training = p["training"]
-        threads = _threads(tf, step.resources.threads)
+        threads = _threads(tf)
         keras.utils.set_random_seed(step.seed)
         keras.mixed_precision.set_global_policy(
             _POLICIES[step.resources.precision if step.resources.device == "cuda" else "fp32"])
@@ -219,12 +219,8 @@ def _epoch_timer(keras: Any, progress: Path | None, epochs: int) -> Any:
     return EpochTimer()
 
 
-def _threads(tf: Any, planned: int) -> dict[str, int]:
-    """Give TensorFlow the planned intra-op threads (possible until it initialises) and read back both pools."""
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(planned)
-    except RuntimeError:  # already initialised: the executor set it before, or an earlier fit in this process
-        pass
+def _threads(tf: Any) -> dict[str, int]:
+    """TensorFlow's intra- and inter-op pools as the step's child set them (from the plan's pools)."""
     return {"tf.intra_op_threads": int(tf.config.threading.get_intra_op_parallelism_threads()),
             "tf.inter_op_threads": int(tf.config.threading.get_inter_op_parallelism_threads())}
 

@@ -33,6 +33,7 @@ from tkplan.planner._hardware import HardwareSpec
 
 __all__ = [
     "FORMAT",
+    "POOL_VARIABLES",
     "DataIdentity",
     "Derivation",
     "Inputs",
@@ -43,6 +44,7 @@ __all__ = [
     "Resources",
     "Schedule",
     "Step",
+    "ThreadLimits",
     "can_start",
     "canonical_json",
     "check_plan",
@@ -121,16 +123,63 @@ class Isolation:
     reason: str = attrs.field(validator=attrs.validators.min_len(1))
 
 
+POOL_VARIABLES: Mapping[str, tuple[str, ...]] = {  # tkplan: ignore[constant]  the libraries' own variable names
+    "openmp": ("OMP_NUM_THREADS",),
+    "blas": ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"),
+    "numexpr": ("NUMEXPR_NUM_THREADS",),
+    "tf_intra": ("TF_NUM_INTRAOP_THREADS",),
+    "tf_inter": ("TF_NUM_INTEROP_THREADS",),
+}
+"""The environment variables that size each thread pool before its library loads: the one list of them."""
+
+_POOL = attrs.validators.optional(attrs.validators.ge(1))
+
+
+@attrs.frozen
+class ThreadLimits:
+    """How many threads each pool of a step may run: the plan's typed thread contract.
+
+    The step's environment is derived from it (`environment`); the child applies the pools once, before the
+    trainer runs (threadpoolctl for OpenMP and BLAS, torch's and TensorFlow's own setters); adapters only
+    read them.
+
+    Attributes:
+        openmp: OpenMP's pool (LightGBM, XGBoost, HistGradientBoosting).
+        blas: the BLAS pool (MKL, OpenBLAS, BLIS, vecLib).
+        numexpr: NumExpr's pool.
+        torch_intra: torch's intra-op threads, for a step that trains with torch; else ``None``.
+        torch_inter: torch's inter-op threads, likewise.
+        tf_intra: TensorFlow's intra-op threads, for a step that trains with TensorFlow; else ``None``.
+        tf_inter: TensorFlow's inter-op threads, likewise.
+    """
+
+    openmp: int = attrs.field(validator=attrs.validators.ge(1))
+    blas: int = attrs.field(validator=attrs.validators.ge(1))
+    numexpr: int = attrs.field(validator=attrs.validators.ge(1))
+    torch_intra: int | None = attrs.field(default=None, validator=_POOL)
+    torch_inter: int | None = attrs.field(default=None, validator=_POOL)
+    tf_intra: int | None = attrs.field(default=None, validator=_POOL)
+    tf_inter: int | None = attrs.field(default=None, validator=_POOL)
+
+    def environment(self) -> dict[str, str]:
+        """The variables (`POOL_VARIABLES`) that size these pools in a fresh process; torch has none."""
+        sizes = {"openmp": self.openmp, "blas": self.blas, "numexpr": self.numexpr, "tf_intra": self.tf_intra,
+                 "tf_inter": self.tf_inter}
+        return {name: str(size) for pool, size in sizes.items() if size is not None for name in POOL_VARIABLES[pool]}
+
+
 @attrs.frozen
 class Resources:
     """What a step may use: CPU threads, device, GPUs (by UUID, in ``CUDA_VISIBLE_DEVICES`` order), precision,
-    and for a network family the framework it trains with (``torch`` or ``tf``; ``None`` for other families)."""
+    for a network family the framework it trains with (``torch`` or ``tf``; ``None`` for other families), and
+    how its ``threads`` divide among the thread pools (``pools``)."""
 
     threads: int = attrs.field(validator=attrs.validators.ge(1))
     device: str = attrs.field(validator=attrs.validators.in_(("cpu", "cuda", "mps")))
     gpus: tuple[str, ...] = ()
     precision: str = "fp32"
     backend: str | None = None
+    pools: ThreadLimits = attrs.field(kw_only=True)
 
 
 @attrs.frozen

@@ -53,6 +53,7 @@ def test_network_learns_under_its_plan(family, target, overrides, tmp_path, run_
     plan = compile_small(tmp_path, f"campaign.families=[{family}]", f"campaign.targets=[{target}]", *SHORT,
                          *overrides)
     (step,) = plan.steps
+    torch.set_num_threads(step.resources.pools.torch_intra)  # as the step's child does, before the trainer
 
     result = run_step(context(plan, run_dir))
 
