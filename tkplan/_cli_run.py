@@ -306,16 +306,3 @@ def _fail(message: str, code: int) -> None:
     from tkplan.cli import fail
 
     fail(f"Error: {message}", code)
-
-
-def main() -> None:
-    """``python -m tkplan._cli_run``: the ``tkplan`` group with these commands, whether or not cli.py adds them."""
-    from tkplan import cli
-
-    if "run" not in cli.main.list_commands(click.Context(cli.main)):
-        register(cli.main)
-    cli.run()
-
-
-if __name__ == "__main__":
-    main()
