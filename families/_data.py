@@ -58,6 +58,7 @@ import numpy as np
 from tkplan.errors import DataError
 from tkplan.families._sources import load_source
 from tkplan.families._splits import SPLIT_NAMES, cap_per_symbol, time_blocks
+from tkplan.planner._convert import thaw
 
 __all__ = ["Dataset", "Part", "build_arrays", "data_digest", "load_prepared", "prepare"]
 
@@ -130,7 +131,7 @@ class Dataset:
 
 def data_digest(config: Mapping[str, Any]) -> str:
     """The digest naming a prepared data directory: sha256 of the ``data`` section, base seed and targets."""
-    key = {"data": _plain(config["data"]), "base_seed": config["run"]["base_seed"],
+    key = {"data": thaw(config["data"]), "base_seed": config["run"]["base_seed"],
            "targets": list(config["campaign"]["targets"])}
     text = json.dumps(key, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -395,11 +396,3 @@ def _check_leakage(features: np.ndarray, names: tuple[str, ...], values: Mapping
                                 f"train split, beyond data.leakage_max_abs_corr = {limit:g}: it leaks the target; "
                                 "leave it out of the features (data.columns.features), or raise "
                                 "data.leakage_max_abs_corr to allow it")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

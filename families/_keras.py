@@ -14,7 +14,6 @@ pipeline whose thread pool is the step's planned threads. The model is saved as 
 from __future__ import annotations
 
 import abc
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from tkplan._io import atomic_path
 from tkplan.families._adapter import FamilyAdapter, FitResult, Params, TrainingData
 from tkplan.families._nn_data import Standardiser, Targets, symbol_ids, window_index
 from tkplan.runtime._context import log_epoch
@@ -94,7 +94,7 @@ class KerasAdapter(FamilyAdapter):
 
         p = Params(step)
         training = p["training"]
-        threads = _threads(tf, step.resources.threads)
+        threads = _threads(tf)
         keras.utils.set_random_seed(step.seed)
         keras.mixed_precision.set_global_policy(
             _POLICIES[step.resources.precision if step.resources.device == "cuda" else "fp32"])
@@ -219,12 +219,8 @@ def _epoch_timer(keras: Any, progress: Path | None, epochs: int) -> Any:
     return EpochTimer()
 
 
-def _threads(tf: Any, planned: int) -> dict[str, int]:
-    """Give TensorFlow the planned intra-op threads (possible until it initialises) and read back both pools."""
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(planned)
-    except RuntimeError:  # already initialised: the executor set it before, or an earlier fit in this process
-        pass
+def _threads(tf: Any) -> dict[str, int]:
+    """TensorFlow's intra- and inter-op pools as the step's child set them (from the plan's pools)."""
     return {"tf.intra_op_threads": int(tf.config.threading.get_intra_op_parallelism_threads()),
             "tf.inter_op_threads": int(tf.config.threading.get_inter_op_parallelism_threads())}
 
@@ -290,9 +286,7 @@ def _best_weights(keras: Any, path: Path, monitor: str) -> Any:
             value = float((logs or {}).get(monitor, np.inf))
             if value < self.best:
                 self.best = value
-                partial = path.with_name(f".partial-{os.getpid()}.{path.name}")
-                with open(partial, "wb") as fh:
+                with atomic_path(path) as partial, open(partial, "wb") as fh:
                     np.savez(fh, *self.model.get_weights(), epoch=epoch + 1, val_loss=value)
-                os.replace(partial, path)
 
     return BestWeights()

@@ -2,12 +2,12 @@
 VAE, GAN, MetaLearning and MultiTask.
 
 Each adapter builds its network from the step's params (`tkplan.families._torch_nets`) and trains it with
-the shared loop (`tkplan.families._torch_loop`) on the step's device and precision, with the step's thread
-count given to torch (``torch.set_num_threads``). Features are standardised on the train split; a
-regression target is standardised for training and predicted on its own scale; a binary target is
-predicted as P(y = 1). Sequence families (CNN1D, LSTM, Transformer) read each row's per-symbol lookback
-window of ``lookback`` rows (`tkplan.families._nn_data`); the Tab* families read one row's feature vector
-as a sequence over features.
+the shared loop (`tkplan.families._torch_loop`) on the step's device and precision, with torch's threads
+as the step's child set them from the plan (``resources.pools``; an adapter only reads them). Features are
+standardised on the train split; a regression target is standardised for training and predicted on its own
+scale; a binary target is predicted as P(y = 1). Sequence families (CNN1D, LSTM, Transformer) read each
+row's per-symbol lookback window of ``lookback`` rows (`tkplan.families._nn_data`); the Tab* families read
+one row's feature vector as a sequence over features.
 
 How the generative and meta families predict the target:
 
@@ -141,7 +141,6 @@ class TorchAdapter(FamilyAdapter):
         from tkplan.families._torch_loop import LoopSettings, fit_loop, target_loss
 
         p = Params(step)
-        torch.set_num_threads(step.resources.threads)
         torch.manual_seed(step.seed)
         training = p["training"]
         tasks = data.tasks or (data.task,)

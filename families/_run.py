@@ -26,18 +26,20 @@ Every file is written to a temporary name and renamed into place.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tkplan._io import atomic_path
 from tkplan.errors import DataError
 from tkplan.families._adapter import TrainingData, adapter_for
 from tkplan.families._data import Dataset, Part, prepare
 from tkplan.families._metrics import evaluate
 from tkplan.families._splits import SPLIT_NAMES
+from tkplan.planner._convert import thaw
+from tkplan.planner._plan import split_step_id
 
 if TYPE_CHECKING:
     from tkplan.runtime._context import StepContext
@@ -111,7 +113,7 @@ def run_step(ctx: StepContext) -> dict[str, Any]:
         "metrics": metrics,
         "artifacts": artifacts,
         "threads": dict(fit.threads),
-        "fit": _plain(fit.info),
+        "fit": thaw(fit.info, _item),
         "data": {"digest": dataset.digest, "rows": {s: len(p.rows) for s, p in parts.items()},
                  "features": len(names), "cascade_features": [n for n in names if n not in dataset.feature_names]},
         "params_unused": sorted(set(step.params) - fit.params_used - set(adapter.planner_keys)),
@@ -155,7 +157,7 @@ def _with_cascade(ctx: StepContext, dataset: Dataset,
                                 f"split has {len(part.rows)} rows; {dep} ran on other data — run it again")
             columns[split].append(values.reshape(len(values), -1).astype(np.float32))
         width = columns["train"][-1].shape[1]
-        dep_targets = dep.rsplit(".", 2)[1].split("+")
+        dep_targets = split_step_id(dep)[1]
         added += [f"pred:{dep}"] if width == 1 else [f"pred:{dep}:{t}" for t in dep_targets]
     names += tuple(added)
     extended = {split: Part(np.column_stack([part.x, *columns[split]]), part.y, part.times, part.rows, part.symbols)
@@ -165,19 +167,10 @@ def _with_cascade(ctx: StepContext, dataset: Dataset,
 
 def _atomic(path: Path, write: Any) -> None:
     """Call ``write(tmp)`` on a temporary name with the same extension, then rename it to ``path``."""
-    tmp = path.with_name(f".partial-{os.getpid()}.{path.name}")
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _item(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds."""
+    return value.item() if isinstance(value, np.generic) else value

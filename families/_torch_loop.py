@@ -16,7 +16,6 @@ target's loss times its weight. The validation loss early stopping watches is th
 from __future__ import annotations
 
 import copy
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tkplan._io import atomic_path
 from tkplan.runtime._context import log_epoch
 
 __all__ = ["Inputs", "LoopResult", "LoopSettings", "StepTools", "autocast", "fit_loop", "predict", "target_loss"]
@@ -345,6 +345,5 @@ def _scheduler(optimizer: torch.optim.Optimizer, settings: LoopSettings) -> Any:
 
 def _save_checkpoint(path: Path, model: nn.Module, epoch: int, val_loss: float) -> None:
     """Write the best epoch's weights to ``path`` atomically."""
-    tmp = path.with_name(f".partial-{os.getpid()}.{path.name}")
-    torch.save({"epoch": epoch, "val_loss": val_loss, "state_dict": model.state_dict()}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({"epoch": epoch, "val_loss": val_loss, "state_dict": model.state_dict()}, tmp)

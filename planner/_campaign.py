@@ -11,8 +11,8 @@ from typing import Any
 import attrs
 
 from tkplan.errors import Problem, did_you_mean
-from tkplan.planner._merge import Provenance
-from tkplan.planner._plan import safe_name
+from tkplan.planner._merge import Provenance, last_where
+from tkplan.planner._plan import safe_name, split_step_id
 
 __all__ = ["NETWORK_BACKENDS", "RESERVED_FAMILY_KEYS", "Work", "expand_campaign", "family_key", "network_backend",
            "network_inputs"]
@@ -84,8 +84,7 @@ def expand_campaign(config: Mapping[str, Any],
     problems: list[Problem] = []
 
     def where(key: str) -> str:
-        chain = provenance.get(key)
-        return chain[-1].where if chain else ""
+        return last_where(provenance, key)
 
     chosen: list[str] = []
     for name in campaign["families"]:
@@ -208,5 +207,5 @@ def _target_groups(campaign: Mapping[str, Any], traits: Mapping[str, Any], key: 
 
 def _same_run(step_id: str, targets: tuple[str, ...], seed: int) -> bool:
     """Whether an earlier-stage step feeds this one: same seed, and it trains one of these targets."""
-    _family, step_targets, step_seed = step_id.rsplit(".", 2)
-    return step_seed == f"s{seed}" and bool(set(step_targets.split("+")) & set(targets))
+    _family, step_targets, step_seed = split_step_id(step_id)
+    return step_seed == f"s{seed}" and bool(set(step_targets) & set(targets))

@@ -289,13 +289,13 @@ def load_hardware(path: str | os.PathLike[str]) -> HardwareSpec:
     try:
         document = load_path(path)
     except ConfigError as exc:
-        raise HardwareError(f"hardware spec {exc}") from None
+        raise HardwareError([attrs.evolve(p, origin=f"hardware spec {p.origin}" if p.origin else "hardware spec")
+                             for p in exc.problems]) from None
     problems = sorted(set(schema_problems(document.data, HARDWARE_SCHEMA, document.where)),
                       key=lambda p: (p.path, p.message))
     if problems:
-        lines = [f"  - {p}" for p in problems]
-        raise HardwareError("\n".join([f"invalid hardware spec {document.source} (write one with `tkplan probe` on "
-                                       "that machine):", *lines]))
+        raise HardwareError(problems, f"invalid hardware spec {document.source} (write one with `tkplan probe` on "
+                                      "that machine)")
     try:
         return converter.structure(document.data, HardwareSpec)
     except Exception as exc:  # cattrs wraps attrs validator errors in exception groups

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -35,16 +35,17 @@ def freeze(value: Any) -> Any:
     return value
 
 
-def thaw(value: Any) -> Any:
-    """Return ``value`` as plain JSON-ready data: mappings become dicts, sequences lists."""
+def thaw(value: Any, leaf: Callable[[Any], Any] | None = None) -> Any:
+    """Return ``value`` as plain JSON-ready data: mappings become dicts, sequences lists, and every other value
+    ``leaf(value)`` when ``leaf`` is given (a numpy scalar's ``item()``, a non-finite float's text)."""
     kind = type(value)
     if kind is dict or kind is types.MappingProxyType:
-        return {k: thaw(v) for k, v in value.items()}
+        return {k: thaw(v, leaf) for k, v in value.items()}
     if kind is list or kind is tuple:
-        return [thaw(v) for v in value]
+        return [thaw(v, leaf) for v in value]
     if isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
-    return value
+        return {k: thaw(v, leaf) for k, v in value.items()}
+    return value if leaf is None else leaf(value)
 
 
 def make_converter() -> cattrs.Converter:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tkplan.errors import Problem
-from tkplan.planner._merge import Provenance
+from tkplan.planner._merge import Provenance, last_where
 
 __all__ = ["check_entrypoints", "entrypoint_files", "find_module", "top_level_names"]
 
@@ -37,8 +37,7 @@ def check_entrypoints(config: Mapping[str, Any], families: Iterable[str], proven
         module, _, function = entrypoint.partition(":")
         paths = _pythonpath(config, section, cwd)
         key = f"families.{family}.entrypoint"
-        chain = provenance.get(key)
-        origin = chain[-1].where if chain else ""
+        origin = last_where(provenance, key)
         spec = find_module(module, paths, cwd)
         if spec is None:
             looked = ", ".join([*paths[:3], "the installed packages", str(cwd)])

@@ -14,7 +14,8 @@ import attrs
 
 from tkplan.planner._sources import Layer
 
-__all__ = ["Hop", "Setting", "changed_paths", "dotted", "forget", "merge_layers", "same", "set_path"]
+__all__ = ["Hop", "Setting", "changed_paths", "dotted", "forget", "last_where", "merge_layers", "same",
+           "set_path"]
 
 
 @attrs.frozen
@@ -65,6 +66,12 @@ class Setting:
 
 
 Provenance = dict[str, list[Setting]]
+
+
+def last_where(provenance: Provenance, key: str) -> str:
+    """Where ``key`` was last set (``file:line:col``, ``env:NAME``, ``cli:arg N``), or ``""`` when no layer set it."""
+    chain = provenance.get(key)
+    return chain[-1].where if chain else ""
 
 
 def dotted(path: Iterable[str | int]) -> str:

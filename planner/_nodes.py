@@ -16,6 +16,7 @@ from typing import Any
 from tkplan.errors import Problem
 from tkplan.planner._hardware import Gpu, HardwareSpec, Node
 from tkplan.planner._merge import Provenance
+from tkplan.planner._merge import last_where as _where
 from tkplan.planner._plan import Derivation, Step
 
 __all__ = ["NODE_CLASS", "node_class", "node_classes", "place_on_node", "same_class", "step_node_class"]
@@ -51,11 +52,6 @@ def same_class(planned: Node, here: Node, memory_tolerance_pct: float) -> bool:
 def step_node_class(step: Step) -> str | None:
     """The node class the plan gave ``step``, or ``None`` for a one-machine plan."""
     return next((str(d.value) for d in step.derivations if d.key == NODE_CLASS), None)
-
-
-def _where(provenance: Provenance, key: str) -> str:
-    chain = provenance.get(key)
-    return chain[-1].where if chain else ""
 
 
 def place_on_node(config: Mapping[str, Any], hardware: HardwareSpec, step_id: str, family: str, cost: float,

@@ -10,6 +10,10 @@ A plan read from a file is checked in full before it is used: the schema (``sche
 then what a schema cannot say (`check_plan`): unique step ids that are safe file names, dependencies that
 exist and form no cycle, a schedule that orders each step once, environment names that are shell
 identifiers.
+
+When a step may start is part of the model too (`can_start`, `fits_alone`): the one rule the executor follows
+and the planner's schedule is tested against. A step starts only if, with it, the steps running at once stay
+within the plan's slots and thread budget, and the VRAM caps of the steps on each GPU within that GPU's memory.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -29,6 +33,7 @@ from tkplan.planner._hardware import HardwareSpec
 
 __all__ = [
     "FORMAT",
+    "POOL_VARIABLES",
     "DataIdentity",
     "Derivation",
     "Inputs",
@@ -39,15 +44,19 @@ __all__ = [
     "Resources",
     "Schedule",
     "Step",
+    "ThreadLimits",
+    "can_start",
     "canonical_json",
     "check_plan",
     "compute_hash",
+    "fits_alone",
     "plan_from_json",
     "plan_hash",
     "plan_to_json",
     "read_plan",
     "safe_name",
     "shell_name",
+    "split_step_id",
 ]
 
 FORMAT = "tkplan.plan/1"  # tkplan: ignore[constant]  the plan file format
@@ -115,16 +124,63 @@ class Isolation:
     reason: str = attrs.field(validator=attrs.validators.min_len(1))
 
 
+POOL_VARIABLES: Mapping[str, tuple[str, ...]] = {  # tkplan: ignore[constant]  the libraries' own variable names
+    "openmp": ("OMP_NUM_THREADS",),
+    "blas": ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"),
+    "numexpr": ("NUMEXPR_NUM_THREADS",),
+    "tf_intra": ("TF_NUM_INTRAOP_THREADS",),
+    "tf_inter": ("TF_NUM_INTEROP_THREADS",),
+}
+"""The environment variables that size each thread pool before its library loads: the one list of them."""
+
+_POOL = attrs.validators.optional(attrs.validators.ge(1))
+
+
+@attrs.frozen
+class ThreadLimits:
+    """How many threads each pool of a step may run: the plan's typed thread contract.
+
+    The step's environment is derived from it (`environment`); the child applies the pools once, before the
+    trainer runs (threadpoolctl for OpenMP and BLAS, torch's and TensorFlow's own setters); adapters only
+    read them.
+
+    Attributes:
+        openmp: OpenMP's pool (LightGBM, XGBoost, HistGradientBoosting).
+        blas: the BLAS pool (MKL, OpenBLAS, BLIS, vecLib).
+        numexpr: NumExpr's pool.
+        torch_intra: torch's intra-op threads, for a step that trains with torch; else ``None``.
+        torch_inter: torch's inter-op threads, likewise.
+        tf_intra: TensorFlow's intra-op threads, for a step that trains with TensorFlow; else ``None``.
+        tf_inter: TensorFlow's inter-op threads, likewise.
+    """
+
+    openmp: int = attrs.field(validator=attrs.validators.ge(1))
+    blas: int = attrs.field(validator=attrs.validators.ge(1))
+    numexpr: int = attrs.field(validator=attrs.validators.ge(1))
+    torch_intra: int | None = attrs.field(default=None, validator=_POOL)
+    torch_inter: int | None = attrs.field(default=None, validator=_POOL)
+    tf_intra: int | None = attrs.field(default=None, validator=_POOL)
+    tf_inter: int | None = attrs.field(default=None, validator=_POOL)
+
+    def environment(self) -> dict[str, str]:
+        """The variables (`POOL_VARIABLES`) that size these pools in a fresh process; torch has none."""
+        sizes = {"openmp": self.openmp, "blas": self.blas, "numexpr": self.numexpr, "tf_intra": self.tf_intra,
+                 "tf_inter": self.tf_inter}
+        return {name: str(size) for pool, size in sizes.items() if size is not None for name in POOL_VARIABLES[pool]}
+
+
 @attrs.frozen
 class Resources:
     """What a step may use: CPU threads, device, GPUs (by UUID, in ``CUDA_VISIBLE_DEVICES`` order), precision,
-    and for a network family the framework it trains with (``torch`` or ``tf``; ``None`` for other families)."""
+    for a network family the framework it trains with (``torch`` or ``tf``; ``None`` for other families), and
+    how its ``threads`` divide among the thread pools (``pools``)."""
 
     threads: int = attrs.field(validator=attrs.validators.ge(1))
     device: str = attrs.field(validator=attrs.validators.in_(("cpu", "cuda", "mps")))
     gpus: tuple[str, ...] = ()
     precision: str = "fp32"
     backend: str | None = None
+    pools: ThreadLimits = attrs.field(kw_only=True)
 
 
 @attrs.frozen
@@ -220,6 +276,13 @@ class Plan:
 _SEMANTIC = ("format", "config", "hardware", "data", "steps", "schedule")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,199}")  # tkplan: ignore[constant]  the file-name alphabet
 _SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # tkplan: ignore[constant]  POSIX shell variable names
+
+
+def split_step_id(step_id: str) -> tuple[str, tuple[str, ...], str]:
+    """A step id's parts: ``lightgbm.fwd_ret_5m+will_peak_5m.s42`` → ``("lightgbm", ("fwd_ret_5m",
+    "will_peak_5m"), "s42")`` (family or cascade key, targets, seed part)."""
+    family, targets, seed = step_id.rsplit(".", 2)
+    return family, tuple(targets.split("+")), seed
 
 
 def safe_name(value: Any, what: str) -> str:
@@ -429,3 +492,32 @@ def read_plan(path: str | os.PathLike[str]) -> Plan:
         raise PlanError(f"{source}: not a plan (not UTF-8 text, byte {exc.start}); give the plan.json that "
                         "tkplan compile -o wrote") from None
     return plan_from_json(text, source)
+
+
+def can_start(step: Step, running: Sequence[Step], schedule: Schedule, hardware: HardwareSpec,
+              max_parallel: int | None = None) -> bool:
+    """Whether ``step`` may start while ``running`` run.
+
+    Args:
+        step: the candidate.
+        running: the steps running now.
+        schedule: the plan's schedule (thread budget, slots).
+        hardware: the plan's hardware (GPU memory).
+        max_parallel: a lower slot count asked at run time (``tkplan run --max-parallel``).
+    """
+    slots = min(schedule.max_parallel, max_parallel or schedule.max_parallel)
+    if len(running) >= slots:
+        return False
+    if sum(s.resources.threads for s in running) + step.resources.threads > schedule.thread_budget:
+        return False
+    memory = {g.uuid: g.memory_mb for g in hardware.gpus}
+    for uuid in step.resources.gpus:
+        used = sum(s.limits.vram_cap_mb or 0 for s in running if uuid in s.resources.gpus)
+        if used + (step.limits.vram_cap_mb or 0) > memory.get(uuid, 0):
+            return False
+    return True
+
+
+def fits_alone(step: Step, schedule: Schedule, hardware: HardwareSpec) -> bool:
+    """Whether ``step`` could ever start: it fits the machine with nothing else running."""
+    return can_start(step, (), schedule, hardware)

@@ -17,19 +17,12 @@ from tkplan.errors import PlanningError, Problem
 from tkplan.planner._campaign import Work, network_backend
 from tkplan.planner._hardware import Gpu, HardwareSpec
 from tkplan.planner._merge import Provenance
+from tkplan.planner._merge import last_where as _where
 from tkplan.planner._nodes import place_on_node
-from tkplan.planner._plan import Derivation, Isolation, Limits, Resources, Schedule, Step
+from tkplan.planner._plan import Derivation, Isolation, Limits, Resources, Schedule, Step, ThreadLimits
 
-__all__ = ["BLAS_VARS", "plan_steps", "thread_budget"]
-
-BLAS_VARS = ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",  # tkplan: ignore[constant]
-             "VECLIB_MAXIMUM_THREADS")
+__all__ = ["plan_steps", "thread_budget"]
 _BUILTIN_FEATURES = {"builtin:breast_cancer": 30, "builtin:diabetes": 10}
-
-
-def _where(provenance: Provenance, key: str) -> str:
-    chain = provenance.get(key)
-    return chain[-1].where if chain else ""
 
 
 def thread_budget(config: Mapping[str, Any], hardware: HardwareSpec, provenance: Provenance,
@@ -94,13 +87,14 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
         t = threads[w.id][0]
         backend, backend_why = _backend(config, w, provenance)
         derivations += backend_why
-        env, env_why = _child_env(config, w, t, device, assigned, seed, backend)
+        pools = _thread_pools(config, w, t, backend)
+        env, env_why = _child_env(config, w, t, device, assigned, seed, backend, pools)
         derivations.append(env_why)
         steps.append(Step(
             id=w.id, family=w.family, target="+".join(w.targets), targets=w.targets, task=w.task, seed=seed,
             params=params, entrypoint=w.entrypoint,
             resources=Resources(threads=t, device=device, gpus=tuple(g.uuid for g in assigned), precision=precision,
-                                backend=backend),
+                                backend=backend, pools=pools),
             env=env, isolation=isolation, limits=limits, derivations=tuple(derivations), depends_on=w.depends_on))
     if problems:
         raise PlanningError(dict.fromkeys(problems))  # each once, not once per step
@@ -408,19 +402,29 @@ def _backend(config: Mapping[str, Any], w: Work, provenance: Provenance) -> tupl
                                 f"(runtime.backends: {list(w.traits['backends'])})")]
 
 
-def _child_env(config: Mapping[str, Any], w: Work, threads: int, device: str, assigned: tuple[Gpu, ...],
-               seed: int, backend: str | None) -> tuple[dict[str, str], Derivation]:
-    """The exact variables the step's process gets, set before any library loads."""
-    policy = w.traits["thread_policy"]
+def _thread_pools(config: Mapping[str, Any], w: Work, threads: int, backend: str | None) -> ThreadLimits:
+    """How the step's ``threads`` divide among its thread pools, by the family's thread policy."""
     th = config["threading"]
     omp, blas = {
         "openmp": (threads, 1), "blas": (1, threads), "joblib": (1, 1),
         "torch": (threads, threads), "tf": (threads, threads), "gpu": (threads, threads),
-    }[policy]
+    }[w.traits["thread_policy"]]
+    inter = th["inter_op_threads"]
+    return ThreadLimits(
+        openmp=omp, blas=blas, numexpr=min(th["numexpr_threads"], threads),
+        torch_intra=threads if backend == "torch" else None, torch_inter=inter if backend == "torch" else None,
+        tf_intra=threads if backend == "tf" else None, tf_inter=inter if backend == "tf" else None)
+
+
+def _child_env(config: Mapping[str, Any], w: Work, threads: int, device: str, assigned: tuple[Gpu, ...],
+               seed: int, backend: str | None, pools: ThreadLimits) -> tuple[dict[str, str], Derivation]:
+    """The exact variables the step's process gets, set before any library loads; the thread pools' are
+    derived from ``pools``."""
+    policy = w.traits["thread_policy"]
+    th = config["threading"]
+    omp, blas = pools.openmp, pools.blas
     env = {
-        "OMP_NUM_THREADS": str(omp),
-        **{name: str(blas) for name in BLAS_VARS},
-        "NUMEXPR_NUM_THREADS": str(min(th["numexpr_threads"], threads)),
+        **pools.environment(),
         "OMP_DYNAMIC": th["omp_dynamic"],
         "OMP_PROC_BIND": th["omp_proc_bind"],
         "KMP_BLOCKTIME": th["kmp_blocktime"],
@@ -432,8 +436,6 @@ def _child_env(config: Mapping[str, Any], w: Work, threads: int, device: str, as
     }
     if backend == "tf":
         env.update({
-            "TF_NUM_INTRAOP_THREADS": str(threads),
-            "TF_NUM_INTEROP_THREADS": str(th["inter_op_threads"]),
             "TF_CPP_MIN_LOG_LEVEL": config["logging"]["tf_log_level"],
             "TF_DETERMINISTIC_OPS": "1" if config["determinism"]["tf_deterministic_ops"] else "0",
         })

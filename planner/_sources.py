@@ -22,7 +22,7 @@ import attrs
 from tkplan.errors import ConfigError, Problem, ProfileNotFoundError
 from tkplan.planner._yaml import Document, load_bytes, read_file, unreadable_hint
 
-__all__ = ["DEFAULT_MACHINE", "Layer", "SearchPath", "is_profile_file", "load_layers", "shipped_dir"]
+__all__ = ["DEFAULT_MACHINE", "PROJECT_FILE", "Layer", "SearchPath", "is_profile_file", "load_layers", "shipped_dir"]
 
 DEFAULT_MACHINE = "laptop"  # tkplan: ignore[constant]  the documented layering rule
 PROJECT_FILE = "tkplan.yaml"  # tkplan: ignore[constant]
@@ -41,6 +41,8 @@ class Layer:
         file: display path of the file (``tkplan:profiles/base.yaml`` for shipped ones).
         sha256: digest of the file's bytes.
         document: the layer's data (``extends`` removed) and positions.
+        path: the file itself (absolute, links resolved), for whoever must read or watch it again; ``None``
+            for a layer made in memory.
     """
 
     name: str
@@ -48,6 +50,7 @@ class Layer:
     file: str
     sha256: str
     document: Document
+    path: Path | None = None
 
 
 @attrs.frozen
@@ -221,5 +224,5 @@ class _Loader:
         self.seen.add(path)
         positions = {k: v for k, v in document.positions.items() if k[:1] != ("extends",)}
         self.layers.append(Layer(name, kind, display, hashlib.sha256(raw).hexdigest(),
-                                 Document(data, positions, display)))
+                                 Document(data, positions, display), path))
 

@@ -22,7 +22,7 @@ import attrs
 
 from tkplan.errors import ConfigError, Problem
 
-__all__ = ["MAX_DEPTH", "Document", "load_bytes", "load_document", "load_path", "parse_value", "read_file",
+__all__ = ["MAX_DEPTH", "Document", "dump_yaml", "load_bytes", "load_document", "load_path", "parse_value", "read_file",
            "unreadable_hint"]
 
 MAX_BYTES = 4 * 2**20  # tkplan: ignore[constant]  a profile larger than this is not a profile
@@ -73,6 +73,21 @@ def load_path(path: str | os.PathLike[str], source: str | None = None) -> Docume
         raise ConfigError([Problem(f"cannot read file: {exc.strerror or exc}", origin=source,
                                    hint=unreadable_hint(exc))]) from None
     return load_bytes(raw, source)
+
+
+def dump_yaml(data: Any) -> str:
+    """Plain data (dicts, lists, scalars) as block YAML, keys in their order: what ``tkplan probe`` and the audit's
+    YAML report print."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # typed None, takes a bool
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
 
 
 def read_file(path: str | os.PathLike[str]) -> bytes:

@@ -13,8 +13,9 @@ from __future__ import annotations
 from tkplan._lazy import lazy_exports
 
 _EXPORTS = {
-    "DEFAULT_ENTRYPOINT": "tkplan.runtime._context",
+    "EPOCH_LOG": "tkplan.runtime._context",
     "StepContext": "tkplan.runtime._context",
+    "Trainers": "tkplan.runtime._context",
     "check_drift": "tkplan.runtime._drift",
     "hardware_differences": "tkplan.runtime._drift",
     "DEFAULT_ENGINE": "tkplan.runtime._engine",
@@ -33,6 +34,7 @@ _EXPORTS = {
     "StepFinished": "tkplan.runtime._events",
     "StepStarted": "tkplan.runtime._events",
     "execute": "tkplan.runtime._executor",
+    "exec_step": "tkplan.runtime._exec",
     "read_journal": "tkplan.runtime._journal",
     "RayEngine": "tkplan.runtime._ray",
     "RayOptions": "tkplan.runtime._ray",

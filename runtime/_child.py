@@ -8,10 +8,12 @@ variables (``OMP_NUM_THREADS``, the BLAS variables, ``CUDA_VISIBLE_DEVICES``...)
    (``tkplan.runtime._guard``, with the spec's ``watch``: timeout, memory cap, period), which keeps the
    limits should the executor die;
 2. enter ``threadpoolctl.threadpool_limits`` with the step's OpenMP and BLAS pool sizes;
-3. when the step trains with torch or TensorFlow: set their intra-/inter-op threads and, for a CUDA step
+3. when the step trains with torch or TensorFlow: set their intra-/inter-op threads (the plan's
+   ``resources.pools``: set here only, the adapters read them) and, for a CUDA step
    with a VRAM cap, the cap (torch: ``set_per_process_memory_fraction``; TF: a logical device with that
    ``memory_limit``, or memory growth without a cap) — only that framework is imported;
-4. import and call the trainer, ``step.entrypoint`` or ``DEFAULT_ENTRYPOINT``, with a `StepContext`;
+4. import and call the trainer, the step file's ``entrypoint`` (the step's own, or the default the executor was
+   given, `Trainers.run_step`), with a `StepContext`;
 5. write ``outcome.json`` atomically: ``status`` (``ok`` / ``failed``), ``metrics``, ``output``, ``error``
    (type, message, traceback), ``applied`` (the settings above) and ``usage`` (CPU time, max RSS, threads,
    ``threadpoolctl.threadpool_info()`` at the end); exit 0 when ok, 1 when the trainer raised.
@@ -67,7 +69,6 @@ def _project_last() -> None:
 
 def _guard(spec: dict[str, Any], step_dir: str) -> Any:
     """The step's own watchdog (``tkplan.runtime._guard``), or nothing for a spec without limits to watch."""
-    import contextlib
 
     watch = spec.get("watch")
     if not watch:
@@ -193,9 +194,10 @@ def _setup_torch(spec: dict[str, Any]) -> dict[str, Any]:
         return {"available": False}
     import torch
 
-    torch.set_num_threads(spec["threads"])
+    pools = spec["pools"]
+    torch.set_num_threads(pools["torch_intra"])
     try:
-        torch.set_num_interop_threads(spec["inter_op_threads"])
+        torch.set_num_interop_threads(pools["torch_inter"])
     except RuntimeError:  # settable once per process: an in-process worker keeps the first step's value
         pass
     applied: dict[str, Any] = {"num_threads": torch.get_num_threads(),
@@ -226,8 +228,8 @@ def _setup_tf(spec: dict[str, Any]) -> dict[str, Any]:
 
     applied: dict[str, Any] = {}
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
-        tf.config.threading.set_inter_op_parallelism_threads(spec["inter_op_threads"])
+        tf.config.threading.set_intra_op_parallelism_threads(spec["pools"]["tf_intra"])
+        tf.config.threading.set_inter_op_parallelism_threads(spec["pools"]["tf_inter"])
     except RuntimeError:  # TF is already initialised in this process (an in-process worker)
         pass
     applied["intra_op_threads"] = tf.config.threading.get_intra_op_parallelism_threads()
@@ -274,17 +276,11 @@ def _finite(data: Any, path: str = "") -> tuple[Any, list[str]]:
 
 
 def _write_json_atomic(path: str, data: Any) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, default=_json_default, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from pathlib import Path
+
+    from tkplan._io import write_text_atomic
+
+    write_text_atomic(Path(path), json.dumps(data, default=_json_default, sort_keys=True), parents=False)
 
 
 # -- the in-process worker ---------------------------------------------------------------------------------

@@ -16,14 +16,24 @@ from tkplan.planner._convert import JsonMap, freeze
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._plan import Step
 
-__all__ = ["DEFAULT_ENTRYPOINT", "DEFAULT_PREPARE", "EPOCH_LOG", "StepContext", "log_epoch"]
+__all__ = ["EPOCH_LOG", "StepContext", "Trainers", "log_epoch"]
 
-DEFAULT_ENTRYPOINT = "tkplan.families:run_step"  # tkplan: ignore[constant]  the trainers' contract
-"""What runs a step whose family has no ``entrypoint`` of its own: the built-in adapters' dispatcher."""
+@attrs.frozen
+class Trainers:
+    """What runs the steps whose family names no ``entrypoint`` of its own; the caller of ``execute`` gives it
+    (``tkplan run``: the built-in families' ``tkplan.families:run_step`` and ``tkplan.families:prepare``).
 
-DEFAULT_PREPARE = "tkplan.families:prepare"  # tkplan: ignore[constant]  the trainers' contract
-"""What the executor calls once, ``fn(config, run_dir)``, before the first step that uses `DEFAULT_ENTRYPOINT`:
-the run's data is prepared, or refused with a ``DataError``, before any step starts."""
+    Attributes:
+        run_step: the trainer of such a step, ``module:function``, called with a `StepContext`.
+        prepare: ``module:function`` called once, ``fn(config, run_dir)``, before the first such step: the run's
+            data is prepared, or refused with a ``DataError``, before any step starts; ``None``: nothing to prepare.
+
+    .. versionadded:: 0.1
+    """
+
+    run_step: str
+    prepare: str | None = None
+
 
 EPOCH_LOG = "epochs.jsonl"  # tkplan: ignore[constant]  the step directory's layout
 """A network step's progress, in its directory: one JSON line per finished epoch (`log_epoch`), read by the

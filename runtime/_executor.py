@@ -31,12 +31,11 @@ from typing import Any
 
 from tkplan._io import write_text_atomic
 from tkplan.errors import DiskFullError, DriftError, PlanError, RunDirError
-from tkplan.planner._admission import can_start, fits_alone
 from tkplan.planner._convert import converter, thaw
 from tkplan.planner._hardware import HardwareSpec
-from tkplan.planner._plan import Plan, Step
+from tkplan.planner._plan import Plan, Step, can_start, fits_alone
 from tkplan.runtime._classify import classify
-from tkplan.runtime._context import DEFAULT_PREPARE
+from tkplan.runtime._context import Trainers
 from tkplan.runtime._datacheck import DataCheck, check_data
 from tkplan.runtime._drift import hardware_differences
 from tkplan.runtime._engine import DEFAULT_ENGINE, Engine, Job, JobEnd, get_engine
@@ -56,7 +55,7 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
             on_event: Callable[[Event], None] | None = None, settings: ExecutorSettings = ExecutorSettings(),
             hardware: HardwareSpec | None = None, engine_options: Mapping[str, Any] | None = None,
             project_root: Path | None = None, allow_data_drift: bool = False,
-            digest_cache: Path | None = None) -> RunSummary:
+            digest_cache: Path | None = None, trainers: Trainers | None = None) -> RunSummary:
     """Run ``plan`` in ``run_dir`` and return every step's result.
 
     Args:
@@ -74,6 +73,8 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
         project_root: where a relative ``data.source`` of the plan is (default: the working directory).
         allow_data_drift: run even though the data file differs from the one the plan was compiled from.
         digest_cache: where data digests are remembered (``None``: the data file is read whole).
+        trainers: what runs the steps whose family names no entrypoint, and prepares their data (``tkplan run``
+            gives the built-in families'); ``None`` when every step names its own.
 
     Returns:
         The summary: one result per step, in the plan's order, including steps finished by earlier runs;
@@ -90,12 +91,16 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
             engine cannot run this plan (the local engine and a cluster's plan).
         EngineError: the engine cannot reach or start where steps run.
         KeyError: ``engine`` is not registered.
-        ValueError: an engine option the engine does not know.
+        ValueError: an engine option the engine does not know; a step names no entrypoint and no ``trainers``
+            were given.
 
     .. versionadded:: 0.1
     """
     started = time.monotonic()
     _check_schedulable(plan)
+    untrained = [s.id for s in plan.steps if s.entrypoint is None]
+    if untrained and trainers is None:
+        raise ValueError(f"steps {', '.join(untrained)} name no entrypoint and no trainers were given to run them")
     data = check_data(plan, project_root or Path.cwd(), digest_cache, allow_drift=allow_data_drift)
     engine_class = get_engine(engine)
     path = Path(run_dir).absolute()  # an engine written before engine options takes (run_dir, settings)
@@ -106,7 +111,7 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
             raise DriftError(drift)
         with RunDir.open(run_dir, plan, resume=True) as rundir:  # whether a run there may go on is decided here
             run = _Run(plan, rundir, runner, settings, max_parallel, on_event or (lambda event: None), started,
-                       data)
+                       data, trainers)
             return run.go(tuple(drift), resume)
     except OSError as exc:
         raise _refusal(exc, Path(run_dir)) from None
@@ -145,7 +150,8 @@ class _Run:
     """One invocation of the executor on one run directory."""
 
     def __init__(self, plan: Plan, rundir: RunDir, engine: Engine, settings: ExecutorSettings,
-                 max_parallel: int | None, emit: Callable[[Event], None], started: float, data: DataCheck) -> None:
+                 max_parallel: int | None, emit: Callable[[Event], None], started: float, data: DataCheck,
+                 trainers: Trainers | None = None) -> None:
         self.plan = plan
         self.rundir = rundir
         self.engine = engine
@@ -161,6 +167,7 @@ class _Run:
         self.last_news = started
         self.data = data
         self.facts = {**plan_facts(plan), "config": data.config}
+        self.trainers = trainers
         self.token = new_token()
 
     # -- the run ---------------------------------------------------------------------------------------
@@ -231,9 +238,11 @@ class _Run:
         return summary
 
     def _prepare_data(self) -> None:
-        """Prepare the built-in trainer's data once, before any step: bad data stops the run here, whole."""
+        """Prepare the default trainer's data once, before any step: bad data stops the run here, whole."""
+        if self.trainers is None or self.trainers.prepare is None:
+            return
         if any(self.steps[s].entrypoint is None for s in self.plan.schedule.order if s not in self.results):
-            module, _, name = DEFAULT_PREPARE.partition(":")
+            module, _, name = self.trainers.prepare.partition(":")
             prepare = getattr(importlib.import_module(module), name)
             try:
                 prepared = prepare(self.data.config, self.rundir.path)
@@ -292,7 +301,8 @@ class _Run:
         attempt = self.attempts.get(step.id, 0) + 1
         self.attempts[step.id] = attempt
         step_dir = self.rundir.fresh_step_dir(step.id)
-        spec = job_spec(self.plan, step, self.rundir.path, step_dir, self.facts)
+        spec = job_spec(self.plan, step, self.rundir.path, step_dir, self.facts,
+                        self.trainers.run_step if self.trainers else None)
         timeout = float(step.limits.timeout_s if deadline_left is None else min(step.limits.timeout_s, deadline_left))
         spec["watch"] = {"timeout_s": timeout, "memory_cap_mb": step.limits.memory_cap_mb,
                          "poll_s": self.settings.poll_interval_s}

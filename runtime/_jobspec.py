@@ -13,25 +13,14 @@ from typing import Any
 
 from tkplan.planner._convert import converter, thaw
 from tkplan.planner._plan import Plan, Step
-from tkplan.runtime._context import DEFAULT_ENTRYPOINT
 
 __all__ = ["SPEC_FORMAT", "frameworks", "job_spec", "plan_facts", "thread_limits"]
 
 SPEC_FORMAT = "tkplan.step/1"  # tkplan: ignore[constant]  the step file format
-_BLAS_VARS = ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
-"""Where the planner writes the BLAS thread count (its thread policy table); the first one set wins."""
-
-
 def thread_limits(step: Step) -> dict[str, int]:
-    """The threadpoolctl limits of ``step``: OpenMP and BLAS pool sizes, as its environment sets them.
-
-    The planner's thread policy writes them as ``OMP_NUM_THREADS`` and the BLAS variables; a variable it did
-    not write means the step's planned thread count.
-    """
-    env = step.env
-    omp = env.get("OMP_NUM_THREADS")
-    blas = next((env[v] for v in _BLAS_VARS if v in env), None)
-    return {"openmp": int(omp or step.resources.threads), "blas": int(blas or step.resources.threads)}
+    """The threadpoolctl limits of ``step``: its plan's OpenMP and BLAS pool sizes (``resources.pools``)."""
+    pools = step.resources.pools
+    return {"openmp": pools.openmp, "blas": pools.blas}
 
 
 def frameworks(step: Step) -> list[str]:
@@ -42,7 +31,7 @@ def frameworks(step: Step) -> list[str]:
 def plan_facts(plan: Plan) -> dict[str, Any]:
     """The part of every step's spec that is the same for the whole plan; the executor computes it once per run.
 
-    Keys: ``format``, ``plan_hash``, ``config``, ``hardware``, ``inter_op_threads``, ``tf_allow_growth``.
+    Keys: ``format``, ``plan_hash``, ``config``, ``hardware``, ``tf_allow_growth``.
     """
     config: Mapping[str, Any] = plan.config
     return {
@@ -50,33 +39,34 @@ def plan_facts(plan: Plan) -> dict[str, Any]:
         "plan_hash": plan.plan_hash,
         "config": thaw(config),
         "hardware": converter.unstructure(plan.hardware),
-        "inter_op_threads": int(config["threading"]["inter_op_threads"]),
         "tf_allow_growth": bool(config["gpu"]["tf_allow_growth"]),
     }
 
 
 def job_spec(plan: Plan, step: Step, run_dir: Path, out_dir: Path,
-             facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
+             facts: Mapping[str, Any] | None = None, trainer: str | None = None) -> dict[str, Any]:
     """What the child of ``step`` reads: JSON-ready, self-contained.
 
     Keys: ``format``, ``plan_hash``, ``step`` (unstructured), ``config``, ``hardware``, ``run_dir``,
-    ``out_dir``, ``entrypoint`` (the step's, or `DEFAULT_ENTRYPOINT`), ``env`` (the step's environment,
-    which an in-process worker applies itself), ``thread_limits``, ``frameworks``, ``threads``,
-    ``inter_op_threads``, ``device``, ``vram_cap_mb``, ``tf_allow_growth``.
+    ``out_dir``, ``entrypoint`` (the step's, or ``trainer``), ``env`` (the step's environment,
+    which an in-process worker applies itself), ``thread_limits``, ``pools`` (the step's typed thread limits,
+    unstructured: torch's and TensorFlow's pools among them), ``frameworks``, ``device``, ``vram_cap_mb``,
+    ``tf_allow_growth``.
 
     Args:
         facts: `plan_facts` of ``plan``, when the caller keeps them for the run (computed here otherwise).
+        trainer: the trainer of a step whose family names no entrypoint (`Trainers.run_step`).
     """
     return {
         **(facts if facts is not None else plan_facts(plan)),
         "step": converter.unstructure(step),
         "run_dir": str(run_dir),
         "out_dir": str(out_dir),
-        "entrypoint": step.entrypoint or DEFAULT_ENTRYPOINT,
+        "entrypoint": step.entrypoint or trainer,
         "env": dict(step.env),
         "thread_limits": thread_limits(step),
         "frameworks": frameworks(step),
-        "threads": step.resources.threads,
+        "pools": converter.unstructure(step.resources.pools),
         "device": step.resources.device,
         "vram_cap_mb": step.limits.vram_cap_mb,
     }

@@ -16,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 import tkplan
+from tkplan import _compile_cache
 from tkplan import cli as cli_module
-from tkplan.planner._overrides import LEGACY_ENV
+from tkplan.planner import LEGACY_ENV
 
 TESTS = Path(__file__).parent
 SPEC = TESTS / "specs" / "laptop_2core.yaml"
@@ -39,13 +40,13 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def compile_(project: Path, monkeypatch: pytest.MonkeyPatch):
     """Run ``tkplan compile ARGS``; return (output, whether it compiled afresh)."""
     fresh: list[int] = []
-    real = cli_module._compile_fresh
+    real = _compile_cache.compile_fresh
 
     def counting(*args, **kwargs):
         fresh.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cli_module, "_compile_fresh", counting)
+    monkeypatch.setattr(_compile_cache, "compile_fresh", counting)
 
     def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[str, bool]:
         before = len(fresh)
@@ -112,11 +113,11 @@ def test_another_tkplan_version_misses_the_cache(compile_, monkeypatch):
 
 def test_a_changed_machine_misses_the_cache(compile_, monkeypatch):
     """Without --hardware the key holds a fingerprint of what the probe reads: another machine, another key."""
-    import tkplan.planner._probe as probe_module
+    import tkplan.planner
 
     compile_()
     assert not compile_()[1]
-    monkeypatch.setattr(probe_module, "probe_fingerprint", lambda root="/": "another machine")
+    monkeypatch.setattr(tkplan.planner, "probe_fingerprint", lambda root="/": "another machine")
     assert compile_()[1]
 
 

@@ -15,8 +15,8 @@ from tests.runtime.projects import (
     save_plan,
     write_project,
 )
-from tkplan._cli_run import render_progress
 from tkplan._live import Progress, last_epoch
+from tkplan._render import render_progress
 from tkplan.runtime import RunStarted, StepStarted
 from tkplan.runtime._context import log_epoch
 

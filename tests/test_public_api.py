@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import tkplan
+import tkplan._trainers
 import tkplan.errors
 import tkplan.planner
 import tkplan.runtime
@@ -30,7 +31,8 @@ def test_all_is_the_documented_list():
 
 
 def test_each_name_is_the_object_of_its_package():
-    homes = (tkplan.planner, tkplan.runtime, tkplan.tools.audit, tkplan.errors)
+    homes = (tkplan.planner, tkplan.runtime, tkplan.tools.audit, tkplan.errors,
+             tkplan._trainers)  # execute: the runtime's, given the built-in families as the default trainer
     for name in tkplan.__all__:
         value = getattr(tkplan, name)
         if name != "__version__":

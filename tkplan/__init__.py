@@ -2,7 +2,8 @@
 
 The public API, for scripts (README.md, "Python API"), is re-exported here lazily from the public packages
 (`tkplan.planner`, `tkplan.runtime`, `tkplan.tools.audit`, `tkplan.errors`), so that ``import tkplan`` stays
-cheap: a name's package is imported on its first use only.
+cheap: a name's package is imported on its first use only. `execute` is the runtime's with the built-in
+families as the default trainer (``tkplan._trainers``), as ``tkplan run`` runs a plan.
 
 Example::
 
@@ -28,6 +29,7 @@ _ERRORS = ("TkplanError", "Problem", "ConfigError", "ProfileNotFoundError", "Har
 _EXPORTS = {
     **dict.fromkeys(_PLANNER, "tkplan.planner"),
     **dict.fromkeys(_RUNTIME, "tkplan.runtime"),
+    "execute": "tkplan._trainers",  # the runtime's, with the built-in families as the default trainer
     **dict.fromkeys(_AUDIT, "tkplan.tools.audit"),
     **dict.fromkeys(_ERRORS, "tkplan.errors"),
 }

@@ -1,7 +1,7 @@
 """The executor's commands: ``tkplan run``, ``tkplan env``, ``tkplan exec``. Click wiring and rendering only.
 
 ``tkplan.cli`` loads them when invoked; ``register(group)`` adds them to another group. Progress goes to
-stderr, the summary to stdout.
+stderr, the summary to stdout (both rendered by ``tkplan._render``).
 
 Exit codes of ``tkplan run`` (and ``tkplan demo``): 0 every step ended ok; 1 a step did not end ok (failed,
 timeout, oom, crashed, skipped); 2 bad invocation; 5 refused (an edited plan, hardware drift, a changed data
@@ -27,19 +27,30 @@ from typing import Any
 import click
 
 from tkplan._io import write_text_atomic
+from tkplan._render import render_progress, render_summary
 from tkplan.tools.report._cli import report_cmd
 
-__all__ = ["demo_cmd", "env_cmd", "exec_cmd", "register", "render_progress", "render_summary", "report_cmd", "run_cmd"]
+__all__ = ["EngineName", "demo_cmd", "env_cmd", "exec_cmd", "register", "report_cmd", "run_cmd"]
 
-_STATUS_WIDTH = 8
-_RUNNING_SHOWN = 3
-_FEATURES_SHOWN = 12
+class EngineName(click.ParamType):
+    """An engine registered with the runtime (``local``, ``ray``, or one an installed package declares)."""
+
+    name = "engine"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from tkplan.runtime import engine_names
+
+        if value not in engine_names():
+            self.fail(f"no engine {value!r}; known: {', '.join(engine_names())}", param, ctx)
+        return str(value)
 
 
 def _load_plan(path: str) -> Any:
-    from tkplan.planner._plan import read_plan
+    from tkplan.errors import error_context
+    from tkplan.planner import read_plan
 
-    return read_plan(path)
+    with error_context(source=path):
+        return read_plan(path)
 
 
 _RUN_OPTIONS = [
@@ -53,7 +64,7 @@ _RUN_OPTIONS = [
     click.option("--allow-data-drift", is_flag=True,
                  help="Run even if the data file changed since the plan was compiled."),
     click.option("--max-parallel", type=click.IntRange(min=1), help="Run at most N steps at once (≤ the plan's)."),
-    click.option("--engine", default=None,
+    click.option("--engine", type=EngineName(), default=None,
                  help="Where steps run (default: local, child processes on this machine; ray: Ray tasks)."),
     click.option("--address", default=None, metavar="ADDR",
                  help="--engine ray: the Ray cluster to join (default: start a local instance sized to the plan)."),
@@ -81,12 +92,14 @@ def run_cmd(plan_path: str, fmt: str, **options: Any) -> None:
     Exits 0 when every step ended ok, 1 when one did not, 5 when the plan, its data or the run directory is
     refused, 6 on bad data.
     """
+    from tkplan.errors import error_context
     from tkplan.runtime import project_root
 
     plan = _load_plan(plan_path)
-    summary = _execute(plan, project_root(Path(plan_path)), **options)
+    with error_context(source=plan_path, plan_hash=plan.plan_hash):
+        summary = _execute(plan, project_root(Path(plan_path)), **options)
     if fmt == "json":
-        from tkplan.planner._convert import converter
+        from tkplan.planner import converter
 
         click.echo(json.dumps(converter.unstructure(summary), indent=1, sort_keys=True))
     else:
@@ -102,11 +115,10 @@ def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str
     signal's number. ``root`` is the plan's project (where a relative data path is)."""
     from tkplan import _compile_cache
     from tkplan._entry import Interrupted, interrupts
-    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, engine_names, execute, fresh_run_dir
+    from tkplan._trainers import execute
+    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, fresh_run_dir
 
     engine = engine or DEFAULT_ENGINE
-    if engine not in engine_names():
-        raise click.BadParameter(f"no engine {engine!r}; known: {', '.join(engine_names())}", param_hint="--engine")
     if address is not None and engine != "ray":
         raise click.BadParameter(f"a cluster address is for --engine ray, not {engine}", param_hint="--address")
     run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
@@ -145,7 +157,7 @@ def _progress(quiet: bool) -> Iterator[Any]:
 def _tracking(run_dir: Path, uri: str | None) -> Any:
     """An MLflow listener that warns once and steps aside when the store fails: training goes on."""
     from tkplan.errors import ExtraMissingError, TrackingError
-    from tkplan.tools.track._live import RunTracker
+    from tkplan.tools.track import RunTracker
 
     tracker = RunTracker(run_dir, uri)
     failed: list[str] = []
@@ -181,24 +193,21 @@ def demo_cmd(words: tuple[str, ...], fmt: str, **options: Any) -> None:
     WORDS take profiles and overrides as in `tkplan compile`, the options those of `tkplan run`.
     """
     import tkplan
-    from tkplan import _compile_cache
-    from tkplan._data_digest import measure
+    from tkplan._compile_cache import compile_measured, hardware_for
     from tkplan._render import render_leaderboard, render_plan_summary
     from tkplan.errors import ExtraMissingError
-    from tkplan.planner import CompileRequest, compile_plan, probe, resolve
+    from tkplan.planner import CompileRequest
     from tkplan.tools.report import leaderboard, load_run, render_html
 
     request = CompileRequest(words=words, env=dict(os.environ), cwd=Path.cwd())
-    resolved = resolve(request)
-    files = measure(resolved, request.cwd, _compile_cache.cache_dir(os.environ))
-    plan = compile_plan(request, probe(), "probe", tkplan.__version__, files, resolved=resolved)
+    plan = compile_measured(request, *hardware_for(None), tkplan.__version__)
     if not options["quiet"]:
         click.echo(render_plan_summary(plan).split("\nstep ")[0], err=True)
     summary = _execute(plan, request.cwd, **options)
     run_dir = Path(os.path.relpath(summary.run_dir))  # as the user would write it, like --out
     entries = leaderboard(plan, {r.step_id: r for r in summary.results})
     if fmt == "json":
-        from tkplan.planner._convert import converter
+        from tkplan.planner import converter
 
         click.echo(json.dumps({"summary": converter.unstructure(summary),
                                "leaderboard": [converter.unstructure(e) for e in entries]}, indent=1, sort_keys=True))
@@ -244,7 +253,7 @@ def exec_cmd(plan_path: str, step_id: str, command: tuple[str, ...]) -> None:
     128+N when signal N ended it; 126/127 when it cannot be started.
     """
     from tkplan._entry import interrupts
-    from tkplan.runtime._exec import exec_step
+    from tkplan.runtime import exec_step
 
     if command[:1] == ("--",):  # positional parsing stops at STEP, so click hands a separating "--" over
         command = command[1:]
@@ -274,123 +283,11 @@ def register(group: click.Group) -> None:
         group.add_command(command)
 
 
-# -- rendering -------------------------------------------------------------------------------------------
-
-
-def render_progress(event: Any) -> str | None:
-    """One progress line for an executor event, or ``None`` for an event that shows nothing."""
-    from tkplan.runtime import (
-        DataReady,
-        Heartbeat,
-        RunStarted,
-        StepFinished,
-        StepStarted,
-    )
-
-    if isinstance(event, DataReady):
-        shown = ", ".join(event.features[:_FEATURES_SHOWN])
-        more = f" +{len(event.features) - _FEATURES_SHOWN} more" if len(event.features) > _FEATURES_SHOWN else ""
-        lines = [f"data {event.source}: {len(event.features)} features: {shown}{more}"]
-        lines += [f"  not a feature: {column}: {reason}" for column, reason in event.dropped]
-        if event.dropped:
-            lines.append(f"  (kept in {event.directory}/meta.json)")
-        return "\n".join(lines)
-
-    if isinstance(event, RunStarted):
-        if event.finished:
-            return (f"run {event.run_dir}: this plan's run finished already ({event.total} steps); nothing runs again "
-                    "(--fresh runs it again in a new directory, --resume re-runs the steps that did not end ok)")
-        line = f"run {event.run_dir}: {event.total} steps"
-        if event.done:
-            line += f", {event.done} already finished"
-        if event.adopted:
-            line += f" ({', '.join(event.adopted)} finished while no executor watched)"
-        for difference in event.drift:
-            line += f"\n  drift allowed: {difference}"
-        if event.data_drift:
-            line += f"\n  data drift allowed: {event.data_drift}"
-        return line
-    if isinstance(event, StepStarted):
-        return (f"{_counter(event.done, event.total)} {'start':<{_STATUS_WIDTH}}{event.step_id}   "
-                f"running: {_running(event.running)}   elapsed {_clock(event.elapsed_s)}")
-    if isinstance(event, Heartbeat):
-        return (f"{_counter(event.done, event.total)} {'running':<{_STATUS_WIDTH}}{_running(event.running)}   "
-                f"elapsed {_clock(event.elapsed_s)}")
-    if isinstance(event, StepFinished):
-        result = event.result
-        wall = f"{result.wall_s:.1f}s" if result.wall_s is not None else "-"
-        line = (f"{_counter(event.done, event.total)} {result.status:<{_STATUS_WIDTH}}{result.step_id}   {wall}   "
-                f"running: {_running(event.running)}   elapsed {_clock(event.elapsed_s)}")
-        return line + (f"\n    {result.detail}" if result.detail else "")
-    return None
-
-
-def render_summary(summary: Any) -> str:
-    """The summary table: status, usage next to the allowance, thread pools; then what went wrong.
-
-    ``threads used / planned``: the largest thread pool inside the step (OpenMP, BLAS, torch/TF intra-op, the
-    library's own) next to the plan's threads, ``!`` when a pool ran more; ``OS threads``: every thread of
-    the step's processes (interpreter and helper threads too), not judged.
-    """
-    from tkplan.tools.report._usage import largest_pool, thread_pools
-
-    header = ("step", "status", "wall s", "cpu s", "peak RSS MB / cap", "threads used / planned", "OS threads",
-              "pools")
-    rows = []
-    for r in summary.results:
-        cap = r.allowed.memory_cap_mb
-        pools = thread_pools(r)
-        used = largest_pool(pools)
-        rows.append((
-            r.step_id + (" (adopted)" if r.adopted else ""), r.status, _num(r.wall_s), _num(r.cpu_s),
-            f"{_num(r.peak_rss_mb, 0)} / {cap if cap is not None else '-'}",
-            f"{used if used is not None else '-'} / {r.allowed.threads}"
-            + (" !" if used is not None and used > r.allowed.threads else ""),
-            r.threads_seen if r.threads_seen is not None else "-",
-            " ".join(f"{name}:{size}" for name, size in pools.items()) or "-"))
-    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in (header, tuple("-" * w for w in widths), *rows)]
-    if any(row[5].endswith("!") for row in rows):
-        lines.append("\n! a thread pool inside the step ran more threads than the plan allowed")
-    problems = [r for r in summary.results if not r.ok]
-    if problems:
-        lines.append("")
-        for r in problems:
-            where = f" (traceback: {summary.run_dir}/steps/{r.step_id}/result.json)" if r.error else ""
-            lines.append(f"{r.status:<{_STATUS_WIDTH}}{r.step_id}: {r.detail}{where}")
-    counts = ", ".join(f"{n} {status}" for status, n in summary.counts.items() if n)
-    lines.append(f"\n{len(summary.results)} steps: {counts}; {_clock(summary.wall_s)}; run directory {summary.run_dir}")
-    return "\n".join(lines)
-
-
 def _echo_progress(event: Any) -> None:
     line = render_progress(event)
     if line is not None:
         with contextlib.suppress(OSError):  # stderr closed (a pipe gone, the terminal hung up): the run goes on
             click.echo(line, err=True)
-
-
-def _counter(done: int, total: int) -> str:
-    width = len(str(total))
-    return f"[{done:>{width}}/{total}]"
-
-
-def _running(ids: Sequence[str]) -> str:
-    if not ids:
-        return "-"
-    shown = ", ".join(ids[:_RUNNING_SHOWN])
-    return shown + (f" +{len(ids) - _RUNNING_SHOWN}" if len(ids) > _RUNNING_SHOWN else "")
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
@@ -409,16 +306,3 @@ def _fail(message: str, code: int) -> None:
     from tkplan.cli import fail
 
     fail(f"Error: {message}", code)
-
-
-def main() -> None:
-    """``python -m tkplan._cli_run``: the ``tkplan`` group with these commands, whether or not cli.py adds them."""
-    from tkplan import cli
-
-    if "run" not in cli.main.list_commands(click.Context(cli.main)):
-        register(cli.main)
-    cli.run()
-
-
-if __name__ == "__main__":
-    main()

@@ -12,6 +12,9 @@ plan hash, watched files and variables) is recomputed, so a damaged or edited en
 Only regular files are read (a FIFO on the search path must not hang the lookup).
 
 Entries live in ``$TKPLAN_CACHE_DIR`` (default ``$XDG_CACHE_HOME/tkplan`` or ``~/.cache/tkplan``).
+
+`compile_cached` is the whole of ``tkplan compile``: look the entry up, or compile afresh (`compile_measured`:
+resolve, measure the data file, plan) and store it.
 """
 
 from __future__ import annotations
@@ -21,15 +24,113 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tkplan._io import write_text_atomic
 
-__all__ = ["cache_dir", "cache_key", "lookup", "referenced_env", "store", "watched_files"]
+if TYPE_CHECKING:
+    from tkplan.planner import CompileRequest, Explanation, HardwareSpec, Plan, Resolved
+
+__all__ = ["cache_dir", "cache_key", "compile_cached", "compile_fresh", "compile_measured", "explain_key",
+           "hardware_for", "lookup", "referenced_env", "store", "watched_files"]
 
 _PATTERNS = ("*.yaml", "*.yml", "machines/*.yaml", "machines/*.yml", "families/*.yaml", "families/*.yml")
 
 
+def compile_cached(request: CompileRequest, hardware_spec: str | None, version: str, *,
+                   use_cache: bool = True) -> dict[str, Any]:
+    """The cache entry of ``request`` compiled for ``hardware_spec`` (``None``: this machine), compiled and stored
+    when the cache has no valid one (or ``use_cache`` is false).
+
+    Returns:
+        The entry: ``plan`` (the plan.json text), ``summary`` (the rendered table), ``plan_hash``, and what it
+        watches (see `lookup`).
+
+    Raises:
+        ConfigError, HardwareError, PlanningError, DataError: as `compile_measured`.
+    """
+    from tkplan.planner import SearchPath
+
+    search = SearchPath.from_env(request.cwd, request.effective_env)
+    directory = cache_dir(request.env)
+    key = cache_key(version, [*request.words, *(f"--set={s}" for s in request.sets)], request.env, request.cwd,
+                    request.hermetic, hardware_spec)
+    entry = lookup(directory, key, search.dirs, request.effective_env) if use_cache else None
+    if entry is None:
+        entry = compile_fresh(request, hardware_spec, version, search)
+        store(directory, key, entry)
+    return entry
+
+
+def compile_fresh(request: CompileRequest, hardware_spec: str | None, version: str, search: Any) -> dict[str, Any]:
+    """Compile ``request`` from scratch into a cache entry that watches every file and variable it read."""
+    from tkplan._data_digest import stat_signature
+    from tkplan._render import render_plan_summary
+    from tkplan.planner import PROJECT_FILE, entrypoint_files, plan_to_json, resolve
+
+    hardware, source = hardware_for(hardware_spec)
+    resolved = resolve(request)
+    plan = compile_measured(request, hardware, source, version, resolved=resolved)
+    data = {} if plan.data.sha256 is None else {str(p): stat_signature(p) for p in [search.cwd / plan.data.source]}
+    layer_files = [layer.path for layer in resolved.layers if layer.path is not None]
+    layer_files += entrypoint_files(plan.config, [s.family for s in plan.steps], search.cwd)  # checked at compile
+    return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
+            "files": watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE),
+            "env": referenced_env(plan.provenance, request.effective_env), "data": data}
+
+
+def explain_key(key: str, request: CompileRequest, hardware_spec: str | None, version: str) -> Explanation:
+    """Where ``key``'s value came from: its chain of settings when the configuration has it, else the
+    derivations of a plan compiled for ``hardware_spec`` (``None``: this machine).
+
+    Raises:
+        ConfigError, HardwareError, PlanningError, DataError: as `compile_measured`.
+    """
+    from tkplan.planner import explain_config, explain_plan, resolve
+
+    resolved = resolve(request)
+    explanation = explain_config(key, resolved.provenance)
+    if explanation is None:
+        hardware, source = hardware_for(hardware_spec)
+        plan = compile_measured(request, hardware, source, version, resolved=resolved)
+        explanation = explain_plan(key, plan, resolved.provenance)
+    return explanation
+
+
+def compile_measured(request: CompileRequest, hardware: HardwareSpec, source: str, version: str, *,
+                     resolved: Resolved | None = None) -> Plan:
+    """Resolve ``request`` (unless ``resolved`` is given), measure its data file (the digest cache lives under
+    the compile cache) and compile the plan for ``hardware``.
+
+    Raises:
+        ConfigError: the inputs are invalid.
+        PlanningError: the configuration cannot be honoured on ``hardware``.
+        DataError: the data file cannot be read.
+    """
+    from tkplan._data_digest import measure
+    from tkplan.planner import compile_plan, resolve
+
+    resolved = resolved or resolve(request)
+    files = measure(resolved, request.cwd, cache_dir(request.env))
+    return compile_plan(request, hardware, source, version, files, resolved=resolved)
+
+
+def hardware_for(spec: str | None) -> tuple[HardwareSpec, str]:
+    """The machine to plan for and its source as the plan records it: this one probed (``probe``), or the spec
+    file ``spec`` (its name).
+
+    Raises:
+        HardwareError: the spec file is unreadable or invalid.
+    """
+    from tkplan.planner import load_hardware, probe
+
+    if spec is None:
+        return probe(), "probe"
+    return load_hardware(spec), Path(spec).name
+
+
 def cache_dir(env: Mapping[str, str]) -> Path:
+
     """Where entries live: ``TKPLAN_CACHE_DIR``, else the XDG cache directory."""
     if env.get("TKPLAN_CACHE_DIR"):
         return Path(env["TKPLAN_CACHE_DIR"])
@@ -40,14 +141,13 @@ def cache_dir(env: Mapping[str, str]) -> Path:
 def cache_key(version: str, args: Sequence[str], env: Mapping[str, str], cwd: Path, hermetic: bool,
               hardware_spec: str | None) -> str:
     """The key of one compile: every input except the profile files' content (checked per entry)."""
-    from tkplan.planner._overrides import ENV_PREFIX, LEGACY_ENV
+    import tkplan.planner as planner
 
     read = {} if hermetic else {k: v for k, v in sorted(env.items())
-                                if k in LEGACY_ENV or k.startswith(ENV_PREFIX) or k == "TKPLAN_PROFILE_PATH"}
+                                if k in planner.LEGACY_ENV or k.startswith(planner.ENV_PREFIX)
+                                or k == "TKPLAN_PROFILE_PATH"}
     if hardware_spec is None:
-        from tkplan.planner._probe import probe_fingerprint
-
-        hardware = "probe:" + probe_fingerprint()
+        hardware = "probe:" + planner.probe_fingerprint()
     else:
         hardware = "spec:" + _digest(Path(hardware_spec))
     payload = json.dumps([version, list(args), read, str(cwd), hermetic, hardware], sort_keys=True)
@@ -132,7 +232,7 @@ def _signature(path: Path) -> str | None:
 
 
 def _digest(path: Path) -> str:
-    from tkplan.planner._yaml import read_file
+    from tkplan.planner import read_file
 
     try:
         return hashlib.sha256(read_file(path)).hexdigest()

@@ -19,8 +19,7 @@ from tkplan._io import write_text_atomic
 from tkplan.errors import DataError
 
 if TYPE_CHECKING:  # the compile cache reads stat signatures without loading the planner
-    from tkplan.planner._compile import Resolved
-    from tkplan.planner._data import FileFacts
+    from tkplan.planner import FileFacts, Resolved
 
 __all__ = ["MeasuredFiles", "file_facts", "measure", "stat_signature"]
 
@@ -48,7 +47,7 @@ def file_facts(path: Path, cache_dir: Path | None) -> FileFacts:
     Raises:
         DataError: the file does not exist or cannot be read (names the path).
     """
-    from tkplan.planner._data import FileFacts
+    from tkplan.planner import FileFacts
 
     try:
         signature = stat_signature(path)
@@ -79,8 +78,7 @@ def file_facts(path: Path, cache_dir: Path | None) -> FileFacts:
 
 def measure(resolved: Resolved, cwd: Path, cache_dir: Path | None) -> dict[str, FileFacts]:
     """The facts `compile_plan` needs about the data file of ``resolved`` (none for a built-in source)."""
-    from tkplan.planner._compile import data_file
-    from tkplan.planner._data import file_source
+    from tkplan.planner import data_file, file_source
 
     path = data_file(resolved, cwd)
     return {} if path is None else {str(file_source(resolved.config)): file_facts(path, cache_dir)}

@@ -7,22 +7,27 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["write_bytes_atomic", "write_text_atomic"]
+__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic"]
 
 
-def write_bytes_atomic(path: Path, data: bytes | Iterable[bytes]) -> None:
+def write_bytes_atomic(path: Path, data: bytes | Iterable[bytes], *, parents: bool = True) -> None:
     """Write ``data`` (or its chunks, in order) to ``path`` through a temporary file in the same directory,
     fsync'd, then renamed.
+
+    Args:
+        parents: create the missing directories above ``path`` (else a missing one is an error).
 
     Raises:
         OSError: the write failed (``ENOSPC``...); ``path`` is untouched, no temporary file is left, and the
             error's ``filename`` is ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -39,6 +44,19 @@ def write_bytes_atomic(path: Path, data: bytes | Iterable[bytes]) -> None:
         raise
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    write_bytes_atomic(path, text.encode("utf-8"))
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name next to ``path``, with its extension, for a library that writes files itself
+    (``np.save``, ``torch.save``): renamed onto ``path`` when the block ends, removed when it raises."""
+    path = Path(path)
+    tmp = path.with_name(f".partial-{os.getpid()}.{secrets.token_hex(4)}.{path.name}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str, *, parents: bool = True) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically (``parents`` as `write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"), parents=parents)

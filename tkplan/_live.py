@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from tkplan.runtime._context import EPOCH_LOG
+from tkplan.runtime import EPOCH_LOG
 
 __all__ = ["Progress", "RunningStep", "last_epoch"]
 
@@ -58,7 +58,7 @@ class Progress:
     """``with Progress(render_line) as show: execute(..., on_event=show)``: the live display on stderr.
 
     Args:
-        render_line: the plain line of an event (``tkplan._cli_run.render_progress``), printed for starts of
+        render_line: the plain line of an event (``tkplan._render.render_progress``), printed for starts of
             the run and ends of steps.
         clock: seconds, monotonic (tests pass their own).
     """

@@ -1,24 +1,19 @@
-"""Text renderings of plans, provenance chains and hardware specs for the terminal."""
+"""Text renderings for the terminal: plans, sweeps, provenance chains, diffs, hardware specs, run progress and
+summaries, leaderboards. Every command renders through here."""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["SWEEP_ROWS", "render_chain", "render_derived", "render_explanation", "render_leaderboard",
-           "render_plan_summary", "render_sweep_summary", "render_yaml", "table"]
+from tkplan._text import aligned, table
 
+__all__ = ["SWEEP_ROWS", "render_chain", "render_derived", "render_diff", "render_explanation", "render_leaderboard",
+           "render_plan_summary", "render_progress", "render_summary", "render_sweep_summary", "render_yaml", "table"]
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A plain aligned text table."""
-    rows = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+_STATUS_WIDTH = 8
+_RUNNING_SHOWN = 3
+_FEATURES_SHOWN = 12
 
 
 def render_plan_summary(plan: Any) -> str:
@@ -144,12 +139,34 @@ def render_chain(key: str, chain: Sequence[Any]) -> str:
 
 def render_derived(key: str, derived: Sequence[tuple[str, Any]]) -> str:
     """A value the planner derives, per step (or for the schedule): the value, the rule, and why."""
-    from tkplan.planner._convert import thaw
+    from tkplan.planner import thaw
 
     rows = [(where, _short(thaw(d.value)), d.rule, d.why) for where, d in derived]
-    width = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = [f"{key}: derived by the planner"]
-    lines += [f"  {w:<{width[0]}}  {v:<{width[1]}}  {r:<{width[2]}}  {why}" for w, v, r, why in rows]
+    return "\n".join([f"{key}: derived by the planner", *(f"  {line}" for line in aligned(rows))])
+
+
+def render_diff(diffs: Sequence[Any], old: tuple[str, Any], new: tuple[str, Any], fmt: str = "table") -> str:
+    """``tkplan diff``: the differences between two plans, each ``(path, plan)``, by section and key with where
+    each value came from, or JSON (``fmt="json"``)."""
+    import json
+
+    from tkplan.planner import converter
+
+    (old_path, a), (new_path, b) = old, new
+    if fmt == "json":
+        return json.dumps([converter.unstructure(d) for d in diffs], indent=1, sort_keys=True)
+    if not diffs:
+        return f"same plan ({a.plan_hash[:12]})" if a.plan_hash == b.plan_hash else "no semantic difference"
+    lines = [f"{len(diffs)} difference(s): {old_path} ({a.plan_hash[:12]}) → {new_path} ({b.plan_hash[:12]})"]
+    section = None
+    for d in diffs:
+        if d.section != section:
+            section = d.section
+            lines.append(f"\n[{section}]")
+        lines.append(f"  {d.key}: {json.dumps(d.old)} → {json.dumps(d.new)}")
+        for label, origin in (("was", d.old_origin), ("now", d.new_origin)):
+            if origin:
+                lines.append(f"      {label}: {origin}")
     return "\n".join(lines)
 
 
@@ -164,14 +181,9 @@ def render_explanation(explanation: Any) -> str:
 
 def render_yaml(data: Any) -> str:
     """Plain data as block YAML."""
-    from ruamel.yaml import YAML
+    from tkplan.planner import dump_yaml
 
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # typed None, takes a bool
-    out = io.StringIO()
-    yaml.dump(data, out)
-    return out.getvalue()
+    return dump_yaml(data)
 
 
 def _short(value: Any) -> str:
@@ -213,3 +225,110 @@ def _metric(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"{value:.4f}"
     return "-" if value is None else str(value)
+
+
+def render_progress(event: Any) -> str | None:
+    """One progress line for an executor event, or ``None`` for an event that shows nothing."""
+    from tkplan.runtime import (
+        DataReady,
+        Heartbeat,
+        RunStarted,
+        StepFinished,
+        StepStarted,
+    )
+
+    if isinstance(event, DataReady):
+        shown = ", ".join(event.features[:_FEATURES_SHOWN])
+        more = f" +{len(event.features) - _FEATURES_SHOWN} more" if len(event.features) > _FEATURES_SHOWN else ""
+        lines = [f"data {event.source}: {len(event.features)} features: {shown}{more}"]
+        lines += [f"  not a feature: {column}: {reason}" for column, reason in event.dropped]
+        if event.dropped:
+            lines.append(f"  (kept in {event.directory}/meta.json)")
+        return "\n".join(lines)
+
+    if isinstance(event, RunStarted):
+        if event.finished:
+            return (f"run {event.run_dir}: this plan's run finished already ({event.total} steps); nothing runs again "
+                    "(--fresh runs it again in a new directory, --resume re-runs the steps that did not end ok)")
+        line = f"run {event.run_dir}: {event.total} steps"
+        if event.done:
+            line += f", {event.done} already finished"
+        if event.adopted:
+            line += f" ({', '.join(event.adopted)} finished while no executor watched)"
+        for difference in event.drift:
+            line += f"\n  drift allowed: {difference}"
+        if event.data_drift:
+            line += f"\n  data drift allowed: {event.data_drift}"
+        return line
+    if isinstance(event, StepStarted):
+        return (f"{_counter(event.done, event.total)} {'start':<{_STATUS_WIDTH}}{event.step_id}   "
+                f"running: {_running(event.running)}   elapsed {_clock(event.elapsed_s)}")
+    if isinstance(event, Heartbeat):
+        return (f"{_counter(event.done, event.total)} {'running':<{_STATUS_WIDTH}}{_running(event.running)}   "
+                f"elapsed {_clock(event.elapsed_s)}")
+    if isinstance(event, StepFinished):
+        result = event.result
+        wall = f"{result.wall_s:.1f}s" if result.wall_s is not None else "-"
+        line = (f"{_counter(event.done, event.total)} {result.status:<{_STATUS_WIDTH}}{result.step_id}   {wall}   "
+                f"running: {_running(event.running)}   elapsed {_clock(event.elapsed_s)}")
+        return line + (f"\n    {result.detail}" if result.detail else "")
+    return None
+
+
+def render_summary(summary: Any) -> str:
+    """The summary table: status, usage next to the allowance, thread pools; then what went wrong.
+
+    ``threads used / planned``: the largest thread pool inside the step (OpenMP, BLAS, torch/TF intra-op, the
+    library's own) next to the plan's threads, ``!`` when a pool ran more; ``OS threads``: every thread of
+    the step's processes (interpreter and helper threads too), not judged.
+    """
+    from tkplan.tools.report import largest_pool, thread_pools
+
+    header = ("step", "status", "wall s", "cpu s", "peak RSS MB / cap", "threads used / planned", "OS threads",
+              "pools")
+    rows = []
+    for r in summary.results:
+        cap = r.allowed.memory_cap_mb
+        pools = thread_pools(r)
+        used = largest_pool(pools)
+        rows.append((
+            r.step_id + (" (adopted)" if r.adopted else ""), r.status, _num(r.wall_s), _num(r.cpu_s),
+            f"{_num(r.peak_rss_mb, 0)} / {cap if cap is not None else '-'}",
+            f"{used if used is not None else '-'} / {r.allowed.threads}"
+            + (" !" if used is not None and used > r.allowed.threads else ""),
+            r.threads_seen if r.threads_seen is not None else "-",
+            " ".join(f"{name}:{size}" for name, size in pools.items()) or "-"))
+    lines = [table(header, rows)]
+    if any(row[5].endswith("!") for row in rows):
+        lines.append("\n! a thread pool inside the step ran more threads than the plan allowed")
+    problems = [r for r in summary.results if not r.ok]
+    if problems:
+        lines.append("")
+        for r in problems:
+            where = f" (traceback: {summary.run_dir}/steps/{r.step_id}/result.json)" if r.error else ""
+            lines.append(f"{r.status:<{_STATUS_WIDTH}}{r.step_id}: {r.detail}{where}")
+    counts = ", ".join(f"{n} {status}" for status, n in summary.counts.items() if n)
+    lines.append(f"\n{len(summary.results)} steps: {counts}; {_clock(summary.wall_s)}; run directory {summary.run_dir}")
+    return "\n".join(lines)
+
+
+def _counter(done: int, total: int) -> str:
+    width = len(str(total))
+    return f"[{done:>{width}}/{total}]"
+
+
+def _running(ids: Sequence[str]) -> str:
+    if not ids:
+        return "-"
+    shown = ", ".join(ids[:_RUNNING_SHOWN])
+    return shown + (f" +{len(ids) - _RUNNING_SHOWN}" if len(ids) > _RUNNING_SHOWN else "")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

@@ -91,7 +91,7 @@ def write_family(project: Path, name: str) -> list[Path]:
     """
     if not FAMILY_NAME.match(name):
         raise ValueError(f"{name!r} is not a family name: use lower case letters, digits and _, a letter first")
-    from tkplan.planner._sources import shipped_dir
+    from tkplan.planner import shipped_dir
 
     if (shipped_dir() / "families" / f"{name}.yaml").is_file():
         raise ValueError(f"{name!r} is a family tkplan ships; pick another name")

@@ -20,21 +20,7 @@ import click
 import tkplan
 from tkplan import errors
 
-EXIT_CODES: dict[type[errors.TkplanError], int] = {
-    errors.ConfigError: 3,
-    errors.PlanningError: 4,
-    errors.HardwareError: 4,
-    errors.PlanError: 5,
-    errors.DriftError: 5,
-    errors.DataDriftError: 5,
-    errors.RunDirError: 5,
-    errors.DataError: 6,
-    errors.DiskFullError: 7,
-    errors.EngineError: 8,
-    errors.AuditError: 2,
-    errors.TrackingError: 8,
-    errors.ExtraMissingError: 8,
-}
+EXIT_CODES = errors.EXIT_CODES  # the one table of error → exit code (tkplan.errors)
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -89,7 +75,7 @@ class TkplanGroup(click.Group):
         try:
             return super().invoke(ctx)
         except errors.TkplanError as exc:
-            fail(f"error: {exc}", next((code for cls, code in EXIT_CODES.items() if isinstance(exc, cls)), 1))
+            fail(f"error: {exc}", errors.exit_code(exc))
 
 
 @click.group(cls=TkplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -110,25 +96,6 @@ def _request(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) -> A
     from tkplan.planner import CompileRequest
 
     return CompileRequest(words=words, sets=sets, env=dict(os.environ), cwd=Path.cwd(), hermetic=hermetic)
-
-
-def _compile(request: Any, hardware: Any, source: str) -> Any:
-    """Resolve ``request``, measure its data file (the digest cache under the compile cache), compile the plan."""
-    from tkplan import _compile_cache as cache
-    from tkplan._data_digest import measure
-    from tkplan.planner import compile_plan, resolve
-
-    resolved = resolve(request)
-    files = measure(resolved, request.cwd, cache.cache_dir(os.environ))
-    return compile_plan(request, hardware, source, tkplan.__version__, files, resolved=resolved)
-
-
-def _hardware(spec: str | None) -> tuple[Any, str]:
-    from tkplan.planner import load_hardware, probe
-
-    if spec is None:
-        return probe(), "probe"
-    return load_hardware(spec), Path(spec).name
 
 
 compile_options = [
@@ -159,18 +126,9 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
     (families.lightgbm.num_leaves=64; +key=value adds a key, ++key=value adds or sets, ~key removes;
     values may refer to other keys, ${run.name}, and to the environment, ${env:USER}).
     """
-    from tkplan import _compile_cache as cache
-    from tkplan.planner._sources import SearchPath
+    from tkplan._compile_cache import compile_cached
 
-    env, cwd = dict(os.environ), Path.cwd()
-    search = SearchPath.from_env(cwd, {} if hermetic else env)
-    directory = cache.cache_dir(env)
-    key = cache.cache_key(tkplan.__version__, [*words, *(f"--set={s}" for s in sets)], env, cwd, hermetic,
-                          hardware_spec)
-    entry = None if no_cache else cache.lookup(directory, key, search.dirs, {} if hermetic else env)
-    if entry is None:
-        entry = _compile_fresh(words, sets, hermetic, hardware_spec, search)
-        cache.store(directory, key, entry)
+    entry = compile_cached(_request(words, sets, hermetic), hardware_spec, tkplan.__version__, use_cache=not no_cache)
     _emit(str(entry["plan"]), str(entry["summary"]), output, fmt,
           f"plan written to {output} (plan_hash {entry['plan_hash']})")
 
@@ -199,28 +157,6 @@ def _emit(text: str | Callable[[], Iterable[str]], summary: str, output: str | N
             click.echo(f"\n{written}")
 
 
-def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, hardware_spec: str | None,
-                   search: Any) -> dict[str, Any]:
-    from tkplan import _compile_cache as cache
-    from tkplan._data_digest import stat_signature
-    from tkplan._render import render_plan_summary
-    from tkplan.planner import plan_to_json
-    from tkplan.planner._entrypoints import entrypoint_files
-    from tkplan.planner._sources import PROJECT_FILE, shipped_dir
-
-    hardware, source = _hardware(hardware_spec)
-    plan = _compile(_request(words, sets, hermetic), hardware, source)
-    data = {} if plan.data.sha256 is None else {str(p): stat_signature(p) for p in [search.cwd / plan.data.source]}
-    prefix = "tkplan:profiles/"
-    layer_files = [shipped_dir() / layer.file[len(prefix):] if layer.file.startswith(prefix)
-                   else search.cwd / layer.file
-                   for layer in plan.inputs.layers]
-    layer_files += entrypoint_files(plan.config, [s.family for s in plan.steps], search.cwd)  # checked at compile
-    return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
-            "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE),
-            "env": cache.referenced_env(plan.provenance, {} if hermetic else os.environ), "data": data}
-
-
 @main.command("sweep")
 @_with_compile_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the sweep file here.")
@@ -240,7 +176,7 @@ def sweep_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, out
     from tkplan._render import render_sweep_summary
     from tkplan.planner import compile_sweep, sweep_chunks
 
-    hardware, source = _hardware(hardware_spec)
+    hardware, source = cache.hardware_for(hardware_spec)
     request = _request(words, sets, hermetic)
     files = MeasuredFiles(request.cwd, cache.cache_dir(os.environ))
     sweep = compile_sweep(request, hardware, source, tkplan.__version__, files)
@@ -272,8 +208,9 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     planner derives per step (threads, batch_size, precision, gpus, vram_cap_mb, ...). WORDS are those of
     `tkplan compile`, or one saved plan (plan.json): then KEY is explained from that plan's own record.
     """
+    from tkplan._compile_cache import explain_key
     from tkplan._render import render_explanation
-    from tkplan.planner import explain_config, explain_plan, read_plan, resolve
+    from tkplan.planner import explain_plan, read_plan
 
     saved = [w for w in words if w.endswith(".json")]
     if saved:
@@ -281,14 +218,8 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
             raise click.UsageError("a saved plan is explained alone: tkplan explain KEY plan.json")
         click.echo(render_explanation(explain_plan(key, read_plan(saved[0]))))
         return
-    request = _request(words, sets, hermetic)
-    resolved = resolve(request)
-    explanation = explain_config(key, resolved.provenance)
-    if explanation is None:
-        hardware, source = _hardware(hardware_spec)
-        plan = _compile(request, hardware, source)
-        explanation = explain_plan(key, plan, resolved.provenance)
-    click.echo(render_explanation(explanation))
+    click.echo(render_explanation(explain_key(key, _request(words, sets, hermetic), hardware_spec,
+                                              tkplan.__version__)))
 
 
 @main.group("init")
@@ -325,27 +256,12 @@ def diff_cmd(old: str, new: str, fmt: str) -> None:
 
     Exits 0 when the plans are the same, 1 when they differ.
     """
-    import json
-
-    from tkplan.planner import converter, diff_plans, read_plan
+    from tkplan._render import render_diff
+    from tkplan.planner import diff_plans, read_plan
 
     a, b = read_plan(old), read_plan(new)
     diffs = diff_plans(a, b)
-    if fmt == "json":
-        click.echo(json.dumps([converter.unstructure(d) for d in diffs], indent=1, sort_keys=True))
-    elif not diffs:
-        click.echo(f"same plan ({a.plan_hash[:12]})" if a.plan_hash == b.plan_hash else "no semantic difference")
-    else:
-        click.echo(f"{len(diffs)} difference(s): {old} ({a.plan_hash[:12]}) → {new} ({b.plan_hash[:12]})")
-        section = None
-        for d in diffs:
-            if d.section != section:
-                section = d.section
-                click.echo(f"\n[{section}]")
-            click.echo(f"  {d.key}: {json.dumps(d.old)} → {json.dumps(d.new)}")
-            for label, origin in (("was", d.old_origin), ("now", d.new_origin)):
-                if origin:
-                    click.echo(f"      {label}: {origin}")
+    click.echo(render_diff(diffs, (old, a), (new, b), fmt))
     if diffs:
         sys.exit(1)
 
@@ -364,7 +280,7 @@ def probe_cmd(address: str | None) -> None:
     if address is None:
         spec = probe()
     else:
-        from tkplan.runtime._ray import probe_cluster
+        from tkplan.runtime import probe_cluster
 
         spec = probe_cluster(address)
     click.echo(render_yaml(converter.unstructure(spec)), nl=False)

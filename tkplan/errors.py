@@ -18,17 +18,22 @@ The tree::
     ├── TrackingError              an MLflow store is missing, unreachable, or refused what was logged
     └── ExtraMissingError          an optional dependency a command needs is not installed
 
-Library code raises these; only ``tkplan.cli`` turns them into messages and exit codes.
+Library code raises these; only ``tkplan.cli`` turns them into messages, with the exit code `exit_code` gives
+(the one mapping from an error to its documented code, `EXIT_CODES`). Where an error crosses a layer,
+`error_context` adds where it happened (the file, the plan's hash) as attributes, like httpx's
+``request_context``.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import attrs
 
 __all__ = [
+    "EXIT_CODES",
     "AuditError",
     "ConfigError",
     "DataDriftError",
@@ -46,6 +51,8 @@ __all__ = [
     "TkplanError",
     "TrackingError",
     "did_you_mean",
+    "error_context",
+    "exit_code",
 ]
 
 
@@ -73,7 +80,15 @@ class Problem:
 
 
 class TkplanError(Exception):
-    """Raised when tkplan refuses an input or cannot do what was asked."""
+    """Raised when tkplan refuses an input or cannot do what was asked.
+
+    Attributes:
+        source: the file the error concerns (a plan, a spec, a run directory), when `error_context` knows it.
+        plan_hash: the hash of the plan being compiled or run, when `error_context` knows it.
+    """
+
+    source: str | None = None
+    plan_hash: str | None = None
 
 
 class ConfigError(TkplanError, ValueError):
@@ -112,7 +127,27 @@ class ProfileNotFoundError(ConfigError):
 
 
 class HardwareError(TkplanError, ValueError):
-    """Raised when a hardware spec file cannot be read or does not match the spec schema."""
+    """Raised when a hardware spec file cannot be read or does not match the spec schema, or the machine cannot be
+    probed; carries every problem found, like `ConfigError`.
+
+    Attributes:
+        problems: each problem, located in the spec where it can be.
+        heading: what the problems are of (``invalid hardware spec box.yaml (...)``), shown above the list; ``""``
+            for a single problem that says it all.
+    """
+
+    def __init__(self, problems: Iterable[Problem] | str, heading: str = "") -> None:
+        self.problems: tuple[Problem, ...] = (
+            (Problem(problems),) if isinstance(problems, str) else tuple(problems)
+        )
+        self.heading = heading
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if not self.heading and len(self.problems) == 1:
+            return str(self.problems[0])
+        heading = self.heading or f"{len(self.problems)} problems in the hardware spec"
+        return "\n".join([f"{heading}:", *(f"  - {p}" for p in self.problems)])
 
 
 class PlanningError(TkplanError):
@@ -192,3 +227,46 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
         return f"did you mean {lowered[word.lower()]!r}?"
     close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)  # "XGBost" → 'xgboost'
     return f"did you mean {lowered[close[0]]!r}?" if close else ""
+
+
+EXIT_CODES: Mapping[type[TkplanError], int] = {
+    ConfigError: 3,
+    PlanningError: 4,
+    HardwareError: 4,
+    PlanError: 5,
+    DriftError: 5,
+    DataDriftError: 5,
+    RunDirError: 5,
+    DataError: 6,
+    DiskFullError: 7,
+    EngineError: 8,
+    AuditError: 2,
+    TrackingError: 8,
+    ExtraMissingError: 8,
+}
+"""The documented exit code of each error (README's table); any other `TkplanError` exits 1."""
+
+
+def exit_code(error: TkplanError) -> int:
+    """The exit code ``tkplan`` ends with on ``error``: its class's in `EXIT_CODES` (the nearest base class's for a
+    subclass), else 1."""
+    return next((code for cls in type(error).__mro__ if (code := EXIT_CODES.get(cls)) is not None), 1)
+
+
+@contextmanager
+def error_context(*, source: str | None = None, plan_hash: str | None = None) -> Iterator[None]:
+    """Within the block, a `TkplanError` leaves with ``source`` and ``plan_hash`` set where it had none.
+
+    Example::
+
+        with error_context(source="plan.json", plan_hash=plan.plan_hash):
+            execute(plan, run_dir)
+    """
+    try:
+        yield
+    except TkplanError as exc:
+        if source is not None and exc.source is None:
+            exc.source = source
+        if plan_hash is not None and exc.plan_hash is None:
+            exc.plan_hash = plan_hash
+        raise

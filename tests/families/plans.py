@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from tkplan._data_digest import measure
+from tkplan._trainers import family_trainers
 from tkplan.families import prepare
 from tkplan.planner import CompileRequest, HardwareSpec, compile_plan, resolve
 from tkplan.planner._plan import Plan, Step
@@ -20,6 +21,9 @@ MACHINE = HardwareSpec(
     gpu_driver=None, mps=False, platform="linux", machine="x86_64", cgroup=None)
 """A fixed machine, so the planned thread counts (4 for most families alone in a plan) do not depend on
 the box the tests run on."""
+
+BUILT_IN = family_trainers()
+"""The built-in families' trainer and data preparation, as ``tkplan run`` gives them to the executor."""
 
 SMALL_PANEL = ("data.synthetic.symbols=12", "data.synthetic.timestamps=300", "data.synthetic.features=12")
 

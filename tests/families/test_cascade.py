@@ -8,7 +8,7 @@ import pytest
 from tkplan.errors import DataError
 from tkplan.families import predictions_file, run_step
 
-from .plans import compile_small, context
+from .plans import BUILT_IN, compile_small, context
 
 CASCADE = ("campaign.strategy=cascade", "campaign.cascade=[{families: [lightgbm]}, {families: [reward_based]}]",
            "campaign.targets=[fwd_ret_5m]", "families.lightgbm.n_estimators=40")
@@ -53,7 +53,7 @@ def test_cascade_runs_end_to_end_under_the_executor(tmp_path):
         ("ftrl_proximal.will_peak_5m.s42", ("lightgbm.will_peak_5m.s42",)),
     ]
 
-    summary = execute(plan, tmp_path / "run", hardware=plan.hardware)
+    summary = execute(plan, tmp_path / "run", hardware=plan.hardware, trainers=BUILT_IN)
 
     results = {r.step_id: r for r in summary.results}
     assert {r.status for r in results.values()} == {"ok"}

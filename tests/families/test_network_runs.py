@@ -13,7 +13,7 @@ from tkplan.families import Params
 from tkplan.planner import CompileRequest, compile_plan, probe
 from tkplan.runtime import execute
 
-from .plans import SMALL_PANEL, assert_learned
+from .plans import BUILT_IN, SMALL_PANEL, assert_learned
 
 needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
                               reason="TensorFlow is not installed (the extra tkplan[tf])")
@@ -31,7 +31,7 @@ def test_a_torch_step_runs_with_its_planned_threads_in_its_own_process(tmp_path)
     (step,) = plan.steps
     assert step.isolation.mode == "process"
 
-    (result,) = execute(plan, tmp_path / "run").results
+    (result,) = execute(plan, tmp_path / "run", trainers=BUILT_IN).results
 
     assert result.status == "ok", result.error
     threads, inter = step.resources.threads, plan.config["threading"]["inter_op_threads"]
@@ -55,7 +55,7 @@ def test_the_tensorflow_backend_trains_under_the_plan(family, overrides, tmp_pat
     assert step.env["TF_NUM_INTRAOP_THREADS"] == str(step.resources.threads)
 
     run_dir = tmp_path / "run"
-    (result,) = execute(plan, run_dir).results
+    (result,) = execute(plan, run_dir, trainers=BUILT_IN).results
 
     assert result.status == "ok", result.error
     threads, inter = step.resources.threads, plan.config["threading"]["inter_op_threads"]

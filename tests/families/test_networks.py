@@ -53,6 +53,9 @@ def test_network_learns_under_its_plan(family, target, overrides, tmp_path, run_
     plan = compile_small(tmp_path, f"campaign.families=[{family}]", f"campaign.targets=[{target}]", *SHORT,
                          *overrides)
     (step,) = plan.steps
+    intra = step.resources.pools.torch_intra
+    assert intra == step.resources.threads  # the plan gives torch the step's threads
+    torch.set_num_threads(intra)  # as the step's child does, before the trainer
 
     result = run_step(context(plan, run_dir))
 

@@ -14,8 +14,16 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tkplan.errors import PlanningError
-from tkplan.planner import CompileRequest, Gpu, HardwareSpec, compile_plan, load_hardware, plan_to_json
-from tkplan.planner._admission import can_start, fits_alone
+from tkplan.planner import (
+    CompileRequest,
+    Gpu,
+    HardwareSpec,
+    can_start,
+    compile_plan,
+    fits_alone,
+    load_hardware,
+    plan_to_json,
+)
 
 SPECS = Path(__file__).parent.parent / "specs"
 GOLDEN = Path(__file__).parent.parent / "golden"

@@ -53,6 +53,13 @@ def test_run_prints_progress_and_a_summary_table_and_exits_1_on_a_failure(invoke
     assert "ok      works.y.s42" in result.stderr and "[2/2]" in result.stderr
 
 
+def test_an_unknown_engine_is_a_bad_invocation_that_lists_the_engines(invoke, plan_path, tmp_path):
+    result = invoke("run", plan_path, "--engine", "dask")
+    assert result.exit_code == 2
+    assert "Invalid value for '--engine': no engine 'dask'; known: local, ray" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def test_run_format_json_is_the_summary_for_scripts(invoke, plan_path, tmp_path):
     result = invoke("run", plan_path, "--out", tmp_path / "out", "--format", "json", "--quiet")
     summary = json.loads(result.stdout)

@@ -105,7 +105,7 @@ def test_a_full_disk_while_preparing_the_data_stops_before_any_step_with_exit_7(
     from tkplan.errors import DiskFullError
     from tkplan.runtime import execute
 
-    from ..families.plans import MACHINE, compile_small
+    from ..families.plans import BUILT_IN, MACHINE, compile_small
 
     plan = compile_small(tmp_path, "campaign.families=[lightgbm]", "campaign.targets=[fwd_ret_5m]")
 
@@ -114,6 +114,6 @@ def test_a_full_disk_while_preparing_the_data_stops_before_any_step_with_exit_7(
 
     monkeypatch.setattr(np, "save", full)
     with pytest.raises(DiskFullError, match="no space left on the device; every finished step is kept"):
-        execute(plan, tmp_path / "run", hardware=MACHINE)
+        execute(plan, tmp_path / "run", hardware=MACHINE, trainers=BUILT_IN)
     records = read_journal(tmp_path / "run" / "journal.jsonl")
     assert [r["event"] for r in records] == ["run_started", "run_interrupted"]

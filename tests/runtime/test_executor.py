@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tkplan._cli_run import render_progress
+from tkplan._render import render_progress
 from tkplan.runtime import (
     ExecutorSettings,
     Heartbeat,

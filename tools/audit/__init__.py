@@ -5,8 +5,8 @@ that a profile should hold. `audit` walks Python, shell and config (YAML, JSON, 
 each Python file once with `ast` (one pass, a process pool for large trees), and reports each literal
 default with its location, kind, key, enclosing scope and a suggested config key. With profiles it
 says whether each value is only in code, duplicated in a profile, or has drifted from it.
-`render_profile` turns findings into a draft profile; a baseline (`baseline_text`, `read_baseline`,
-`new_findings`) turns the audit into a CI gate.
+`render_profile` turns findings into a draft profile; a baseline (`apply_baseline`; `baseline_text`,
+`read_baseline`, `new_findings`) turns the audit into a CI gate.
 
 Example::
 
@@ -18,6 +18,8 @@ Kinds, noise filters and statuses: `KINDS`, `NOISE_FILTERS`, `STATUSES`; README.
 """
 
 from ._audit import audit as audit
+from ._baseline import Baselined as Baselined
+from ._baseline import apply_baseline as apply_baseline
 from ._baseline import baseline_text as baseline_text
 from ._baseline import fingerprint as fingerprint
 from ._baseline import new_findings as new_findings
@@ -47,10 +49,12 @@ __all__ = [
     "STATUSES",
     "AuditResult",
     "AuditSettings",
+    "Baselined",
     "Finding",
     "ProfileIndex",
     "ProjectConfig",
     "Skipped",
+    "apply_baseline",
     "audit",
     "baseline_text",
     "find_pyproject",

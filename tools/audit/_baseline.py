@@ -15,11 +15,51 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+import attrs
+
+from tkplan._io import write_text_atomic
 from tkplan.errors import AuditError
 
-from ._findings import Finding, value_text
+from ._findings import AuditResult, Finding, value_text
 
-__all__ = ["baseline_text", "fingerprint", "new_findings", "read_baseline"]
+__all__ = ["Baselined", "apply_baseline", "baseline_text", "fingerprint", "new_findings", "read_baseline"]
+
+
+@attrs.frozen
+class Baselined:
+    """An audit seen through its baseline.
+
+    Attributes:
+        result: the audit with only the findings the baseline does not accept.
+        known: how many findings the baseline accepted.
+        written: the number of findings written into the baseline, or ``None`` when it was only read.
+    """
+
+    result: AuditResult
+    known: int
+    written: int | None = None
+
+
+def apply_baseline(result: AuditResult, path: str | os.PathLike[str] | None, *, write: bool = False) -> Baselined:
+    """Filter ``result`` through the baseline at ``path`` (no baseline: everything is new), or with ``write``
+    accept every current finding by writing them all into it (atomically).
+
+    Raises:
+        AuditError: ``write`` without a path; the baseline cannot be read, is not a list of fingerprints, or
+            cannot be written.
+    """
+    if path is None:
+        if write:
+            raise AuditError("--write-baseline needs --baseline FILE (or baseline = ... in [tool.tkplan.audit])")
+        return Baselined(result, 0)
+    if write:
+        try:
+            write_text_atomic(Path(path), baseline_text(result.findings), parents=False)
+        except OSError as exc:
+            raise AuditError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from None
+        return Baselined(attrs.evolve(result, findings=()), len(result.findings), len(result.findings))
+    new = new_findings(result.findings, read_baseline(path))
+    return Baselined(attrs.evolve(result, findings=new), len(result.findings) - len(new))
 
 
 def fingerprint(finding: Finding) -> str:

@@ -7,50 +7,39 @@ file that cannot be written).
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import attrs
 import click
 
+from tkplan._io import write_text_atomic
 from tkplan.errors import AuditError
-
-from ._audit import audit as run_audit
-from ._baseline import baseline_text, new_findings, read_baseline
-from ._config import find_pyproject, load_project_config
-from ._emit import render_profile
-from ._findings import KINDS, NOISE_FILTERS
-from ._report import FORMATS, render
+from tkplan.tools.audit import (
+    FORMATS,
+    KINDS,
+    NOISE_FILTERS,
+    apply_baseline,
+    find_pyproject,
+    load_project_config,
+    render,
+    render_profile,
+)
+from tkplan.tools.audit import audit as run_audit
 
 __all__ = ["audit"]
 
 
-def _write_atomically(path: Path, text: str, option: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, with the usual file mode (umask).
+def _write(path: Path, text: str, option: str) -> None:
+    """Write ``text`` to ``path`` atomically, with the usual file mode (umask).
 
     Raises:
         click.BadParameter: the file cannot be written (exit 2), naming ``option`` and the reason.
     """
-    directory = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        write_text_atomic(path, text, parents=False)
     except OSError as exc:
         raise click.BadParameter(f"cannot write {path}: {exc.strerror or exc}", param_hint=option) from None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise click.BadParameter(f"cannot write {path}: {exc.strerror or exc}", param_hint=option) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _version() -> str:
@@ -125,7 +114,7 @@ def audit(
         settings = attrs.evolve(settings, workers=workers)
     profile_paths = list(profiles) or [str(p) for p in project.profiles]
     baseline_path = Path(baseline) if baseline else project.baseline
-    if write_baseline and baseline_path is None:
+    if write_baseline and baseline_path is None:  # checked before the audit runs: a bad invocation
         raise click.UsageError("--write-baseline needs --baseline FILE (or baseline = ... in [tool.tkplan.audit])")
 
     try:
@@ -136,27 +125,22 @@ def audit(
 
     if emit_profile:
         header = f"From: tkplan audit {' '.join(paths)}"
-        _write_atomically(Path(emit_profile), render_profile(result.findings, header=header), "--emit-profile")
+        _write(Path(emit_profile), render_profile(result.findings, header=header), "--emit-profile")
         click.echo(f"wrote draft profile {emit_profile}", err=True)
 
-    shown, known = result, 0
-    if write_baseline and baseline_path is not None:
-        _write_atomically(baseline_path, baseline_text(result.findings), "--baseline")
-        click.echo(f"wrote baseline {baseline_path} ({len(result.findings)} findings)", err=True)
-        shown, known = attrs.evolve(result, findings=()), len(result.findings)
-    elif baseline_path is not None:
-        try:
-            accepted = read_baseline(baseline_path)
-        except AuditError as exc:
-            raise click.BadParameter(str(exc), param_hint="--baseline") from None
-        new = new_findings(result.findings, accepted)
-        shown, known = attrs.evolve(result, findings=new), len(result.findings) - len(new)
+    try:
+        baselined = apply_baseline(result, baseline_path, write=write_baseline)
+    except AuditError as exc:
+        raise click.BadParameter(str(exc), param_hint="--baseline") from None
+    if baselined.written is not None:
+        click.echo(f"wrote baseline {baseline_path} ({baselined.written} findings)", err=True)
+    shown, known = baselined.result, baselined.known
 
     text = render(shown, fmt, known=known, version=_version())
     if output == "-":
         click.echo(text, nl=False)
     else:
-        _write_atomically(Path(output), text, "--output")
+        _write(Path(output), text, "--output")
 
     if check and shown.findings:
         what = "not in the baseline" if baseline_path is not None else "found"

@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from tkplan.planner._convert import thaw
+
 __all__ = [
     "ENV_KINDS",
     "KINDS",
@@ -181,10 +183,5 @@ class AuditResult:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)  # JSON has no inf/nan
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+    """``value`` as plain data, a non-finite float as its text (JSON has no inf/nan)."""
+    return thaw(value, lambda v: repr(v) if isinstance(v, float) and not math.isfinite(v) else v)

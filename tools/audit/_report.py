@@ -16,10 +16,11 @@ JSON and YAML share one document::
 
 from __future__ import annotations
 
-import io
 import json
 from collections import Counter
 from typing import Any
+
+from tkplan._text import aligned
 
 from ._baseline import fingerprint
 from ._findings import KINDS, AuditResult, Finding, value_text
@@ -71,14 +72,9 @@ def render(result: AuditResult, fmt: str, *, known: int = 0, version: str = "") 
     if fmt == "json":
         return json.dumps(report_data(result, known=known), indent=2, ensure_ascii=False, default=repr) + "\n"
     if fmt == "yaml":
-        from ruamel.yaml import YAML
+        from tkplan.planner._yaml import dump_yaml
 
-        yaml = YAML(typ="safe", pure=True)
-        yaml.default_flow_style = False
-        yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # typed None, takes a bool
-        out = io.StringIO()
-        yaml.dump(json.loads(json.dumps(report_data(result, known=known), default=repr)), out)
-        return out.getvalue()
+        return dump_yaml(json.loads(json.dumps(report_data(result, known=known), default=repr)))
     if fmt == "sarif":
         return json.dumps(_sarif(result, version), indent=2, ensure_ascii=False, default=repr) + "\n"
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -101,11 +97,7 @@ def _table(result: AuditResult, known: int) -> str:
                 status += f" ({f.profile_key} = {_short(value_text(f.profile_value), 24)} at {f.profile_origin})"
             row.append(status)
         rows.append(row)
-    lines = []
-    if rows:
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        for row in [header, *rows]:
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    lines = aligned([header, *rows]) if rows else []
     for skipped in result.skipped:
         lines.append(f"skipped {skipped.path}: {skipped.reason}")
     for note in result.notes:

@@ -37,9 +37,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from tkplan.planner import POOL_VARIABLES
+
 CPU_FAMILIES = "lightgbm,quantile_lightgbm,xgboost,ngboost,ensemble,gmm_regime,change_point,ftrl_proximal,reward_based"
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
-               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+THREAD_VARS = tuple(name for pool in ("openmp", "blas", "numexpr") for name in POOL_VARIABLES[pool])
 WAIT_POLICY = "OMP_WAIT_POLICY"
 
 
@@ -126,9 +127,9 @@ def main() -> None:
         return
 
     import tkplan
+    from tkplan import execute
     from tkplan.families import prepare
     from tkplan.planner import CompileRequest, compile_plan, plan_to_json, probe
-    from tkplan.runtime import execute
 
     words = [f"campaign.families=[{args.families}]"]
     words += [f"data.synthetic.{k}={v}" for k, v in

@@ -1,6 +1,6 @@
 """Whole-process wall time of ``tkplan compile`` next to ``python -c pass`` and a Hydra app, in one run.
 
-Usage: ``python tools/bench/compile_latency.py [--runs N] [--against REF]``
+Usage: ``python tools/bench/compile_latency.py [--runs N] [--against REF] [--hardware SPEC]``
 
 The campaign is the seed pipeline's 20 families (a project file ``tkplan.yaml`` lists them; the shipped
 default campaign lists the nine CPU families of the demo), composed with 3 machine profiles and 2
@@ -210,11 +210,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--against", metavar="REF", help="also compare this working tree with git ref REF (main)")
+    parser.add_argument("--hardware", metavar="SPEC", type=Path,
+                        help="compile for this hardware spec instead of probing this machine (kaggle_safe needs a "
+                             "CUDA GPU: on a machine without one, e.g. tests/specs/kaggle_t4.yaml)")
     args = parser.parse_args()
     tkplan = console_script()
     names = families()
     base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE" and not k.startswith("TKPLAN")}
-    compile_args = [*MACHINES, *OVERRIDES]
+    compile_args = [*(["--hardware", str(args.hardware.resolve())] if args.hardware else []), *MACHINES, *OVERRIDES]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         project = work / "project"

@@ -96,7 +96,7 @@ def _run(plan: Any, run_dir: Any, engine: str, temp_dir: str | None) -> tuple[An
     """One run of ``plan`` on ``engine``; on ray, a fresh local instance, its start timed and shut down after."""
     import time
 
-    from tkplan.runtime import execute
+    from tkplan import execute
     from tkplan.runtime._ray import RayOptions, _connect
 
     if engine == "local":

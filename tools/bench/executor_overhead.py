@@ -53,8 +53,8 @@ def _run_plan(root: Any, steps: int, isolation: str) -> tuple[float, float]:
     import time
 
     import tkplan
+    from tkplan import execute
     from tkplan.planner import CompileRequest, compile_plan, probe
-    from tkplan.runtime import execute
 
     project = _project(root / isolation, steps, isolation)
     hardware = probe()

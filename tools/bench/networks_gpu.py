@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 import tkplan
+from tkplan import execute
 from tkplan.planner import CompileRequest, compile_plan, probe
-from tkplan.runtime import execute
 
 NETWORKS = ("mlp", "cnn1d", "lstm", "transformer", "tab_cnn", "tab_lstm", "tab_transformer", "vae", "gan",
             "meta_learning", "multi_task")

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import tkplan
+from tkplan import execute
 from tkplan.planner import CompileRequest, compile_plan, probe
-from tkplan.runtime import execute
 
 FAMILIES = ("mlp", "lstm")
 DEFAULTS = ("campaign.families=[mlp, lstm]", "campaign.targets=[fwd_ret_5m]", "campaign.seeds=[42]",

@@ -17,11 +17,14 @@ _EXPORTS = {
     "render_markdown": "tkplan.tools.report._render",
     "RunView": "tkplan.tools.report._run",
     "load_run": "tkplan.tools.report._run",
+    "log_tail": "tkplan.tools.report._run",
     "Section": "tkplan.tools.report._sections",
     "Bar": "tkplan.tools.report._timeline",
     "chrome_trace": "tkplan.tools.report._timeline",
     "timeline": "tkplan.tools.report._timeline",
     "Usage": "tkplan.tools.report._usage",
+    "largest_pool": "tkplan.tools.report._usage",
+    "thread_pools": "tkplan.tools.report._usage",
     "usage": "tkplan.tools.report._usage",
 }
 

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from tkplan.planner._plan import Plan, Step
-from tkplan.runtime._results import StepResult
+from tkplan.runtime import StepResult
 
 __all__ = ["Row", "leaderboard"]
 

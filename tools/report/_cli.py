@@ -49,7 +49,7 @@ def report_cmd(run_dir: str, fmt: str, output: str | None, per_seed: bool, trace
 
         text = render_markdown(view, per_seed=per_seed)
     elif fmt == "json":
-        from tkplan.planner._convert import converter
+        from tkplan.planner import converter
         from tkplan.tools.report import leaderboard
 
         rows = leaderboard(view.plan, view.results, per_seed=per_seed)

@@ -24,8 +24,7 @@ import attrs
 from tkplan.errors import RunDirError
 from tkplan.planner._convert import converter, first_error
 from tkplan.planner._plan import Plan, read_plan
-from tkplan.runtime._journal import read_journal
-from tkplan.runtime._results import StepResult
+from tkplan.runtime import StepResult, read_journal
 
 __all__ = ["RunView", "load_run", "log_tail"]
 

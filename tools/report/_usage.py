@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from tkplan.planner._plan import Step
-from tkplan.runtime._results import StepResult
+from tkplan.runtime import StepResult
 
 __all__ = ["Usage", "largest_pool", "thread_pools", "usage"]
 

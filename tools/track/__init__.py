@@ -10,6 +10,7 @@ from __future__ import annotations
 from tkplan._lazy import lazy_exports
 
 _EXPORTS = {
+    "RunTracker": "tkplan.tools.track._live",
     "STATE_FILE": "tkplan.tools.track._sync",
     "SyncReport": "tkplan.tools.track._sync",
     "Tracker": "tkplan.tools.track._sync",

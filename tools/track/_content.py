@@ -23,9 +23,8 @@ import attrs
 
 from tkplan.planner._convert import thaw
 from tkplan.planner._plan import Step
-from tkplan.runtime._results import StepResult
-from tkplan.tools.report._run import RunView, log_tail
-from tkplan.tools.report._usage import usage
+from tkplan.runtime import StepResult
+from tkplan.tools.report import RunView, log_tail, usage
 
 __all__ = ["RunContent", "parent_content", "step_content"]
 

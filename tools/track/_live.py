@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from tkplan.tools.report._run import RunView, load_run
+from tkplan.tools.report import RunView, load_run
 from tkplan.tools.track._sync import Tracker
 
 __all__ = ["RunTracker"]

@@ -29,7 +29,7 @@ import attrs
 
 from tkplan._io import write_text_atomic
 from tkplan.errors import ExtraMissingError, TrackingError
-from tkplan.tools.report._run import RunView, load_run
+from tkplan.tools.report import RunView, load_run
 from tkplan.tools.track._batch import Limits, batches, fit_value
 from tkplan.tools.track._content import RunContent, parent_content, step_content
 
