@@ -28,6 +28,7 @@ _EXPORTS = {
     "Explanation": "tkplan.planner._explain",
     "explain_config": "tkplan.planner._explain",
     "explain_plan": "tkplan.planner._explain",
+    "format_value": "tkplan.planner._grammar",
     "Gpu": "tkplan.planner._hardware",  # tkplan: ignore[config_dict]  an export table: names to modules
     "HardwareSpec": "tkplan.planner._hardware",
     "Setting": "tkplan.planner._merge",
