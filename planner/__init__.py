@@ -44,6 +44,13 @@ _EXPORTS = {
     "SweepPlan": "tkplan.planner._sweep",
     "compile_sweep": "tkplan.planner._sweep",
     "sweep_to_json": "tkplan.planner._sweep",
+    "SharedStep": "tkplan.planner._sweep_schedule",
+    "SweepSchedule": "tkplan.planner._sweep_schedule",
+    "sweep_schedule": "tkplan.planner._sweep_schedule",
+    "read_runnable": "tkplan.planner._sweep_file",
+    "read_sweep": "tkplan.planner._sweep_file",
+    "run_record": "tkplan.planner._sweep_file",
+    "sweep_from_json": "tkplan.planner._sweep_file",
     "probe_fingerprint": "tkplan.planner._probe",
     "export_schemas": "tkplan.planner._schemas",
 }

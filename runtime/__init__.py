@@ -33,6 +33,7 @@ _EXPORTS = {
     "StepFinished": "tkplan.runtime._events",
     "StepStarted": "tkplan.runtime._events",
     "execute": "tkplan.runtime._executor",
+    "execute_sweep": "tkplan.runtime._executor",
     "read_journal": "tkplan.runtime._journal",
     "RayEngine": "tkplan.runtime._ray",
     "RayOptions": "tkplan.runtime._ray",
@@ -46,6 +47,8 @@ _EXPORTS = {
     "project_root": "tkplan.runtime._datacheck",
     "ExecutorSettings": "tkplan.runtime._settings",
     "shell_exports": "tkplan.runtime._stepenv",
+    "SweepRun": "tkplan.runtime._sweeprun",
+    "default_sweep_dir": "tkplan.runtime._sweeprun",
     "step_environment": "tkplan.runtime._stepenv",
 }
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = ["render_chain", "render_derived", "render_explanation", "render_leaderboard", "render_plan_summary",
-           "render_yaml", "table"]
+           "render_sweep_leaderboard", "render_sweep_summary", "render_yaml", "table"]
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -62,10 +62,19 @@ def render_sweep_summary(sweep: Any) -> str:
     steps = sum(len(plans[p.plan_hash].steps) for p in sweep.points)
     axes = "; ".join(f"{a.key} ({len(a.values)} from {a.source})" for a in sweep.axes) or "none"
     head = [f"sweep {sweep.sweep_hash[:12]}  ({len(sweep.points)} points × their steps = {steps} steps, "
-            f"{len(plans)} distinct plans, format {sweep.format})", f"axes: {axes}", ""]
+            f"{len(plans)} distinct plans, format {sweep.format})", f"axes: {axes}",
+            _schedule_line(sweep.schedule), ""]
     rows = [[i, " ".join(p.overrides) or "-", len(plans[p.plan_hash].steps), p.plan_hash[:12]]
             for i, p in enumerate(sweep.points)]
     return "\n".join(head) + table(["point", "values", "steps", "plan"], rows)
+
+
+def _schedule_line(schedule: Any) -> str:
+    """The sweep's one schedule: its distinct steps, how many several points share, its budget and hash."""
+    shared = sum(len(s.points) > 1 for s in schedule.steps)
+    sched = schedule.plan.schedule
+    return (f"schedule {schedule.plan.plan_hash[:12]}: {len(schedule.steps)} distinct steps ({shared} shared by "
+            f"several points, each run once), thread budget {sched.thread_budget}, up to {sched.max_parallel} at once")
 
 
 def render_chain(key: str, chain: Sequence[Any]) -> str:
@@ -150,6 +159,24 @@ def render_leaderboard(rows: Sequence[Any], report: Any, *, per_seed: bool = Fal
         how = "" if per_seed else ", mean ± sd over seeds"
         blocks.append(f"{target} ({task}, ranked by {split} {metric}{how})\n"
                       + table(["#", "family", "seed" if per_seed else "n", metric, *others, "status"], body))
+    return "\n\n".join(blocks)
+
+
+def render_sweep_leaderboard(rows: Sequence[Any], keys: Sequence[str], report: Any) -> str:
+    """The ablation leaderboard of a sweep (`tkplan.tools.report.SweepRow`s): one ranked table per target, a row per
+    point (family × the values of the swept ``keys``; ``*`` where points sharing the row's steps differ), the
+    ranking metric's mean ± sd over the seeds and ``n``, the task's other metrics; ``*`` after the rank marks the
+    best."""
+    split = report["split"]
+    blocks = []
+    for target in dict.fromkeys(r.target for r in rows):
+        group = [r for r in rows if r.target == target]
+        task, metric = group[0].task, group[0].metric
+        others = [m for m in _SHOWN[task] if m != metric]
+        body = [[f"{i}{'*' if r.best else ''}", r.family, *(r.values[k] for k in keys), r.n, _score(r, False),
+                 *(_metric(r.metrics.get(n)) for n in others), r.status] for i, r in enumerate(group, 1)]
+        blocks.append(f"{target} ({task}, ranked by {split} {metric}, mean ± sd over seeds)\n"
+                      + table(["#", "family", *keys, "n", metric, *others, "status"], body))
     return "\n\n".join(blocks)
 
 
