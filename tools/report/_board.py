@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from tkplan.planner._convert import thaw
 from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._results import StepResult
 
@@ -101,7 +102,7 @@ def leaderboard(plan: Plan, results: Mapping[str, StepResult], *, per_seed: bool
 
 
 def _params_key(step: Step) -> str:
-    return json.dumps(step.params, sort_keys=True, default=str)
+    return json.dumps(thaw(step.params), sort_keys=True, default=str)
 
 
 def _variants(groups: Mapping[tuple[str, str, str], Sequence[Any]]) -> dict[tuple[str, str, str], str]:
