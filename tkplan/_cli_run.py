@@ -120,11 +120,10 @@ def _sweep_run(sweep: Any) -> Any:
 
 def _sweep_board(run_dir: str) -> tuple[Any, list[str]]:
     """The ablation leaderboard of a sweep's run directory, and its columns."""
-    from tkplan.tools.report import load_run
-    from tkplan.tools.report._sweep_board import columns, sweep_leaderboard
+    from tkplan.tools.report import load_run, sweep_columns, sweep_leaderboard
 
     view = load_run(Path(run_dir))
-    return sweep_leaderboard(view), columns(view)
+    return sweep_leaderboard(view), sweep_columns(view)
 
 
 def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str | None, quiet: bool,

@@ -15,7 +15,6 @@ from typing import Any
 
 import attrs
 
-from tkplan.planner._convert import thaw
 from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._results import StepResult
 
@@ -102,7 +101,12 @@ def leaderboard(plan: Plan, results: Mapping[str, StepResult], *, per_seed: bool
 
 
 def _params_key(step: Step) -> str:
-    return json.dumps(thaw(step.params), sort_keys=True, default=str)
+    return json.dumps(step.params, sort_keys=True, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """What ``json`` cannot write of frozen params: a read-only mapping as a dict, anything else as text."""
+    return dict(value) if isinstance(value, Mapping) else str(value)
 
 
 def _variants(groups: Mapping[tuple[str, str, str], Sequence[Any]]) -> dict[tuple[str, str, str], str]:

@@ -75,7 +75,7 @@ def report_cmd(run_dir: str, fmt: str, output: str | None, per_seed: bool, trace
 
 def _sweep_board(view: Any, fmt: str) -> str:
     """A sweep's ablation leaderboard: a table per target, or JSON rows."""
-    from tkplan.tools.report._sweep_board import columns, sweep_leaderboard
+    from tkplan.tools.report._sweep_board import sweep_columns, sweep_leaderboard
 
     rows = sweep_leaderboard(view)
     if fmt == "json":
@@ -85,7 +85,7 @@ def _sweep_board(view: Any, fmt: str) -> str:
                           sort_keys=True) + "\n"
     from tkplan._render import render_sweep_leaderboard
 
-    return render_sweep_leaderboard(rows, columns(view), view.plan.config["report"]) + "\n"
+    return render_sweep_leaderboard(rows, sweep_columns(view), view.plan.config["report"]) + "\n"
 
 
 def _write(path: str, text: str) -> None:

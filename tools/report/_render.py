@@ -68,14 +68,14 @@ def render_markdown(view: RunView, *, per_seed: bool = False) -> str:
 
 def _sweep_common(view: RunView) -> dict[str, Any]:
     """What the sweep's Markdown leaderboard shows (`tkplan.tools.report._sweep_board`)."""
-    from tkplan.tools.report._sweep_board import columns, sweep_leaderboard
+    from tkplan.tools.report._sweep_board import sweep_columns, sweep_leaderboard
 
     targets: dict[str, list[Any]] = {}
     for row in sweep_leaderboard(view):
         targets.setdefault(row.target, []).append(row)
     record = view.extras["sweep"]
     return {
-        "plan": view.plan, "keys": columns(view), "sweep_hash": str(record.get("sweep_hash", "")),
+        "plan": view.plan, "keys": sweep_columns(view), "sweep_hash": str(record.get("sweep_hash", "")),
         "points": len(record.get("points", ())), "split": view.plan.config["report"]["split"], "fmt": _fmt,
         "boards": [{"target": t, "task": rows[0].task, "metric": rows[0].metric,
                     "columns": [rows[0].metric, *(m for m in _SHOWN.get(rows[0].task, ()) if m != rows[0].metric)],

@@ -29,7 +29,7 @@ class Section:
 
 def _sweep(view: RunView) -> Section | None:
     from tkplan.tools.report._charts import sweep_svg
-    from tkplan.tools.report._sweep_board import columns, sweep_leaderboard
+    from tkplan.tools.report._sweep_board import sweep_columns, sweep_leaderboard
 
     sweep = view.extras.get("sweep")
     if not sweep:
@@ -53,7 +53,7 @@ def _sweep(view: RunView) -> Section | None:
     for row in sweep_leaderboard(view):
         boards.setdefault(row.target, []).append(row)
     return Section("sweep", "Sweep", {"svg": sweep_svg(sweep.get("axes", {}), points, f"{split} {metric}"),
-                                      "points": points, "axes": sweep.get("axes", {}), "keys": columns(view),
+                                      "points": points, "axes": sweep.get("axes", {}), "keys": sweep_columns(view),
                                       "split": split, "metric": metric,
                                       "boards": [{"target": t, "metric": rows[0].metric, "rows": rows}
                                                  for t, rows in boards.items()]})

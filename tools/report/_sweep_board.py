@@ -20,7 +20,7 @@ import attrs
 from tkplan.tools.report._board import _means, _number
 from tkplan.tools.report._run import RunView
 
-__all__ = ["ANY_VALUE", "SEED_KEY", "SweepRow", "columns", "sweep_leaderboard"]
+__all__ = ["ANY_VALUE", "SEED_KEY", "SweepRow", "sweep_columns", "sweep_leaderboard"]
 
 SEED_KEY = "run.base_seed"  # tkplan: ignore[constant]  the swept key that is aggregated, not a column
 ANY_VALUE = "*"  # tkplan: ignore[constant]  a merged row's value where its points differ
@@ -65,7 +65,7 @@ class SweepRow:
         return ", ".join(f"{n} {s}" for s, n in self.statuses.items())
 
 
-def columns(view: RunView) -> list[str]:
+def sweep_columns(view: RunView) -> list[str]:
     """The swept keys a sweep's leaderboard shows as columns (every axis key but ``run.base_seed``)."""
     return [k for k in (view.extras.get("sweep") or {}).get("axes", {}) if k != SEED_KEY]
 
@@ -78,7 +78,7 @@ def sweep_leaderboard(view: RunView) -> list[SweepRow]:
         for a run directory that holds no sweep.
     """
     record = view.extras.get("sweep") or {}
-    keys = columns(view)
+    keys = sweep_columns(view)
     plan = view.plan
     steps = {s.id: s for s in plan.steps}
     report = plan.config["report"]
