@@ -38,8 +38,11 @@ class TestUnion:
         assert plan_from_json(plan_to_json(union)) == union
 
     def test_a_sweep_with_more_values_has_every_step_of_the_smaller_one_under_the_same_id(self):
-        smaller = {(s.id, s.digest) for s in swept(*ONE_FAMILY, "families.lightgbm.num_leaves=7,15").schedule.plan.steps}
-        wider = {(s.id, s.digest) for s in swept(*ONE_FAMILY, "families.lightgbm.num_leaves=3,7,15").schedule.plan.steps}
+        def steps(values: str) -> set[tuple[str, str]]:
+            union = swept(*ONE_FAMILY, f"families.lightgbm.num_leaves={values}").schedule.plan
+            return {(s.id, s.digest) for s in union.steps}
+
+        smaller, wider = steps("7,15"), steps("3,7,15")
         assert smaller < wider and len(wider - smaller) == 1
 
     def test_steps_start_in_the_planner_s_order(self):
