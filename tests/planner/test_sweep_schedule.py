@@ -73,3 +73,9 @@ class TestBudget:
         union = sweep.schedule.plan
         assert {s.target for s in union.steps} == {"fwd_ret_5m", "will_peak_5m"}
         assert set(union.config["data"]["tasks"]) >= {"fwd_ret_5m", "will_peak_5m"}
+
+
+def test_a_project_setting_is_part_of_what_decides_a_step_so_a_sweep_over_it_shares_nothing():
+    """A trainer of one's own reads ``ctx.config["project"]``: its steps are other work for another value."""
+    sweep = swept(*ONE_FAMILY, "++project={lr: 0.1}", "project.lr=0.1,0.2")
+    assert [s.points for s in sweep.schedule.steps] == [(0,), (0,), (1,), (1,)]
