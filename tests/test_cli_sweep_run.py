@@ -147,6 +147,25 @@ class TestExtension:
         assert json.loads((run / "plan.json").read_text())["plan_hash"] == json.loads(wider.read_text())[
             "schedule"]["plan"]["plan_hash"]
 
+    def test_extending_an_interrupted_sweep_needs_resume_and_then_runs_every_step_once(self, project):
+        first = sweep(project, "first.json", "families.a.sleep_s=0.4,0.5")
+        run = project / "run"
+        executor = subprocess.Popen([*TKPLAN, "run", str(first), "--out", str(run), "-q"], cwd=project,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        wait_for(lambda: any(r["event"] == "step_finished" for r in journal(run)))
+        executor.kill()
+        executor.wait()
+
+        wider = sweep(project, "wider.json", "families.a.sleep_s=0.4,0.5,0.6")
+        plain = tkplan(project, "run", wider, "--out", run)
+        assert plain.returncode == 5 and "unfinished run of an earlier sweep; pass --resume" in plain.stderr
+        resumed = tkplan(project, "run", wider, "--out", run, "--resume")
+        assert resumed.returncode == 0, resumed.stderr
+        union = [s["id"] for s in json.loads(wider.read_text())["schedule"]["plan"]["steps"]]
+        ends = collections.Counter(r["step"] for r in journal(run) if r["event"] == "step_finished")
+        assert ends == collections.Counter(union)
+        assert set(counts(run)) == set(union)
+
     def test_a_sweep_that_does_not_extend_the_directory_s_is_refused(self, project):
         assert tkplan(project, "run", sweep(project, "first.json", "families.a.sleep_s=0.1,0.2"), "--out", "run",
                       "-q").returncode == 0
