@@ -266,7 +266,8 @@ def planned_config(config: Mapping[str, Any]) -> dict[str, Any]:
 def _identified(steps: tuple[Step, ...], data: DataIdentity, config: Mapping[str, Any],
                 version: str) -> tuple[Step, ...]:
     """Each step with the data's digest and its own digest (a dependency's digest is computed first)."""
-    shared = {"data": {k: v for k, v in config["data"].items() if k != "source"}, "training": config["training"]}
+    shared = {"data": {k: v for k, v in config["data"].items() if k != "source"}, "training": config["training"],
+              **({"project": config["project"]} if config.get("project") else {})}  # what a trainer of its own reads
     by_id = {s.id: s for s in steps}
     digests: dict[str, str] = {}
 

@@ -213,8 +213,9 @@ class Step:
         depends_on: ids of steps that must finish first.
         data: the digest of the plan's `DataIdentity`: what the step trains on.
         digest: the sha256 of what decides the step's result (family, params, targets, task, seed, entrypoint,
-            data, the shared ``data`` preparation and ``training`` settings, the tkplan version, and the digests
-            of the steps it depends on): two steps with one digest are the same work.
+            data, the shared ``data`` preparation and ``training`` settings, the ``project`` section when it has
+            one, the tkplan version, and the digests of the steps it depends on): two steps with one digest are
+            the same work.
     """
 
     id: str

@@ -21,7 +21,7 @@ from tkplan.planner._merge import last_where as _where
 from tkplan.planner._nodes import place_on_node
 from tkplan.planner._plan import Derivation, Isolation, Limits, Resources, Schedule, Step, ThreadLimits
 
-__all__ = ["plan_steps", "thread_budget"]
+__all__ = ["plan_steps", "start_order", "thread_budget"]
 _BUILTIN_FEATURES = {"builtin:breast_cancer": 30, "builtin:diabetes": 10}
 
 
@@ -495,16 +495,24 @@ def _parallel(config: Mapping[str, Any], budget: int, threads: Sequence[int], ha
 
 def _schedule(config: Mapping[str, Any], budget: int, whys: Sequence[Derivation], parallel: int,
               steps: Sequence[Step], runtime: Mapping[str, float]) -> Schedule:
-    """Start order (dependencies first, then the longest expected run first) and the run's deadline."""
-    depth: dict[str, int] = {}
-    for s in steps:
-        depth[s.id] = 1 + max((depth[d] for d in s.depends_on), default=-1)
-    order = sorted(steps, key=lambda s: (depth[s.id], -runtime[s.id], s.id))
+    """Start order (`start_order`) and the run's deadline."""
+    order = start_order(steps, runtime)
     budget_h = config["limits"]["total_time_budget_h"]
     deadline = None if budget_h is None else int(budget_h * 3600)
     derivations = list(whys)
     if deadline is not None:
         derivations.append(Derivation("deadline_s", deadline, "time_budget",
                                       f"limits.total_time_budget_h = {budget_h:g}: no step starts or runs past it"))
-    return Schedule(thread_budget=budget, max_parallel=parallel, order=tuple(s.id for s in order),
-                    derivations=tuple(derivations), deadline_s=deadline)
+    return Schedule(thread_budget=budget, max_parallel=parallel, order=order, derivations=tuple(derivations),
+                    deadline_s=deadline)
+
+
+def start_order(steps: Sequence[Step], runtime: Mapping[str, float]) -> tuple[str, ...]:
+    """The planner's start order: dependencies first, then the longest expected run (``runtime``) first, then by id.
+
+    ``steps`` lists a step's dependencies before it (the order the planner makes them in).
+    """
+    depth: dict[str, int] = {}
+    for s in steps:
+        depth[s.id] = 1 + max((depth[d] for d in s.depends_on), default=-1)
+    return tuple(s.id for s in sorted(steps, key=lambda s: (depth[s.id], -runtime[s.id], s.id)))

@@ -39,6 +39,7 @@ from tkplan.planner._merge import Provenance, changed_paths, dotted
 from tkplan.planner._overrides import Override, apply_overrides
 from tkplan.planner._plan import Plan, canonical_json
 from tkplan.planner._share import PlanParts
+from tkplan.planner._sweep_schedule import SweepSchedule, sweep_schedule
 from tkplan.planner._validate import validate_changes, validate_config
 
 __all__ = ["SWEEP_FORMAT", "Axis", "Point", "SweepPlan", "compile_sweep", "sweep_chunks", "sweep_to_json"]
@@ -80,6 +81,8 @@ class SweepPlan:
         axes: the axes, in the order the points are crossed.
         points: the points, first axis slowest.
         plans: plan_hash → plan.
+        schedule: one schedule for every point: the union of their steps, each distinct step once
+            (`tkplan.planner._sweep_schedule`); a function of ``plans``, which the sweep hash covers.
     """
 
     format: str
@@ -87,6 +90,7 @@ class SweepPlan:
     axes: tuple[Axis, ...]
     points: tuple[Point, ...]
     plans: Mapping[str, Plan]
+    schedule: SweepSchedule
 
 
 def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str,
@@ -143,7 +147,8 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
         raise ConfigError(found)
     if not points:
         raise ConfigError([Problem("the sweep has no points", hint="give an axis at least one value")])
-    draft = SweepPlan(SWEEP_FORMAT, "", tuple(axes), tuple(points), plans)
+    schedule = sweep_schedule([p.plan_hash for p in points], plans)
+    draft = SweepPlan(SWEEP_FORMAT, "", tuple(axes), tuple(points), plans, schedule)
     return attrs.evolve(draft, sweep_hash=_hash(draft))
 
 

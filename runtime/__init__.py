@@ -35,6 +35,7 @@ _EXPORTS = {
     "StepStarted": "tkplan.runtime._events",
     "execute": "tkplan.runtime._executor",
     "exec_step": "tkplan.runtime._exec",
+    "execute_sweep": "tkplan.runtime._executor",
     "read_journal": "tkplan.runtime._journal",
     "RayEngine": "tkplan.runtime._ray",
     "RayOptions": "tkplan.runtime._ray",
@@ -48,6 +49,8 @@ _EXPORTS = {
     "project_root": "tkplan.runtime._datacheck",
     "ExecutorSettings": "tkplan.runtime._settings",
     "shell_exports": "tkplan.runtime._stepenv",
+    "SweepRun": "tkplan.runtime._sweeprun",
+    "default_sweep_dir": "tkplan.runtime._sweeprun",
     "step_environment": "tkplan.runtime._stepenv",
 }
 

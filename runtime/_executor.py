@@ -15,6 +15,10 @@ one needs ``resume``. ``--resume`` reads the journal: steps that ended ``ok`` ar
 step is. Whatever a dead executor left running on the directory is killed first (the engine finds it,
 journaled or not); then a step whose child finished meanwhile has its result taken (``adopted``), and any
 other step runs again, the files of its earlier attempt moved to ``attempts/<id>/<n>/``.
+
+A sweep (`execute_sweep`) runs its union plan the same way; each step's child gets its home point's
+configuration and data, the run directory keeps the sweep's record (``sweep.json``), and a later sweep that
+extends the one run there runs only what has not ended ok (``tkplan.runtime._sweeprun``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tkplan._io import write_text_atomic
 from tkplan.errors import DiskFullError, DriftError, PlanError, RunDirError
@@ -46,8 +50,9 @@ from tkplan.runtime._ours import new_token
 from tkplan.runtime._results import Allowance, RunSummary, StepResult
 from tkplan.runtime._rundir import RunDir
 from tkplan.runtime._settings import ExecutorSettings
+from tkplan.runtime._sweeprun import SweepRun, write_record
 
-__all__ = ["execute"]
+__all__ = ["execute", "execute_sweep"]
 
 
 def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: bool = False,
@@ -55,7 +60,8 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
             on_event: Callable[[Event], None] | None = None, settings: ExecutorSettings = ExecutorSettings(),
             hardware: HardwareSpec | None = None, engine_options: Mapping[str, Any] | None = None,
             project_root: Path | None = None, allow_data_drift: bool = False,
-            digest_cache: Path | None = None, trainers: Trainers | None = None) -> RunSummary:
+            digest_cache: Path | None = None, trainers: Trainers | None = None,
+            sweep: SweepRun | None = None) -> RunSummary:
     """Run ``plan`` in ``run_dir`` and return every step's result.
 
     Args:
@@ -75,6 +81,7 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
         digest_cache: where data digests are remembered (``None``: the data file is read whole).
         trainers: what runs the steps whose family names no entrypoint, and prepares their data (``tkplan run``
             gives the built-in families'); ``None`` when every step names its own.
+        sweep: run a sweep: ``plan`` is ``sweep.plan``, its union (`execute_sweep` says so shorter).
 
     Returns:
         The summary: one result per step, in the plan's order, including steps finished by earlier runs;
@@ -102,6 +109,11 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
     if untrained and trainers is None:
         raise ValueError(f"steps {', '.join(untrained)} name no entrypoint and no trainers were given to run them")
     data = check_data(plan, project_root or Path.cwd(), digest_cache, allow_drift=allow_data_drift)
+    checks = {plan.data.digest: data}
+    for home in (sweep.homes.values() if sweep else ()):
+        if home.data.digest not in checks:
+            checks[home.data.digest] = check_data(home, project_root or Path.cwd(), digest_cache,
+                                                  allow_drift=allow_data_drift)
     engine_class = get_engine(engine)
     path = Path(run_dir).absolute()  # an engine written before engine options takes (run_dir, settings)
     runner = engine_class(path, settings, engine_options) if engine_options else engine_class(path, settings)
@@ -109,14 +121,30 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
         drift = hardware_differences(plan.hardware, runner.prepare(plan, hardware), settings)
         if drift and not allow_drift:
             raise DriftError(drift)
-        with RunDir.open(run_dir, plan, resume=True) as rundir:  # whether a run there may go on is decided here
+        extend: Literal["finished", "any"] | None = ("any" if resume else "finished") if sweep else None
+        with RunDir.open(run_dir, plan, resume=True, extend=extend) as rundir:  # whether a run may go on: go()
             run = _Run(plan, rundir, runner, settings, max_parallel, on_event or (lambda event: None), started,
-                       data, trainers)
+                       data, trainers, sweep, checks)
             return run.go(tuple(drift), resume)
     except OSError as exc:
         raise _refusal(exc, Path(run_dir)) from None
     finally:
         runner.close()
+
+
+def execute_sweep(sweep: SweepRun, run_dir: Path, **options: Any) -> RunSummary:
+    """Run a sweep's one schedule in ``run_dir``: every distinct step of its points once, under one budget.
+
+    Takes `execute`'s options. A directory that holds an earlier sweep whose steps are all steps of this one
+    is extended: what ended ok there is taken, the rest runs (an unfinished earlier run needs ``resume``).
+
+    Raises:
+        As `execute`; RunDirError also when the directory holds a plan's run, or a sweep's that this one
+        does not extend.
+
+    .. versionadded:: 0.1
+    """
+    return execute(sweep.plan, run_dir, sweep=sweep, **options)
 
 
 def _refusal(exc: OSError, run_dir: Path) -> RunDirError | DiskFullError:
@@ -151,7 +179,8 @@ class _Run:
 
     def __init__(self, plan: Plan, rundir: RunDir, engine: Engine, settings: ExecutorSettings,
                  max_parallel: int | None, emit: Callable[[Event], None], started: float, data: DataCheck,
-                 trainers: Trainers | None = None) -> None:
+                 trainers: Trainers | None = None, sweep: SweepRun | None = None,
+                 checks: Mapping[str, DataCheck] | None = None) -> None:
         self.plan = plan
         self.rundir = rundir
         self.engine = engine
@@ -168,6 +197,9 @@ class _Run:
         self.data = data
         self.facts = {**plan_facts(plan), "config": data.config}
         self.trainers = trainers
+        self.sweep = sweep
+        self.checks = checks or {}
+        self.home_facts: dict[str, dict[str, Any]] = {}
         self.token = new_token()
 
     # -- the run ---------------------------------------------------------------------------------------
@@ -177,7 +209,7 @@ class _Run:
         self._check_earlier_run(state)
         for step_id, record in state.finished.items():
             self.results[step_id] = self._load_result(step_id, record)
-        if self.rundir.records and not resume:
+        if self.rundir.records and not resume and not self.rundir.extended:
             if len(self.results) == len(self.steps) and not state.unfinished:
                 return self._finished_already(drift)
             raise RunDirError(f"{self.rundir.path} holds an unfinished run of this plan "
@@ -188,7 +220,11 @@ class _Run:
         journal = self.rundir.journal
         journal.append("run_started", plan_hash=self.plan.plan_hash, pid=os.getpid(), resume=bool(self.rundir.records),
                        drift=list(drift), engine=type(self.engine).__name__, token=self.token,
-                       data_sha256=self.data.sha256, data_drift=self.data.drift)
+                       data_sha256=self.data.sha256, data_drift=self.data.drift,
+                       **({"extends": self.rundir.extended} if self.rundir.extended else {}))
+        if self.sweep is not None:
+            done = {k for k, r in self.results.items() if r.ok}
+            journal.append("sweep_started", **write_record(self.rundir.path, self.sweep, done))
         adopted = []
         try:
             if self.rundir.records:
@@ -238,14 +274,23 @@ class _Run:
         return summary
 
     def _prepare_data(self) -> None:
-        """Prepare the default trainer's data once, before any step: bad data stops the run here, whole."""
+        """Prepare the default trainer's data once, before any step: bad data stops the run here, whole.
+
+        A sweep's steps train on their homes' data: each distinct one is prepared."""
         if self.trainers is None or self.trainers.prepare is None:
             return
-        if any(self.steps[s].entrypoint is None for s in self.plan.schedule.order if s not in self.results):
+        builtin = [s for s in self.plan.schedule.order if s not in self.results and self.steps[s].entrypoint is None]
+        configs: dict[str, Any] = {}
+        for step_id in builtin:
+            config = self._facts(self.steps[step_id])["config"]
+            key = json.dumps([config["data"], config["run"]["base_seed"], config["campaign"]["targets"]],
+                             sort_keys=True, default=str)
+            configs.setdefault(key, config)
+        for config in configs.values():
             module, _, name = self.trainers.prepare.partition(":")
             prepare = getattr(importlib.import_module(module), name)
             try:
-                prepared = prepare(self.data.config, self.rundir.path)
+                prepared = prepare(config, self.rundir.path)
             except (KeyError, TypeError, AttributeError) as exc:  # a config the built-in trainer cannot read
                 raise PlanError(f"the plan's data settings cannot be used ({type(exc).__name__}: {exc}); "
                                 "compile the plan again") from None
@@ -297,11 +342,22 @@ class _Run:
 
     # -- one step --------------------------------------------------------------------------------------
 
+    def _facts(self, step: Step) -> Mapping[str, Any]:
+        """What every step of ``step``'s plan reads alike: the plan's, or for a sweep its home point plan's."""
+        if self.sweep is None:
+            return self.facts
+        home = self.sweep.homes[step.id]
+        if home.plan_hash not in self.home_facts:
+            config = thaw(home.config)
+            config["data"]["source"] = self.checks[home.data.digest].config["data"]["source"]
+            self.home_facts[home.plan_hash] = {**plan_facts(home), "config": config}
+        return self.home_facts[home.plan_hash]
+
     def _start(self, step: Step, deadline_left: float | None) -> None:
         attempt = self.attempts.get(step.id, 0) + 1
         self.attempts[step.id] = attempt
         step_dir = self.rundir.fresh_step_dir(step.id)
-        spec = job_spec(self.plan, step, self.rundir.path, step_dir, self.facts,
+        spec = job_spec(self.plan, step, self.rundir.path, step_dir, self._facts(step),
                         self.trainers.run_step if self.trainers else None)
         timeout = float(step.limits.timeout_s if deadline_left is None else min(step.limits.timeout_s, deadline_left))
         spec["watch"] = {"timeout_s": timeout, "memory_cap_mb": step.limits.memory_cap_mb,

@@ -7,7 +7,11 @@ Records, each with ``event`` and ``time`` (seconds since the epoch):
 * ``step_started``: ``step``, ``attempt``, ``token`` and what the engine needs to find the step's processes
   again (the local engine: ``pid``, ``pgid``, ``create_time``, ``start_ticks``, ``isolation``);
 * ``step_finished``: ``step``, ``status``, ``detail``, ``wall_s``, ``adopted``;
-* ``run_finished``: ``counts`` per status; ``run_interrupted``: the executor was stopped (Ctrl-C, SIGTERM).
+* ``run_finished``: ``counts`` per status; ``run_interrupted``: the executor was stopped (Ctrl-C, SIGTERM);
+* ``sweep_started`` (a sweep's run, after ``run_started``): ``sweep_hash``, ``points`` (how many), ``shared``
+  (step → the points that share it, run once for all of them), ``reused`` (the steps that had ended ok in the
+  directory before: taken, not run). ``run_started`` of a run that extends an earlier sweep's names that
+  sweep's schedule in ``extends``.
 
 A record is one ``write`` of one line to a file opened for appending, then ``fsync``: after a crash of the
 executor, even ``kill -9``, every record that was written is there, and at most the last line is torn.
@@ -35,7 +39,7 @@ from tkplan.runtime._results import STATUSES as _STATUSES
 __all__ = ["EVENTS", "Journal", "JournalState", "read_journal", "replay"]
 
 EVENTS = (  # tkplan: ignore[constant]  the journal format
-    "run_started", "step_started", "step_finished", "run_finished", "run_interrupted")
+    "run_started", "step_started", "step_finished", "run_finished", "run_interrupted", "sweep_started")
 
 
 class Journal:

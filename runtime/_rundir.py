@@ -7,6 +7,8 @@ Layout::
       plan.json            the plan that runs here, as compiled (another plan's run is refused)
       journal.jsonl        what happened, append-only (see ``tkplan.runtime._journal``)
       summary.json         every step's result after the last run
+      sweep.json           a sweep's run: the record of its points (``tkplan.runtime._sweeprun``); plan.json is
+                           then the sweep's schedule, which a later sweep may extend (`RunDir.open`)
       worker.log           output of the in-process worker outside its steps
       steps/<id>/          step.json (what the child reads), outcome.json (what the child reports),
                            result.json (the executor's record), metrics.json (the trainer's metrics, when it
@@ -23,7 +25,7 @@ import fcntl
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tkplan._io import write_text_atomic
 from tkplan.errors import RunDirError
@@ -66,19 +68,31 @@ class RunDir:
         journal: the open journal, for appending.
     """
 
-    def __init__(self, path: Path, lock_fd: int, records: list[dict[str, Any]], journal: Journal) -> None:
+    def __init__(self, path: Path, lock_fd: int, records: list[dict[str, Any]], journal: Journal,
+                 extended: str | None = None) -> None:
         self.path = path
         self._lock_fd = lock_fd
         self.records = records
         self.journal = journal
+        self.extended = extended
 
     @classmethod
-    def open(cls, path: Path, plan: Plan, *, resume: bool) -> RunDir:
+    def open(cls, path: Path, plan: Plan, *, resume: bool, extend: Literal["finished", "any"] | None = None) -> RunDir:
         """Create or reopen ``path`` for ``plan`` and lock it.
 
+        Args:
+            path: the run directory.
+            plan: the plan to run there.
+            resume: a started run of ``plan`` there may go on.
+            extend: ``plan`` is a sweep's schedule, which may *extend* the sweep run there: a directory whose
+                plan is another sweep's schedule, every step of it a step of ``plan`` (same id, same
+                digest), takes ``plan`` in its place (``extended`` then holds the earlier plan's hash).
+                ``"finished"``: only when the earlier run finished; ``"any"``: also an interrupted one.
+
         Raises:
-            RunDirError: another run holds the lock; the directory holds another plan's run, or files that
-                are not a run's; it holds a started run and ``resume`` is false.
+            RunDirError: another run holds the lock; the directory holds another plan's run (for ``extend``:
+                one that ``plan`` does not extend, or an unfinished one), or files that are not a run's; it
+                holds a started run and ``resume`` is false.
         """
         path = Path(path).absolute()
         try:
@@ -92,24 +106,28 @@ class RunDir:
             if entries and "plan.json" not in entries:
                 raise RunDirError(f"{path} is not empty and holds no tkplan run (no plan.json); "
                                   "pass --out with a new or empty directory")
+            records = read_journal(path / "journal.jsonl")
+            extended = None
             if "plan.json" in entries:
                 found = _recorded_hash(plan_file)
-                if found != plan.plan_hash:
+                if found != plan.plan_hash and extend is None:
                     raise RunDirError(f"{path} holds the run of another plan (plan_hash {found[:12]}…, this plan "
                                       f"{plan.plan_hash[:12]}…); pass --out with another directory")
-            records = read_journal(path / "journal.jsonl")
+                if found != plan.plan_hash:
+                    _check_extension(path, plan, records, unfinished_ok=extend == "any")
+                    extended = found
             _check_steps(path / "journal.jsonl", records, plan)
             if records and not resume:
                 raise RunDirError(f"{path} already holds a run of this plan (journal.jsonl, {len(records)} records); "
                                   "pass --resume to finish it, or --out with another directory")
-            if "plan.json" not in entries:
+            if "plan.json" not in entries or extended:
                 write_text_atomic(plan_file, plan_to_json(plan))
             (path / "steps").mkdir(exist_ok=True)
             journal = Journal.open(path / "journal.jsonl")
         except BaseException:
             os.close(lock_fd)
             raise
-        return cls(path, lock_fd, records, journal)
+        return cls(path, lock_fd, records, journal, extended)
 
     def step_dir(self, step_id: str) -> Path:
         """The directory of ``step_id``'s files."""
@@ -172,3 +190,29 @@ def _recorded_hash(plan_file: Path) -> str:
         return str(data["plan_hash"])
     except (OSError, ValueError, KeyError, TypeError):
         raise RunDirError(f"{plan_file} is not a readable plan; pass --out with another directory") from None
+
+
+def _check_extension(path: Path, plan: Plan, records: list[dict[str, Any]], *, unfinished_ok: bool) -> None:
+    """Refuse unless ``plan`` extends the sweep run in ``path``: every step of its plan, the same work, in ``plan``.
+
+    The directory must hold a sweep's run (``sweep.json``), its run finished unless ``unfinished_ok``.
+    """
+    if not (path / "sweep.json").is_file():
+        raise RunDirError(f"{path} holds the run of a plan, not of a sweep; a sweep runs in a directory of its own "
+                          "or extends an earlier sweep's: pass --out with another directory")
+    try:
+        earlier = json.loads((path / "plan.json").read_text("utf-8"))
+        digests = {str(s["id"]): s.get("digest") for s in earlier["steps"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RunDirError(f"{path / 'plan.json'} is not a readable plan; pass --out with another directory") from None
+    ours = {s.id: s.digest for s in plan.steps}
+    missing = sorted(i for i, d in digests.items() if ours.get(i) != d)
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise RunDirError(f"{path} holds the run of a sweep that this sweep does not extend: {len(missing)} of its "
+                          f"steps are not steps of this sweep ({shown}); a sweep extends another when it has every "
+                          "step of it (more values on an axis): pass --out with another directory")
+    runs = [r["event"] for r in records if r["event"] in ("run_started", "run_finished", "run_interrupted")]
+    if runs and runs[-1] != "run_finished" and not unfinished_ok:
+        raise RunDirError(f"{path} holds an unfinished run of an earlier sweep; pass --resume to finish it as part "
+                          "of this one, or --out with another directory")

@@ -88,40 +88,76 @@ def _run_options(func: Any) -> Any:
 def run_cmd(plan_path: str, fmt: str, **options: Any) -> None:
     """Run PLAN exactly: verify its hash, check the hardware and the data, lock the run directory, run the schedule.
 
+    PLAN is a plan (tkplan compile -o) or a sweep file (tkplan sweep -o): a sweep runs its one schedule, each
+    step its points share once, and ends with the ablation leaderboard (default run directory
+    <run.output_dir>/<run.name>-sweep-<sweep_hash[:12]>; --out of an earlier, smaller sweep extends it).
     A run directory that holds this plan's run finished already prints its summary and runs nothing.
     Exits 0 when every step ended ok, 1 when one did not, 5 when the plan, its data or the run directory is
     refused, 6 on bad data.
     """
     from tkplan.errors import error_context
+    from tkplan.planner import SweepPlan, read_runnable
     from tkplan.runtime import project_root
 
-    plan = _load_plan(plan_path)
+    with error_context(source=plan_path):
+        runnable = read_runnable(plan_path)
+    sweep = _sweep_run(runnable) if isinstance(runnable, SweepPlan) else None
+    plan = sweep.plan if sweep else runnable
     with error_context(source=plan_path, plan_hash=plan.plan_hash):
-        summary = _execute(plan, project_root(Path(plan_path)), **options)
+        summary = _execute(plan, project_root(Path(plan_path)), sweep=sweep, **options)
+    board = _sweep_board(summary.run_dir) if sweep else None
     if fmt == "json":
         from tkplan.planner import converter
 
-        click.echo(json.dumps(converter.unstructure(summary), indent=1, sort_keys=True))
+        data = converter.unstructure(summary)
+        if board is not None:
+            data = {"summary": data, "leaderboard": [{**converter.unstructure(r), "status": r.status}
+                                                     for r in board[0]]}
+        click.echo(json.dumps(data, indent=1, sort_keys=True))
     else:
         click.echo(render_summary(summary))
+        if board is not None:
+            from tkplan._render import render_sweep_leaderboard
+
+            click.echo("\n" + render_sweep_leaderboard(*board, plan.config["report"]))
     if not summary.ok:
         sys.exit(1)
 
 
+def _sweep_run(sweep: Any) -> Any:
+    """What the executor runs of a sweep file: its schedule, each step's home plan, the run directory's record."""
+    from tkplan.planner import run_record
+    from tkplan.runtime import SweepRun
+
+    return SweepRun(sweep.schedule.plan, {s.id: sweep.plans[s.home] for s in sweep.schedule.steps}, run_record(sweep))
+
+
+def _sweep_board(run_dir: str) -> tuple[Any, list[str]]:
+    """The ablation leaderboard of a sweep's run directory, and its columns."""
+    from tkplan.tools.report import load_run, sweep_columns, sweep_leaderboard
+
+    view = load_run(Path(run_dir))
+    return sweep_leaderboard(view), sweep_columns(view)
+
+
 def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str | None, quiet: bool,
-             track: str | None = None, address: str | None = None, **options: Any) -> Any:
+             track: str | None = None, address: str | None = None, sweep: Any = None, **options: Any) -> Any:
     """Run ``plan`` with progress on stderr (live on a terminal, plain lines otherwise) and, with ``track``
     (a URI, or ``""`` for the default), MLflow tracking; a stopping signal ends it with exit code 128 + the
-    signal's number. ``root`` is the plan's project (where a relative data path is)."""
+    signal's number. ``root`` is the plan's project (where a relative data path is); ``sweep``: a
+    `tkplan.runtime.SweepRun` whose union ``plan`` is."""
     from tkplan import _compile_cache
     from tkplan._entry import Interrupted, interrupts
     from tkplan._trainers import execute
-    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, fresh_run_dir
+    from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, default_sweep_dir, fresh_run_dir
 
     engine = engine or DEFAULT_ENGINE
     if address is not None and engine != "ray":
         raise click.BadParameter(f"a cluster address is for --engine ray, not {engine}", param_hint="--address")
-    run_dir = Path(out) if out else default_run_dir(plan, Path.cwd())
+    if out:
+        run_dir = Path(out)
+    else:
+        run_dir = default_sweep_dir(sweep, Path.cwd()) if sweep else default_run_dir(plan, Path.cwd())
     if fresh:
         run_dir = fresh_run_dir(run_dir)
     listeners: list[Any] = []
@@ -132,7 +168,7 @@ def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str
             listeners.insert(0, show)
             return execute(plan, run_dir, on_event=_fan_out([x for x in listeners if x is not None]), engine=engine,
                            engine_options={"address": address} if address else None, project_root=root,
-                           digest_cache=_compile_cache.cache_dir(os.environ), **options)
+                           digest_cache=_compile_cache.cache_dir(os.environ), sweep=sweep, **options)
     except (Interrupted, KeyboardInterrupt) as exc:
         with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
             click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",

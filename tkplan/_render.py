@@ -9,7 +9,8 @@ from typing import Any
 from tkplan._text import aligned, table
 
 __all__ = ["SWEEP_ROWS", "render_chain", "render_derived", "render_diff", "render_explanation", "render_leaderboard",
-           "render_plan_summary", "render_progress", "render_summary", "render_sweep_summary", "render_yaml", "table"]
+           "render_plan_summary", "render_progress", "render_summary", "render_sweep_leaderboard",
+           "render_sweep_summary", "render_yaml", "table"]
 
 _STATUS_WIDTH = 8
 _RUNNING_SHOWN = 3
@@ -75,7 +76,8 @@ def render_sweep_summary(sweep: Any) -> str:
             f"{', '.join(g.name for g in hw.gpus) or 'none'}" + (", MPS" if hw.mps else ""),
             f"layers: {layers} (+{families} family profiles)",
             f"thread budget {sched.thread_budget}, up to {sched.max_parallel} steps at once",
-            "axes: " + ("; ".join(f"{a.key} ({len(a.values)} from {a.source})" for a in axes) or "none"), ""]
+            "axes: " + ("; ".join(f"{a.key} ({len(a.values)} from {a.source})" for a in axes) or "none"),
+            _schedule_line(sweep.schedule), ""]
     names = _short_names([a.key for a in axes])
 
     def cell(axis: Any, value: Any) -> str:
@@ -111,6 +113,14 @@ def _short_names(keys: Sequence[str]) -> dict[str, str]:
                 break
         names[key] = name
     return names
+
+
+def _schedule_line(schedule: Any) -> str:
+    """The sweep's one schedule: its distinct steps, how many several points share, its budget and hash."""
+    shared = sum(len(s.points) > 1 for s in schedule.steps)
+    sched = schedule.plan.schedule
+    return (f"schedule {schedule.plan.plan_hash[:12]}: {len(schedule.steps)} distinct steps ({shared} shared by "
+            f"several points, each run once), thread budget {sched.thread_budget}, up to {sched.max_parallel} at once")
 
 
 def render_chain(key: str, chain: Sequence[Any]) -> str:
@@ -212,6 +222,24 @@ def render_leaderboard(rows: Sequence[Any], report: Any, *, per_seed: bool = Fal
         how = "" if per_seed else ", mean ± sd over seeds"
         blocks.append(f"{target} ({task}, ranked by {split} {metric}{how})\n"
                       + table(["#", "family", "seed" if per_seed else "n", metric, *others, "status"], body))
+    return "\n\n".join(blocks)
+
+
+def render_sweep_leaderboard(rows: Sequence[Any], keys: Sequence[str], report: Any) -> str:
+    """The ablation leaderboard of a sweep (`tkplan.tools.report.SweepRow`s): one ranked table per target, a row per
+    point (family × the values of the swept ``keys``; ``*`` where points sharing the row's steps differ), the
+    ranking metric's mean ± sd over the seeds and ``n``, the task's other metrics; ``*`` after the rank marks the
+    best."""
+    split = report["split"]
+    blocks = []
+    for target in dict.fromkeys(r.target for r in rows):
+        group = [r for r in rows if r.target == target]
+        task, metric = group[0].task, group[0].metric
+        others = [m for m in _SHOWN[task] if m != metric]
+        body = [[f"{i}{'*' if r.best else ''}", r.family, *(r.values[k] for k in keys), r.n, _score(r, False),
+                 *(_metric(r.metrics.get(n)) for n in others), r.status] for i, r in enumerate(group, 1)]
+        blocks.append(f"{target} ({task}, ranked by {split} {metric}, mean ± sd over seeds)\n"
+                      + table(["#", "family", *keys, "n", metric, *others, "status"], body))
     return "\n\n".join(blocks)
 
 

@@ -101,7 +101,12 @@ def leaderboard(plan: Plan, results: Mapping[str, StepResult], *, per_seed: bool
 
 
 def _params_key(step: Step) -> str:
-    return json.dumps(step.params, sort_keys=True, default=str)
+    return json.dumps(step.params, sort_keys=True, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """What ``json`` cannot write of frozen params: a read-only mapping as a dict, anything else as text."""
+    return dict(value) if isinstance(value, Mapping) else str(value)
 
 
 def _variants(groups: Mapping[tuple[str, str, str], Sequence[Any]]) -> dict[tuple[str, str, str], str]:

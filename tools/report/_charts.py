@@ -70,7 +70,8 @@ def sweep_svg(axes: Mapping[str, Sequence[Any]], points: Sequence[Mapping[str, A
             ax.set_xticks(range(len(values)), values, rotation=30 if max(map(len, values), default=0) > 6 else 0)
             ax.set_xlabel(key)
             ax.set_ylabel(metric)
-        panels[0][0].legend(frameon=False)
+        if panels[0][0].get_legend_handles_labels()[0]:
+            panels[0][0].legend(frameon=False)
         fig.tight_layout()
         return _svg(fig, plt)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,6 +26,8 @@ __all__ = ["report_cmd"]
               help="Also write the run's timeline as Chrome trace events (open it in ui.perfetto.dev).")
 def report_cmd(run_dir: str, fmt: str, output: str | None, per_seed: bool, trace: str | None) -> None:
     """Report on RUN_DIR: each target's models ranked by the plan's report.rank_by metric, seeds aggregated.
+
+    For a sweep's run directory: the ablation leaderboard, a row per point with its swept values as columns.
 
     --format html writes one self-contained page (leaderboard, timeline, each step's plan next to what it
     used, failures with their log); it opens offline.
@@ -48,6 +51,8 @@ def report_cmd(run_dir: str, fmt: str, output: str | None, per_seed: bool, trace
         from tkplan.tools.report import render_markdown
 
         text = render_markdown(view, per_seed=per_seed)
+    elif view.kind == "sweep" and not per_seed:
+        text = _sweep_board(view, fmt)
     elif fmt == "json":
         from tkplan.planner import converter
         from tkplan.tools.report import leaderboard
@@ -66,6 +71,21 @@ def report_cmd(run_dir: str, fmt: str, output: str | None, per_seed: bool, trace
         click.echo(output)
     else:
         click.echo(text, nl=False)
+
+
+def _sweep_board(view: Any, fmt: str) -> str:
+    """A sweep's ablation leaderboard: a table per target, or JSON rows."""
+    from tkplan.tools.report._sweep_board import sweep_columns, sweep_leaderboard
+
+    rows = sweep_leaderboard(view)
+    if fmt == "json":
+        from tkplan.planner._convert import converter
+
+        return json.dumps([{**converter.unstructure(r), "status": r.status} for r in rows], indent=1,
+                          sort_keys=True) + "\n"
+    from tkplan._render import render_sweep_leaderboard
+
+    return render_sweep_leaderboard(rows, sweep_columns(view), view.plan.config["report"]) + "\n"
 
 
 def _write(path: str, text: str) -> None:

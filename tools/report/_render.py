@@ -54,13 +54,33 @@ def render_html(view: RunView, *, per_seed: bool = False) -> str:
 
 
 def render_markdown(view: RunView, *, per_seed: bool = False) -> str:
-    """The leaderboard of ``view`` as Markdown: one table per target.
+    """The leaderboard of ``view`` as Markdown: one table per target (for a sweep, the ablation leaderboard: one
+    row per point, its swept values as columns, unless ``per_seed``).
 
     Raises:
         ExtraMissingError: Jinja2 is not installed (the extra ``report``).
     """
     _require("the Markdown leaderboard", "jinja2")
+    if view.kind == "sweep" and not per_seed:
+        return _environment(autoescape=False).get_template("sweep_leaderboard.md.j2").render(_sweep_common(view))
     return _environment(autoescape=False).get_template("leaderboard.md.j2").render(_common(view, per_seed))
+
+
+def _sweep_common(view: RunView) -> dict[str, Any]:
+    """What the sweep's Markdown leaderboard shows (`tkplan.tools.report._sweep_board`)."""
+    from tkplan.tools.report._sweep_board import sweep_columns, sweep_leaderboard
+
+    targets: dict[str, list[Any]] = {}
+    for row in sweep_leaderboard(view):
+        targets.setdefault(row.target, []).append(row)
+    record = view.extras["sweep"]
+    return {
+        "plan": view.plan, "keys": sweep_columns(view), "sweep_hash": str(record.get("sweep_hash", "")),
+        "points": len(record.get("points", ())), "split": view.plan.config["report"]["split"], "fmt": _fmt,
+        "boards": [{"target": t, "task": rows[0].task, "metric": rows[0].metric,
+                    "columns": [rows[0].metric, *(m for m in _SHOWN.get(rows[0].task, ()) if m != rows[0].metric)],
+                    "rows": rows} for t, rows in targets.items()],
+    }
 
 
 def _common(view: RunView, per_seed: bool) -> dict[str, Any]:

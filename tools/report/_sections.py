@@ -29,6 +29,7 @@ class Section:
 
 def _sweep(view: RunView) -> Section | None:
     from tkplan.tools.report._charts import sweep_svg
+    from tkplan.tools.report._sweep_board import sweep_columns, sweep_leaderboard
 
     sweep = view.extras.get("sweep")
     if not sweep:
@@ -48,8 +49,14 @@ def _sweep(view: RunView) -> Section | None:
         points.append({"values": point.get("values", {}),
                        "scores": {t: sum(v) / len(v) for t, v in scores.items()}})
     metric = "/".join(dict.fromkeys(rank_by[tasks[t]] for p in points for t in p["scores"])) or "score"
+    boards: dict[str, list[Any]] = {}
+    for row in sweep_leaderboard(view):
+        boards.setdefault(row.target, []).append(row)
     return Section("sweep", "Sweep", {"svg": sweep_svg(sweep.get("axes", {}), points, f"{split} {metric}"),
-                                      "points": points, "axes": sweep.get("axes", {})})
+                                      "points": points, "axes": sweep.get("axes", {}), "keys": sweep_columns(view),
+                                      "split": split, "metric": metric,
+                                      "boards": [{"target": t, "metric": rows[0].metric, "rows": rows}
+                                                 for t, rows in boards.items()]})
 
 
 def _study(view: RunView) -> Section | None:

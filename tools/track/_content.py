@@ -1,13 +1,15 @@
 """What a run directory logs to MLflow, as plain values: no MLflow here, so it can be checked without a store.
 
-The parent run (one per run directory: a campaign, a sweep or a study): tags ``plan_hash``,
-``tkplan.kind``, ``tkplan.run_name``; the resolved configuration as params (dotted keys, JSON values);
-``plan.json`` (and ``summary.json`` once the run ended) as artifacts. A step's run: its params (the
-family's parameters, seed, threads, device, precision, limits), its metrics (``val.rmse``, ``test.roc_auc``;
-``test.<target>.<metric>`` for a step with several targets; ``usage.*`` for what it used; per-epoch curves
-as ``curve.val_loss`` with the epoch as MLflow's step), tags (``tkplan.status``, ``tkplan.detail``, its
-derivations as ``derived.<key>``), and its model, predictions and result as artifacts; a step that did not
-end ok ends ``FAILED`` (``KILLED`` when skipped) with its traceback and log tail as ``error.txt``.
+The parent run (one per run directory: a campaign, a sweep or a study): tags ``plan_hash``, ``tkplan.kind``,
+``tkplan.run_name`` (a sweep's also ``tkplan.sweep_hash``, ``tkplan.points`` and its ``sweep.json`` as an
+artifact; a step several points share names them in ``tkplan.sweep_points``); the resolved configuration as
+params (dotted keys, JSON values); ``plan.json`` (and ``summary.json`` once the run ended) as artifacts. A
+step's run: its params (the family's parameters, seed, threads, device, precision, limits), its metrics
+(``val.rmse``, ``test.roc_auc``; ``test.<target>.<metric>`` for a step with several targets; ``usage.*`` for
+what it used; per-epoch curves as ``curve.val_loss`` with the epoch as MLflow's step), tags
+(``tkplan.status``, ``tkplan.detail``, its derivations as ``derived.<key>``), and its model, predictions and
+result as artifacts; a step that did not end ok ends ``FAILED`` (``KILLED`` when skipped) with its traceback
+and log tail as ``error.txt``.
 """
 
 from __future__ import annotations
@@ -70,15 +72,18 @@ def parent_content(view: RunView) -> RunContent:
     ok = done and all(r.ok for r in view.results.values()) and len(view.results) == len(plan.steps)
     times = [r["time"] for r in view.journal]
     artifacts = [view.path / "plan.json"] + ([view.path / "summary.json"] if done else [])
+    sweep = view.extras.get("sweep") or {}
+    extra = {"tkplan.sweep_hash": str(sweep.get("sweep_hash")), "tkplan.points": str(len(sweep.get("points", ())))}
     return RunContent(
         name=f"{plan.config['run']['name']}-{plan.plan_hash[:12]}",
         params={k: _text(v) for k, v in _flatten(thaw(plan.config))},
         tags={"plan_hash": plan.plan_hash, "tkplan.run_dir": str(view.path.resolve()), "tkplan.kind": view.kind,
               "tkplan.run_name": plan.config["run"]["name"],
-              "tkplan.steps": str(len(plan.steps)), "tkplan.tkplan_version": plan.inputs.tkplan_version},
+              "tkplan.steps": str(len(plan.steps)), "tkplan.tkplan_version": plan.inputs.tkplan_version,
+              **(extra if sweep else {})},
         metrics=tuple((f"steps.{status}", float(sum(r.status == status for r in view.results.values())), 0)
                       for status in ("ok", "failed", "timeout", "oom", "crashed", "skipped")),
-        artifacts=tuple(p for p in artifacts if p.is_file()), texts={},
+        artifacts=tuple(p for p in [*artifacts, view.path / "sweep.json"] if p.is_file()), texts={},
         status=("FINISHED" if ok else "FAILED") if done else "RUNNING",
         start_ms=_ms(times[0]) if times else None, end_ms=_ms(times[-1]) if done and times else None)
 
@@ -95,6 +100,9 @@ def step_content(view: RunView, step: Step, result: StepResult) -> RunContent:
             "tkplan.target": step.target, "tkplan.task": step.task, "tkplan.status": result.status,
             "tkplan.detail": result.detail, "tkplan.attempt": str(result.attempt)}
     tags.update({f"derived.{d.key}": f"{_text(thaw(d.value))} ({d.rule}: {d.why})" for d in step.derivations})
+    points = ((view.extras.get("sweep") or {}).get("shared") or {}).get(step.id)
+    if points:  # a step that several points of a sweep share
+        tags["tkplan.sweep_points"] = ",".join(map(str, points))
     end = None if result.started_at is None or result.wall_s is None else result.started_at + result.wall_s
     at = 0
     metrics = [*_metric_values(result.metrics, step, at)]
