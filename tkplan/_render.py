@@ -75,9 +75,9 @@ def render_sweep_summary(sweep: Any) -> str:
             f"hardware: {hw.cpus_usable} usable CPUs of {hw.cpus_logical}, {hw.memory_mb} MB memory, GPUs: "
             f"{', '.join(g.name for g in hw.gpus) or 'none'}" + (", MPS" if hw.mps else ""),
             f"layers: {layers} (+{families} family profiles)",
-            f"thread budget {sched.thread_budget}, up to {sched.max_parallel} steps at once",
-            "axes: " + ("; ".join(f"{a.key} ({len(a.values)} from {a.source})" for a in axes) or "none"),
-            _schedule_line(sweep.schedule), ""]
+            f"thread budget {sched.thread_budget}, up to {sched.max_parallel} steps at once; "
+            + _schedule_line(sweep.schedule),
+            "axes: " + ("; ".join(f"{a.key} ({len(a.values)} from {a.source})" for a in axes) or "none"), ""]
     names = _short_names([a.key for a in axes])
 
     def cell(axis: Any, value: Any) -> str:
@@ -116,11 +116,10 @@ def _short_names(keys: Sequence[str]) -> dict[str, str]:
 
 
 def _schedule_line(schedule: Any) -> str:
-    """The sweep's one schedule: its distinct steps, how many several points share, its budget and hash."""
+    """The sweep's one schedule: its distinct steps, how many several points share, and its hash."""
     shared = sum(len(s.points) > 1 for s in schedule.steps)
-    sched = schedule.plan.schedule
-    return (f"schedule {schedule.plan.plan_hash[:12]}: {len(schedule.steps)} distinct steps ({shared} shared by "
-            f"several points, each run once), thread budget {sched.thread_budget}, up to {sched.max_parallel} at once")
+    return (f"one schedule {schedule.plan.plan_hash[:12]}: {len(schedule.steps)} distinct steps ({shared} shared by "
+            "several points, each run once)")
 
 
 def render_chain(key: str, chain: Sequence[Any]) -> str:

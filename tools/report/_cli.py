@@ -75,11 +75,11 @@ def report_cmd(run_dir: str, fmt: str, output: str | None, per_seed: bool, trace
 
 def _sweep_board(view: Any, fmt: str) -> str:
     """A sweep's ablation leaderboard: a table per target, or JSON rows."""
-    from tkplan.tools.report._sweep_board import sweep_columns, sweep_leaderboard
+    from tkplan.tools.report import sweep_columns, sweep_leaderboard
 
     rows = sweep_leaderboard(view)
     if fmt == "json":
-        from tkplan.planner._convert import converter
+        from tkplan.planner import converter
 
         return json.dumps([{**converter.unstructure(r), "status": r.status} for r in rows], indent=1,
                           sort_keys=True) + "\n"
