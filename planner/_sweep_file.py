@@ -66,9 +66,10 @@ def _sweep_from_data(data: Any, source: str) -> SweepPlan:
                         f"{_AGAIN}")
     expected = sweep_schedule([p.plan_hash for p in sweep.points], sweep.plans)
     if expected.plan.plan_hash != sweep.schedule.plan.plan_hash or expected.steps != sweep.schedule.steps:
+        which = (f"schedule {sweep.schedule.plan.plan_hash[:12]}…, its plans give {expected.plan.plan_hash[:12]}…"
+                 if expected.plan.plan_hash != sweep.schedule.plan.plan_hash else "which points share which step")
         raise PlanError(f"{source}: the schedule is not the one its plans give: the file was edited after compiling "
-                        f"(schedule {sweep.schedule.plan.plan_hash[:12]}…, its plans give "
-                        f"{expected.plan.plan_hash[:12]}…); {_AGAIN}")
+                        f"({which}); {_AGAIN}")
     return sweep
 
 
