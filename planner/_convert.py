@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -10,7 +11,8 @@ import attrs
 import cattrs
 import cattrs.gen
 
-__all__ = ["OMIT_IF_DEFAULT", "JsonMap", "converter", "first_error", "freeze", "make_converter", "thaw"]
+__all__ = ["OMIT_IF_DEFAULT", "JsonMap", "converter", "exact_key", "first_error", "freeze", "freeze_shared",
+           "make_converter", "thaw"]
 
 JsonMap = Mapping[str, Any]
 """A read-only mapping of JSON-ready data (config, params, env): frozen in objects, plain in files."""
@@ -19,20 +21,54 @@ JsonMap = Mapping[str, Any]
 def freeze(value: Any) -> Any:
     """Return ``value`` with every dict made a read-only mapping and every list a tuple.
 
-    A read-only mapping is taken as frozen already and returned as it is, so that freezing a frozen value
-    (``attrs.evolve`` of a plan) costs nothing and plans can share their unchanged parts. Only `freeze` makes
-    the read-only mappings of plan data: one made otherwise must hold frozen values.
+    A read-only mapping (``types.MappingProxyType``) is returned as it is: tkplan makes them only here, of
+    frozen parts, so a value frozen once (by the converter's structure hook, say) is not copied again by a
+    field's ``converter=freeze``. A tuple whose items are all frozen is returned as it is, too.
     """
     kind = type(value)
     if kind is types.MappingProxyType:
         return value
     if kind is dict:
         return types.MappingProxyType({k: freeze(v) for k, v in value.items()})
-    if kind is list or kind is tuple:
+    if kind is list:
         return tuple(freeze(v) for v in value)
+    if kind is tuple:
+        items = tuple(freeze(v) for v in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     if isinstance(value, Mapping):
         return types.MappingProxyType({k: freeze(v) for k, v in value.items()})
     return value
+
+
+def freeze_shared(value: Any, seen: dict[bytes, Any]) -> Any:
+    """`freeze` ``value``, taking from ``seen`` every part already frozen from the same data, and adding its own.
+
+    Many plans read together (a sweep file's) hold mostly the same configuration, provenance and steps: each
+    such part is frozen once and shared. "The same" is exact (`exact_key`), so ``1``, ``1.0`` and ``true``
+    are never taken for each other, as ``==`` would.
+    """
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        return freeze(value)
+    key = exact_key(value)
+    frozen = seen.get(key)
+    if frozen is None:
+        if kind is dict:
+            frozen = types.MappingProxyType({k: freeze_shared(v, seen) for k, v in value.items()})
+        else:
+            frozen = tuple(freeze_shared(v, seen) for v in value)
+        seen[key] = frozen
+    return frozen
+
+
+def exact_key(value: Any) -> bytes:
+    """A key of JSON-ready data that two values share only when they are equal and of the same types throughout.
+
+    ``marshal`` writes each value's type with it (``True``, ``1`` and ``1.0`` differ) and keeps mapping order,
+    so mappings in another order only get another key. Version 2 writes no back-references, so equal data
+    gets one key however its objects are shared in memory.
+    """
+    return marshal.dumps(value, 2)
 
 
 def thaw(value: Any, leaf: Callable[[Any], Any] | None = None) -> Any:
@@ -48,15 +84,23 @@ def thaw(value: Any, leaf: Callable[[Any], Any] | None = None) -> Any:
     return value if leaf is None else leaf(value)
 
 
-def make_converter() -> cattrs.Converter:
-    """Build the converter: unknown keys are errors, frozen JSON payloads round-trip as plain data."""
+def make_converter(shared: dict[bytes, Any] | None = None) -> cattrs.Converter:
+    """Build the converter: unknown keys are errors, frozen JSON payloads round-trip as plain data.
+
+    Args:
+        shared: when given, the payloads it structures are frozen with `freeze_shared` into this memo, so
+            the parts that many structured objects have in common are frozen once and shared.
+    """
     conv = cattrs.Converter(forbid_extra_keys=True)
 
     def is_json_map(t: Any) -> bool:
         return t == JsonMap or t is types.MappingProxyType
 
     conv.register_unstructure_hook_func(is_json_map, thaw)
-    conv.register_structure_hook_func(is_json_map, lambda value, _: freeze(value))
+    if shared is None:
+        conv.register_structure_hook_func(is_json_map, lambda value, _: freeze(value))
+    else:
+        conv.register_structure_hook_func(is_json_map, lambda value, _: freeze_shared(value, shared))
     conv.register_unstructure_hook_factory(_omits_defaults, lambda cls: _omitting(cls, conv))
     from cattrs.gen import make_dict_unstructure_fn, override
 
