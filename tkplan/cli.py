@@ -127,7 +127,8 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
     """
     from tkplan._compile_cache import compile_cached
 
-    entry = compile_cached(_request(words, sets, hermetic), hardware_spec, tkplan.__version__, use_cache=not no_cache)
+    entry = compile_cached(words, sets, dict(os.environ), Path.cwd(), hermetic, hardware_spec, tkplan.__version__,
+                           use_cache=not no_cache)
     _emit(str(entry["plan"]), str(entry["summary"]), output, fmt,
           f"plan written to {output} (plan_hash {entry['plan_hash']})")
 
