@@ -15,7 +15,6 @@ by ``--resume``).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -99,9 +98,9 @@ def run_cmd(plan_path: str, fmt: str, **options: Any) -> None:
     with error_context(source=plan_path, plan_hash=plan.plan_hash):
         summary = _execute(plan, project_root(Path(plan_path)), **options)
     if fmt == "json":
-        from tkplan.planner import converter
+        from tkplan._render import render_json
 
-        click.echo(json.dumps(converter.unstructure(summary), indent=1, sort_keys=True))
+        click.echo(render_json(summary))
     else:
         click.echo(render_summary(summary))
     if not summary.ok:
@@ -207,10 +206,9 @@ def demo_cmd(words: tuple[str, ...], fmt: str, **options: Any) -> None:
     run_dir = Path(os.path.relpath(summary.run_dir))  # as the user would write it, like --out
     entries = leaderboard(plan, {r.step_id: r for r in summary.results})
     if fmt == "json":
-        from tkplan.planner import converter
+        from tkplan._render import render_json
 
-        click.echo(json.dumps({"summary": converter.unstructure(summary),
-                               "leaderboard": [converter.unstructure(e) for e in entries]}, indent=1, sort_keys=True))
+        click.echo(render_json({"summary": summary, "leaderboard": entries}))
     else:
         click.echo(render_summary(summary))
         click.echo("\n" + render_leaderboard(entries, plan.config["report"]))

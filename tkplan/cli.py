@@ -178,11 +178,10 @@ def sweep_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, out
 @_with_compile_options
 def validate_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) -> None:
     """Check profiles and overrides against the schema; report every problem at once."""
+    from tkplan._render import render_validation
     from tkplan.planner import resolve
 
-    resolved = resolve(_request(words, sets, hermetic))
-    layers = " → ".join(layer.name for layer in resolved.layers if layer.kind != "family")
-    click.echo(f"valid: {layers}; {len(resolved.work)} steps")
+    click.echo(render_validation(resolve(_request(words, sets, hermetic))))
 
 
 @main.command("explain")
