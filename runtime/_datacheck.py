@@ -78,7 +78,7 @@ def check_data(plan: Plan, root: Path, cache_dir: Path | None, *, allow_drift: b
         if not allow_drift:
             raise DataDriftError(f"the plan's data file {data.source} is not at {path} (relative paths in a plan "
                                  f"are relative to its project, here {root}); run the plan from its project, or "
-                                 "compile it again") from None
+                                 "compile it again", path=str(path), expected=data.sha256) from None
         return DataCheck(config, str(path), None, f"{path}: missing")
     if facts.sha256 == data.sha256:
         return DataCheck(config, str(path), facts.sha256)
@@ -86,5 +86,5 @@ def check_data(plan: Plan, root: Path, cache_dir: Path | None, *, allow_drift: b
               f"{facts.sha256} ({facts.size} bytes) now")
     if not allow_drift:
         raise DataDriftError(f"{change}; compile the plan again for the new data, or pass --allow-data-drift to "
-                             "run on the file as it is now")
+                             "run on the file as it is now", path=str(path), expected=data.sha256, actual=facts.sha256)
     return DataCheck(config, str(path), facts.sha256, change)

@@ -152,9 +152,9 @@ def _refusal(exc: OSError, run_dir: Path) -> RunDirError | DiskFullError:
     where = exc.filename or run_dir
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFullError(f"{where}: no space left on the device; every finished step is kept: free some "
-                             f"space and finish the run with --resume --out {run_dir}")
+                             f"space and finish the run with --resume --out {run_dir}", path=str(where))
     return RunDirError(f"{where}: {exc.strerror or exc}; the run directory is damaged or unusable: "
-                       "pass --out with another directory")
+                       "pass --out with another directory", path=str(where))
 
 
 def _check_schedulable(plan: Plan) -> None:

@@ -409,7 +409,7 @@ def _connect(options: RayOptions, hardware: HardwareSpec | None) -> tuple[Any, b
     except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
         where = f"the Ray cluster at {options.address}" if options.address else "a local Ray instance"
         raise EngineError(f"cannot reach {where}: {_first_line(exc)}; check the address (`ray status --address "
-                          "ADDR`) or start the cluster with `ray start --head`") from None
+                          "ADDR`) or start the cluster with `ray start --head`", address=options.address) from None
     return ray, True
 
 

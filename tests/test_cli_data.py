@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.families.plans import MACHINE
 from tkplan.planner import CompileRequest, compile_plan
@@ -229,3 +230,18 @@ def test_a_feature_that_leaks_the_target_stops_the_run(tmp_path):
                      cache=cache)
     assert allowed.returncode == 0
     assert tkplan("run", "plan.json", "--out", "run2", "-q", cwd=project, cache=cache).returncode == 0
+
+
+def test_the_refusal_of_a_changed_data_file_names_the_file_and_both_digests(tmp_path):
+    from tkplan import _compile_cache, execute
+    from tkplan.errors import DataDriftError
+
+    project = make_project(tmp_path / "project")
+    panel = project / "data" / "panel.csv"
+    request = CompileRequest(cwd=project, env={}, hermetic=True)
+    plan = _compile_cache.compile_measured(request, MACHINE, "machine.yaml", "0.1.0")
+    before = sha256(panel)
+    write_panel(panel, seed=1)
+    with pytest.raises(DataDriftError) as refused:
+        execute(plan, tmp_path / "run", project_root=project)
+    assert (refused.value.path, refused.value.expected, refused.value.actual) == (str(panel), before, sha256(panel))

@@ -46,3 +46,20 @@ def loaded_by(args: list[str], cwd: Path) -> list[str]:
 def test_compile_imports_no_ml_library(tmp_path, args):
     assert loaded_by(args, tmp_path) == []
 
+
+
+
+PIPELINE = ("cattrs", "jsonschema", "tkplan.planner._compile")
+"""What a compile answered from the cache must not load: the compile pipeline and its libraries."""
+
+
+def test_a_compile_answered_from_the_cache_loads_no_compile_pipeline(tmp_path):
+    spec = str(Path(__file__).parent / "specs" / "h100_16core.yaml")
+    script = SCRIPT.replace("m.split(\".\")[0] in heavy", "m.startswith(heavy)").replace("heavy = ", "heavy = tuple(")
+    script = script.replace(f"{HEAVY!r}\n", f"{HEAVY!r} + {PIPELINE!r})\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TKPLAN")} | {"TKPLAN_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", script, json.dumps(["compile", "--hermetic", "--hardware", spec])],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120) for _ in range(2)]
+    first, cached = (json.loads(run.stdout.rsplit("LOADED=", 1)[1]) for run in runs)
+    assert "tkplan.planner._compile" in first  # the first compile ran the pipeline
+    assert cached == []

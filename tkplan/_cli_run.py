@@ -15,7 +15,6 @@ by ``--resume``).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -107,13 +106,14 @@ def run_cmd(plan_path: str, fmt: str, **options: Any) -> None:
         summary = _execute(plan, project_root(Path(plan_path)), sweep=sweep, **options)
     board = _sweep_board(summary.run_dir) if sweep else None
     if fmt == "json":
+        from tkplan._render import render_json
         from tkplan.planner import converter
 
-        data = converter.unstructure(summary)
-        if board is not None:
-            data = {"summary": data, "leaderboard": [{**converter.unstructure(r), "status": r.status}
-                                                     for r in board[0]]}
-        click.echo(json.dumps(data, indent=1, sort_keys=True))
+        if board is None:
+            click.echo(render_json(summary))
+        else:
+            rows = [{**converter.unstructure(row), "status": row.status} for row in board[0]]
+            click.echo(render_json({"summary": summary, "leaderboard": rows}))
     else:
         click.echo(render_summary(summary))
         if board is not None:
@@ -243,10 +243,9 @@ def demo_cmd(words: tuple[str, ...], fmt: str, **options: Any) -> None:
     run_dir = Path(os.path.relpath(summary.run_dir))  # as the user would write it, like --out
     entries = leaderboard(plan, {r.step_id: r for r in summary.results})
     if fmt == "json":
-        from tkplan.planner import converter
+        from tkplan._render import render_json
 
-        click.echo(json.dumps({"summary": converter.unstructure(summary),
-                               "leaderboard": [converter.unstructure(e) for e in entries]}, indent=1, sort_keys=True))
+        click.echo(render_json({"summary": summary, "leaderboard": entries}))
     else:
         click.echo(render_summary(summary))
         click.echo("\n" + render_leaderboard(entries, plan.config["report"]))

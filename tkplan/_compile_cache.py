@@ -37,10 +37,11 @@ __all__ = ["cache_dir", "cache_key", "compile_cached", "compile_fresh", "compile
 _PATTERNS = ("*.yaml", "*.yml", "machines/*.yaml", "machines/*.yml", "families/*.yaml", "families/*.yml")
 
 
-def compile_cached(request: CompileRequest, hardware_spec: str | None, version: str, *,
-                   use_cache: bool = True) -> dict[str, Any]:
-    """The cache entry of ``request`` compiled for ``hardware_spec`` (``None``: this machine), compiled and stored
-    when the cache has no valid one (or ``use_cache`` is false).
+def compile_cached(words: Sequence[str], sets: Sequence[str], env: Mapping[str, str], cwd: Path, hermetic: bool,
+                   hardware_spec: str | None, version: str, *, use_cache: bool = True) -> dict[str, Any]:
+    """The cache entry of a compile of ``words`` and ``--set`` values ``sets`` (a `CompileRequest`'s parts) for
+    ``hardware_spec`` (``None``: this machine), compiled and stored when the cache has no valid one (or
+    ``use_cache`` is false). A hit loads nothing of the compile pipeline.
 
     Returns:
         The entry: ``plan`` (the plan.json text), ``summary`` (the rendered table), ``plan_hash``, and what it
@@ -51,12 +52,15 @@ def compile_cached(request: CompileRequest, hardware_spec: str | None, version: 
     """
     from tkplan.planner import SearchPath
 
-    search = SearchPath.from_env(request.cwd, request.effective_env)
-    directory = cache_dir(request.env)
-    key = cache_key(version, [*request.words, *(f"--set={s}" for s in request.sets)], request.env, request.cwd,
-                    request.hermetic, hardware_spec)
-    entry = lookup(directory, key, search.dirs, request.effective_env) if use_cache else None
+    read = {} if hermetic else env
+    search = SearchPath.from_env(cwd, read)
+    directory = cache_dir(env)
+    key = cache_key(version, [*words, *(f"--set={s}" for s in sets)], env, cwd, hermetic, hardware_spec)
+    entry = lookup(directory, key, search.dirs, read) if use_cache else None
     if entry is None:
+        from tkplan.planner import CompileRequest
+
+        request = CompileRequest(words=tuple(words), sets=tuple(sets), env=dict(env), cwd=cwd, hermetic=hermetic)
         entry = compile_fresh(request, hardware_spec, version, search)
         store(directory, key, entry)
     return entry

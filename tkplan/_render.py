@@ -8,9 +8,9 @@ from typing import Any
 
 from tkplan._text import aligned, table
 
-__all__ = ["SWEEP_ROWS", "render_chain", "render_derived", "render_diff", "render_explanation", "render_leaderboard",
-           "render_plan_summary", "render_progress", "render_summary", "render_sweep_leaderboard",
-           "render_sweep_summary", "render_yaml", "table"]
+__all__ = ["SWEEP_ROWS", "render_chain", "render_derived", "render_diff", "render_explanation", "render_json",
+           "render_leaderboard", "render_plan_summary", "render_progress", "render_summary", "render_sweep_leaderboard",
+           "render_sweep_summary", "render_validation", "render_yaml", "table"]
 
 _STATUS_WIDTH = 8
 _RUNNING_SHOWN = 3
@@ -159,11 +159,9 @@ def render_diff(diffs: Sequence[Any], old: tuple[str, Any], new: tuple[str, Any]
     each value came from, or JSON (``fmt="json"``)."""
     import json
 
-    from tkplan.planner import converter
-
     (old_path, a), (new_path, b) = old, new
     if fmt == "json":
-        return json.dumps([converter.unstructure(d) for d in diffs], indent=1, sort_keys=True)
+        return render_json(list(diffs))
     if not diffs:
         return f"same plan ({a.plan_hash[:12]})" if a.plan_hash == b.plan_hash else "no semantic difference"
     lines = [f"{len(diffs)} difference(s): {old_path} ({a.plan_hash[:12]}) → {new_path} ({b.plan_hash[:12]})"]
@@ -177,6 +175,21 @@ def render_diff(diffs: Sequence[Any], old: tuple[str, Any], new: tuple[str, Any]
             if origin:
                 lines.append(f"      {label}: {origin}")
     return "\n".join(lines)
+
+
+def render_json(value: Any) -> str:
+    """``--format json`` for scripts: ``value`` (attrs objects, inside plain data too) unstructured, keys sorted."""
+    import json
+
+    from tkplan.planner import converter
+
+    return json.dumps(converter.unstructure(value), indent=1, sort_keys=True)
+
+
+def render_validation(resolved: Any) -> str:
+    """``tkplan validate``: the layers that passed (family profiles left out) and how many steps they make."""
+    layers = " → ".join(layer.name for layer in resolved.layers if layer.kind != "family")
+    return f"valid: {layers}; {len(resolved.work)} steps"
 
 
 def render_explanation(explanation: Any) -> str:

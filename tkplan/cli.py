@@ -128,7 +128,8 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
     """
     from tkplan._compile_cache import compile_cached
 
-    entry = compile_cached(_request(words, sets, hermetic), hardware_spec, tkplan.__version__, use_cache=not no_cache)
+    entry = compile_cached(words, sets, dict(os.environ), Path.cwd(), hermetic, hardware_spec, tkplan.__version__,
+                           use_cache=not no_cache)
     _emit(str(entry["plan"]), str(entry["summary"]), output, fmt,
           f"plan written to {output} (plan_hash {entry['plan_hash']})")
 
@@ -188,11 +189,10 @@ def sweep_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, out
 @_with_compile_options
 def validate_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) -> None:
     """Check profiles and overrides against the schema; report every problem at once."""
+    from tkplan._render import render_validation
     from tkplan.planner import resolve
 
-    resolved = resolve(_request(words, sets, hermetic))
-    layers = " → ".join(layer.name for layer in resolved.layers if layer.kind != "family")
-    click.echo(f"valid: {layers}; {len(resolved.work)} steps")
+    click.echo(render_validation(resolve(_request(words, sets, hermetic))))
 
 
 @main.command("explain")

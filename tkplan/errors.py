@@ -184,15 +184,42 @@ class DriftError(TkplanError):
 
 
 class DataDriftError(TkplanError):
-    """Raised when a plan's data file is missing or its content differs from the digest the plan recorded."""
+    """Raised when a plan's data file is missing or its content differs from the digest the plan recorded.
+
+    Attributes:
+        path: the data file where the run looked for it.
+        expected: the sha256 the plan recorded.
+        actual: the file's sha256 now, ``None`` when it is missing.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, expected: str | None = None,
+                 actual: str | None = None) -> None:
+        self.path, self.expected, self.actual = path, expected, actual
+        super().__init__(message)
 
 
 class RunDirError(TkplanError):
-    """Raised when a run directory is locked by another run, damaged, or cannot be used."""
+    """Raised when a run directory is locked by another run, damaged, or cannot be used.
+
+    Attributes:
+        path: the file or directory that could not be used, when one is known.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class DiskFullError(TkplanError):
-    """Raised when a write fails because the disk (or the user's quota) is full; what was written is kept."""
+    """Raised when a write fails because the disk (or the user's quota) is full; what was written is kept.
+
+    Attributes:
+        path: the file whose write failed, when one is known.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class DataError(TkplanError, ValueError):
@@ -200,7 +227,15 @@ class DataError(TkplanError, ValueError):
 
 
 class EngineError(TkplanError):
-    """Raised when an engine cannot reach or start where steps run: Ray missing, a cluster unreachable."""
+    """Raised when an engine cannot reach or start where steps run: Ray missing, a cluster unreachable.
+
+    Attributes:
+        address: the cluster address that did not answer, when one was given.
+    """
+
+    def __init__(self, message: str, *, address: str | None = None) -> None:
+        self.address = address
+        super().__init__(message)
 
 
 class AuditError(TkplanError):
@@ -208,7 +243,15 @@ class AuditError(TkplanError):
 
 
 class TrackingError(TkplanError):
-    """Raised when MLflow is not installed, its store cannot be reached, or it refuses a logged value."""
+    """Raised when MLflow is not installed, its store cannot be reached, or it refuses a logged value.
+
+    Attributes:
+        uri: the MLflow store, when the error is its.
+    """
+
+    def __init__(self, message: str, *, uri: str | None = None) -> None:
+        self.uri = uri
+        super().__init__(message)
 
 
 class ExtraMissingError(TkplanError, ImportError):

@@ -237,7 +237,7 @@ def _mlflow_errors(uri: str) -> Iterator[None]:
         if module not in ("mlflow", "sqlalchemy", "alembic", "requests", "urllib3") and not isinstance(exc, OSError):
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TrackingError(f"MLflow store {uri}: {message}") from None
+        raise TrackingError(f"MLflow store {uri}: {message}", uri=str(uri)) from None
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
