@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
-import types
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -38,7 +37,7 @@ from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._merge import Provenance, changed_paths, dotted
 from tkplan.planner._overrides import Override, apply_overrides
 from tkplan.planner._plan import Plan, canonical_json
-from tkplan.planner._share import PlanParts
+from tkplan.planner._share import PlanParts, canonical_text
 from tkplan.planner._validate import validate_changes, validate_config
 
 __all__ = ["SWEEP_FORMAT", "Axis", "Point", "SweepPlan", "compile_sweep", "sweep_chunks", "sweep_to_json"]
@@ -232,44 +231,18 @@ def sweep_chunks(sweep: SweepPlan) -> Iterator[str]:
 
 
 def _plan_text(plan: Plan, texts: dict[int, tuple[Any, str]]) -> str:
-    """``canonical_json`` of the unstructured plan; its frozen configuration and provenance through `_canonical`."""
+    """``canonical_json`` of the unstructured plan; its frozen configuration and provenance through
+    `canonical_text`."""
     data = converter.unstructure(attrs.evolve(plan, config={}, provenance={}))
     fields = {key: canonical_json(value) for key, value in data.items()}
-    fields.update(config=_canonical(plan.config, texts, keep=False),
-                  provenance=_canonical(plan.provenance, texts, keep=False))
+    fields.update(config=canonical_text(plan.config, texts, keep=False),
+                  provenance=canonical_text(plan.provenance, texts, keep=False))
     return _object(fields)
 
 
 def _object(fields: Mapping[str, str]) -> str:
     """The canonical text of a JSON object, from its keys and the texts of their values."""
     return "{" + ",".join(f"{canonical_json(key)}:{fields[key]}" for key in sorted(fields)) + "}"
-
-
-def _canonical(value: Any, texts: dict[int, tuple[Any, str]], keep: bool = True) -> str:
-    """``canonical_json(value)``, reusing the texts of frozen parts seen before.
-
-    The text of each read-only mapping or tuple is kept in ``texts`` by identity, with the object (so that no
-    other object takes its identity while it is kept), and reused wherever that object appears again; a plan's
-    own mapping is not kept (``keep``), as no other plan holds it. Key texts are kept by the key's identity too.
-    """
-    kind = type(value)
-    if kind is not types.MappingProxyType and kind is not tuple:
-        return canonical_json(value)
-    known = texts.get(id(value))
-    if known is not None:
-        return known[1]
-    if kind is tuple:
-        text = "[" + ",".join(_canonical(item, texts) for item in value) + "]"
-    else:
-        parts = []
-        for key, item in sorted(value.items()):
-            key_text = texts.get(id(key)) or texts.setdefault(id(key), (key, canonical_json(key)))
-            item_text = texts.get(id(item))
-            parts.append(f"{key_text[1]}:{item_text[1] if item_text is not None else _canonical(item, texts)}")
-        text = "{" + ",".join(parts) + "}"
-    if keep:
-        texts[id(value)] = (value, text)
-    return text
 
 
 def _hash(sweep: SweepPlan) -> str:

@@ -130,6 +130,7 @@ def grid_words(timestamps: int, epochs: int) -> tuple[str, ...]:
     """The 12-point grid's fixed words: ci_fast, LightGBM and MLP, two targets, a panel of ``timestamps``."""
     return ("ci_fast", "campaign.families=[lightgbm,mlp]", "campaign.targets=[fwd_ret_5m,will_peak_5m]",
             f"data.synthetic.timestamps={timestamps}", "data.synthetic.symbols=16", f"vars.epochs={epochs}",
+            "vars.batch_size=256",
             "vars.n_estimators=200", "limits.total_time_budget_h=1")
 
 
