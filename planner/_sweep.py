@@ -5,7 +5,9 @@ Axes come from sweep values on the command line (``key=a,b``, ``range(...)``, ``
 more axis over ``run.base_seed``). A plain command-line override of a key the profile sweeps wins over that
 axis, as the command line wins everywhere. Points are the cartesian product of the axes in the order given,
 the first axis slowest. The layers are read and merged once (`load_base`); each point applies its overrides,
-with the source ``sweep:KEY (where the axis was written)``, and is resolved, validated and planned on its own.
+with the source ``sweep:KEY (where the axis was written)``, and is resolved and planned on its own, doing once
+what the points share (`_Points`): validated only where it differs from the configuration without the points'
+values, its plan sharing its unchanged parts with the others'. The sweep file is written plan by plan.
 """
 
 from __future__ import annotations
@@ -97,7 +99,9 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
         hardware: the machine to plan for.
         hardware_source: ``probe`` or the spec file's display path.
         version: the tkplan version.
-        files: the facts of the data files the points read (`sweep_data_files` says which), by ``data.source``.
+        files: the facts of the data files the points read, by ``data.source`` as resolved; looked up only for
+            a point whose source is a file, so a mapping that measures a file when first asked for serves a
+            swept ``data.source`` (the command line's ``tkplan._data_digest.MeasuredFiles``).
 
     Raises:
         ConfigError: an input, an axis or an axis value is invalid (every problem, each located once).
