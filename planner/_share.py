@@ -53,7 +53,7 @@ class PlanParts:
         ids = tuple(map(id, chain))
         known = self._chains.get(ids)
         if known is None:  # the settings are kept alive in the value, so their ids stay theirs
-            known = self._chains[ids] = (chain, tuple(self._setting(s) for s in chain))
+            known = self._chains[ids] = (tuple(chain), tuple(self._setting(s) for s in chain))
         return known[1]
 
     def _setting(self, setting: Setting) -> JsonMap:
