@@ -23,6 +23,7 @@ _EXPORTS = {
     "Explanation": "tkplan.planner._explain",
     "explain_config": "tkplan.planner._explain",
     "explain_plan": "tkplan.planner._explain",
+    "format_value": "tkplan.planner._grammar",
     "Gpu": "tkplan.planner._hardware",
     "HardwareSpec": "tkplan.planner._hardware",
     "Setting": "tkplan.planner._merge",

@@ -65,7 +65,7 @@ def render_sweep_summary(sweep: Any) -> str:
     sweep shows its first and last `SWEEP_ROWS` points and how many it leaves out)."""
     import itertools
 
-    from tkplan.planner._grammar import format_value
+    from tkplan.planner import format_value
 
     plans, points, axes = sweep.plans, sweep.points, sweep.axes
     counts = [len(plans[p.plan_hash].steps) for p in points]
