@@ -267,9 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=1000, help="planning grid size, a multiple of 10 (1000)")
-    before = parser.add_mutually_exclusive_group()
-    before.add_argument("--baseline-rev", metavar="REV", help="a commit of this repository with the code before")
-    before.add_argument("--baseline", metavar="PYTHON", help="an interpreter whose tkplan is the code before")
+    baseline = parser.add_mutually_exclusive_group()
+    baseline.add_argument("--baseline-rev", metavar="REV", help="a commit of this repository with the code before")
+    baseline.add_argument("--baseline", metavar="PYTHON", help="an interpreter whose tkplan is the code before")
     parser.add_argument("--plan-only", action="store_true", help="measure planning speed only")
     parser.add_argument("--makespan-only", action="store_true", help="measure the 12-point makespan only")
     parser.add_argument("--profile", action="store_true", help="print where this checkout's planning time goes")
