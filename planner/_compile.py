@@ -255,7 +255,7 @@ def plan_resolved(resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec
                                    if key.split(".", 1)[0] not in (VARS, SWEEP)})
     config = parts.config(planned_config(resolved.config))
     draft = Plan(FORMAT, "", inputs, hardware, config, provenance, steps, schedule, data)
-    return attrs.evolve(draft, plan_hash=plan_hash(draft))
+    return attrs.evolve(draft, plan_hash=plan_hash(draft, parts.text(config)))
 
 
 def planned_config(config: Mapping[str, Any]) -> dict[str, Any]:

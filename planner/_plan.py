@@ -408,10 +408,17 @@ def compute_hash(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(semantic).encode("utf-8")).hexdigest()
 
 
-def plan_hash(plan: Plan) -> str:
-    """The hash of ``plan``'s semantic part: `compute_hash` of the unstructured plan, without unstructuring the rest."""
-    return compute_hash({key: plan.config if key == "config" else converter.unstructure(getattr(plan, key))
-                         for key in _SEMANTIC})
+def plan_hash(plan: Plan, config_text: str | None = None) -> str:
+    """The hash of ``plan``'s semantic part: `compute_hash` of the unstructured plan, without unstructuring the rest.
+
+    Args:
+        plan: the plan (its ``plan_hash`` is not read).
+        config_text: ``canonical_json(plan.config)``, when the caller has it.
+    """
+    fields = {key: canonical_json(converter.unstructure(getattr(plan, key))) for key in _SEMANTIC if key != "config"}
+    fields["config"] = canonical_json(plan.config) if config_text is None else config_text
+    text = "{" + ",".join(f"{canonical_json(key)}:{fields[key]}" for key in sorted(fields)) + "}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()  # = compute_hash: canonical JSON composes
 
 
 def plan_to_json(plan: Plan) -> str:

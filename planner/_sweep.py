@@ -5,7 +5,9 @@ Axes come from sweep values on the command line (``key=a,b``, ``range(...)``, ``
 more axis over ``run.base_seed``). A plain command-line override of a key the profile sweeps wins over that
 axis, as the command line wins everywhere. Points are the cartesian product of the axes in the order given,
 the first axis slowest. The layers are read and merged once (`load_base`); each point applies its overrides,
-with the source ``sweep:KEY (where the axis was written)``, and is resolved, validated and planned on its own.
+with the source ``sweep:KEY (where the axis was written)``, and is resolved and planned on its own, doing once
+what the points share (`_Points`): validated only where it differs from the configuration without the points'
+values, its plan sharing its unchanged parts with the others'. The sweep file is written plan by plan.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
-import types
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -38,7 +39,7 @@ from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._merge import Provenance, changed_paths, dotted
 from tkplan.planner._overrides import Override, apply_overrides
 from tkplan.planner._plan import Plan, canonical_json
-from tkplan.planner._share import PlanParts
+from tkplan.planner._share import PlanParts, canonical_text
 from tkplan.planner._sweep_schedule import SweepSchedule, sweep_schedule
 from tkplan.planner._validate import validate_changes, validate_config
 
@@ -102,7 +103,9 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
         hardware: the machine to plan for.
         hardware_source: ``probe`` or the spec file's display path.
         version: the tkplan version.
-        files: the facts of the data files the points read (`sweep_data_files` says which), by ``data.source``.
+        files: the facts of the data files the points read, by ``data.source`` as resolved; looked up only for
+            a point whose source is a file, so a mapping that measures a file when first asked for serves a
+            swept ``data.source`` (the command line's ``tkplan._data_digest.MeasuredFiles``).
 
     Raises:
         ConfigError: an input, an axis or an axis value is invalid (every problem, each located once).
@@ -237,44 +240,18 @@ def sweep_chunks(sweep: SweepPlan) -> Iterator[str]:
 
 
 def _plan_text(plan: Plan, texts: dict[int, tuple[Any, str]]) -> str:
-    """``canonical_json`` of the unstructured plan; its frozen configuration and provenance through `_canonical`."""
+    """``canonical_json`` of the unstructured plan; its frozen configuration and provenance through
+    `canonical_text`."""
     data = converter.unstructure(attrs.evolve(plan, config={}, provenance={}))
     fields = {key: canonical_json(value) for key, value in data.items()}
-    fields.update(config=_canonical(plan.config, texts, keep=False),
-                  provenance=_canonical(plan.provenance, texts, keep=False))
+    fields.update(config=canonical_text(plan.config, texts, keep=False),
+                  provenance=canonical_text(plan.provenance, texts, keep=False))
     return _object(fields)
 
 
 def _object(fields: Mapping[str, str]) -> str:
     """The canonical text of a JSON object, from its keys and the texts of their values."""
     return "{" + ",".join(f"{canonical_json(key)}:{fields[key]}" for key in sorted(fields)) + "}"
-
-
-def _canonical(value: Any, texts: dict[int, tuple[Any, str]], keep: bool = True) -> str:
-    """``canonical_json(value)``, reusing the texts of frozen parts seen before.
-
-    The text of each read-only mapping or tuple is kept in ``texts`` by identity, with the object (so that no
-    other object takes its identity while it is kept), and reused wherever that object appears again; a plan's
-    own mapping is not kept (``keep``), as no other plan holds it. Key texts are kept by the key's identity too.
-    """
-    kind = type(value)
-    if kind is not types.MappingProxyType and kind is not tuple:
-        return canonical_json(value)
-    known = texts.get(id(value))
-    if known is not None:
-        return known[1]
-    if kind is tuple:
-        text = "[" + ",".join(_canonical(item, texts) for item in value) + "]"
-    else:
-        parts = []
-        for key, item in sorted(value.items()):
-            key_text = texts.get(id(key)) or texts.setdefault(id(key), (key, canonical_json(key)))
-            item_text = texts.get(id(item))
-            parts.append(f"{key_text[1]}:{item_text[1] if item_text is not None else _canonical(item, texts)}")
-        text = "{" + ",".join(parts) + "}"
-    if keep:
-        texts[id(value)] = (value, text)
-    return text
 
 
 def _hash(sweep: SweepPlan) -> str:

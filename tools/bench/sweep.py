@@ -1,17 +1,19 @@
 """Sweeps, in one run: how fast ``tkplan sweep`` plans a large grid, and how long a small grid takes to train.
 
-Usage: ``python tools/bench/sweep.py [--points N] [--baseline PYTHON] [--plan-only | --makespan-only]
-[--profile] [--timestamps N] [--rounds N] [--epochs N]``
+Usage: ``python tools/bench/sweep.py [--points N] [--baseline-rev REV | --baseline PYTHON]
+[--plan-only | --makespan-only] [--profile] [--timestamps N] [--epochs N]``
 
 Planning speed. A ``--points``-point grid (default 1,000): ``families.lightgbm.num_leaves=range(2, 2 + N/10)`` ×
 ten ``families.lightgbm.learning_rate`` values over the shipped default campaign (``laptop``: nine CPU families ×
 two targets), planned for this machine's probed hardware, then written as a sweep file. It is measured in a fresh
 interpreter for each version of the code, one after the other on the same machine in the same run: this
-checkout's, and with ``--baseline PYTHON`` the tkplan that interpreter imports (``/work/venvs/main/bin/python``:
-the main checkout, i.e. the code before a change). Printed for each: wall and CPU seconds of ``compile_sweep``
-and plans per second (CPU seconds too, as the machine may be shared), the peak resident memory of the process
-after planning and after writing, the sweep file's size and the time to write its text, and the ratio of the two
-versions. ``--profile`` also prints where this checkout's planning time goes (cProfile, by cumulative time).
+checkout's, and the code before a change — ``--baseline-rev REV``: that commit of this repository, exported
+with ``git archive`` into a temporary directory and imported from there by this interpreter; or
+``--baseline PYTHON``: the tkplan that interpreter imports (another checkout's venv). Printed for each: wall
+and CPU seconds of ``compile_sweep`` and plans per second (CPU seconds too, as the machine may be shared), the
+peak resident memory of the process after planning and after writing, the sweep file's size and the time to
+write it as ``tkplan sweep -o`` does, and the ratio of the two versions. ``--profile`` also prints where this
+checkout's planning time goes (cProfile, by cumulative time, in a pass of its own).
 
 Makespan. A 12-point grid over ``ci_fast`` with the families LightGBM and MLP and two targets:
 ``families.lightgbm.num_leaves`` × ``families.lightgbm.learning_rate`` (2 × 2) × ``families.mlp.hidden_layers``
@@ -37,17 +39,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 RATES = "0.01,0.02,0.03,0.05,0.07,0.1,0.12,0.15,0.2,0.3"  # tkplan: ignore[constant]  the planning grid's rates
-BASELINE = "/work/venvs/main/bin/python"  # tkplan: ignore[constant]  the main checkout's interpreter, if present
 LEAVES, RATES_12, WIDTHS = (15, 63), (0.05, 0.1), (32, 64, 128)  # tkplan: ignore[constant]  the 12-point grid
 HYDRA_CONFIG = "tkplan_bench_sweep"  # tkplan: ignore[constant]  the Hydra app's config name
 
@@ -100,19 +103,40 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TKPLAN")}
 
 
-def planning(python: str, points: int, profile: bool) -> dict[str, Any]:
-    """Plan and write the ``points``-point grid in a fresh ``python``; its figures."""
+def planning(python: str, points: int, profile: bool, source: Path | None = None) -> dict[str, Any]:
+    """Plan and write the ``points``-point grid in a fresh ``python`` (importing tkplan from ``source`` when
+    given); its figures."""
     words = ["laptop", f"families.lightgbm.num_leaves=range(2,{2 + points // 10})",
              f"families.lightgbm.learning_rate={RATES}"]
+    env = clean_env()
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory() as tmp:  # no checkout in the working directory to shadow the installed one
         done = subprocess.run([python, "-c", _PLANNING, json.dumps(words), "1" if profile else "0"], cwd=tmp,
-                              env=clean_env(), capture_output=True, text=True, timeout=3600)
+                              env=env, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         sys.exit(f"planning with {python} failed:\n{done.stderr}")
     if profile:
         print(done.stderr)
     figures: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     return figures
+
+
+def export_revision(rev: str, into: Path) -> Path:
+    """Commit ``rev`` of this repository as an importable tree under ``into`` (``tkplan/`` links its packages)."""
+    repo = Path(__file__).resolve().parents[2]
+    archive = subprocess.run(["git", "archive", "--format=tar", rev], cwd=repo, capture_output=True)
+    if archive.returncode != 0:
+        sys.exit(f"--baseline-rev {rev}: git archive failed in {repo}: {archive.stderr.decode(errors='replace')}")
+    root = into / "baseline"
+    root.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(root, filter="tar")
+    for package in ("profiles", "schema"):  # package data, which an editable install maps and a plain tree lacks
+        link = root / "tkplan" / package
+        if not link.exists():
+            link.symlink_to(Path("..") / package)
+    return root
 
 
 def print_planning(name: str, f: dict[str, Any]) -> None:
@@ -130,7 +154,8 @@ def grid_words(timestamps: int, epochs: int) -> tuple[str, ...]:
     """The 12-point grid's fixed words: ci_fast, LightGBM and MLP, two targets, a panel of ``timestamps``."""
     return ("ci_fast", "campaign.families=[lightgbm,mlp]", "campaign.targets=[fwd_ret_5m,will_peak_5m]",
             f"data.synthetic.timestamps={timestamps}", "data.synthetic.symbols=16", f"vars.epochs={epochs}",
-            "vars.n_estimators=200", "limits.total_time_budget_h=1")
+            "vars.batch_size=256",
+            "vars.n_estimators=100", "limits.total_time_budget_h=1")
 
 
 def point_words(leaves: int, rate: float, width: int) -> tuple[str, ...]:
@@ -242,23 +267,28 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=1000, help="planning grid size, a multiple of 10 (1000)")
-    parser.add_argument("--baseline", default=BASELINE if Path(BASELINE).exists() else None,
-                        help=f"an interpreter whose tkplan is the code before (default {BASELINE} if present)")
+    baseline = parser.add_mutually_exclusive_group()
+    baseline.add_argument("--baseline-rev", metavar="REV", help="a commit of this repository with the code before")
+    baseline.add_argument("--baseline", metavar="PYTHON", help="an interpreter whose tkplan is the code before")
     parser.add_argument("--plan-only", action="store_true", help="measure planning speed only")
     parser.add_argument("--makespan-only", action="store_true", help="measure the 12-point makespan only")
     parser.add_argument("--profile", action="store_true", help="print where this checkout's planning time goes")
-    parser.add_argument("--timestamps", type=int, default=600, help="panel length of the makespan grid (600)")
-    parser.add_argument("--epochs", type=int, default=5, help="MLP epochs of the makespan grid (5)")
+    parser.add_argument("--timestamps", type=int, default=300, help="panel length of the makespan grid (300)")
+    parser.add_argument("--epochs", type=int, default=3, help="MLP epochs of the makespan grid (3)")
     args = parser.parse_args(argv)
     if args.points < 10 or args.points % 10:
         parser.error("--points must be a positive multiple of 10")
     if not args.makespan_only:
         print(f"planning: load average before: {load()}")
-        after = planning(sys.executable, args.points, args.profile)
+        after = planning(sys.executable, args.points, False)
         print_planning("this checkout", after)
-        if args.baseline:
-            before = planning(args.baseline, args.points, False)
-            print_planning(f"baseline ({args.baseline})", before)
+        if args.profile:  # a pass of its own: the profiler's overhead stays out of the figures
+            planning(sys.executable, args.points, True)
+        if args.baseline or args.baseline_rev:
+            with tempfile.TemporaryDirectory() as tmp:
+                source = export_revision(args.baseline_rev, Path(tmp)) if args.baseline_rev else None
+                before = planning(args.baseline or sys.executable, args.points, False, source)
+            print_planning(f"baseline ({args.baseline or 'commit ' + args.baseline_rev})", before)
             print(f"  before → after: {before['points'] / before['cpu_s']:.1f} → "
                   f"{after['points'] / after['cpu_s']:.1f} plans per CPU second "
                   f"({before['cpu_s'] / after['cpu_s']:.1f}×), peak RSS "
