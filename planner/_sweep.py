@@ -22,6 +22,7 @@ from tkplan.planner._compile import SWEEP, CompileRequest, load_base, plan_resol
 from tkplan.planner._convert import converter
 from tkplan.planner._grammar import ChoiceSweep, RangeSweep, format_value
 from tkplan.planner._hardware import HardwareSpec
+from tkplan.planner._history import History
 from tkplan.planner._merge import Provenance, dotted
 from tkplan.planner._overrides import Override
 from tkplan.planner._plan import Plan, canonical_json
@@ -74,8 +75,10 @@ class SweepPlan:
     plans: Mapping[str, Plan]
 
 
-def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str) -> SweepPlan:
-    """Compile every point of the sweep that ``request`` declares into its own plan.
+def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str,
+                  history: History | None = None) -> SweepPlan:
+    """Compile every point of the sweep that ``request`` declares into its own plan (each with ``history``, as
+    `plan_resolved` uses it).
 
     Raises:
         ConfigError: an input, an axis or an axis value is invalid (every problem, each located once).
@@ -108,7 +111,8 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
         if found:  # an invalid point was seen: only collect the problems of the rest
             continue
         try:
-            plan = plan_resolved(resolved, (*words, *point_words), hardware, hardware_source, version)
+            plan = plan_resolved(resolved, (*words, *point_words), hardware, hardware_source, version,
+                                 history=history)
         except PlanningError as exc:
             where = " ".join(point_words)
             raise PlanningError([attrs.evolve(p, message=f"{p.message} (sweep point {where})")
