@@ -32,7 +32,8 @@ LAYERS = {
 ALLOWED: dict[str, tuple[str, ...]] = {
     "core": (),
     "planner": (),
-    "runtime": ("tkplan.planner._plan", "tkplan.planner._convert", "tkplan.planner._hardware"),
+    "runtime": ("tkplan.planner._plan", "tkplan.planner._convert", "tkplan.planner._hardware",
+                "tkplan.planner._history"),
     "families": ("tkplan.planner._plan", "tkplan.runtime._context"),
     "tools": (),
     "audit": ("tkplan", "tkplan.planner.*"),

@@ -16,6 +16,7 @@ The tree::
     ├── EngineError                an engine cannot reach or start where steps run (a Ray cluster)
     ├── AuditError                 a path given to ``tkplan audit`` is unusable
     ├── TrackingError              an MLflow store is missing, unreachable, or refused what was logged
+    ├── HistoryError               the history store cannot be read or written (locked, damaged, not SQLite)
     └── ExtraMissingError          an optional dependency a command needs is not installed
 
 Library code raises these; only ``tkplan.cli`` turns them into messages and exit codes.
@@ -38,6 +39,7 @@ __all__ = [
     "EngineError",
     "ExtraMissingError",
     "HardwareError",
+    "HistoryError",
     "PlanError",
     "PlanningError",
     "Problem",
@@ -174,6 +176,10 @@ class AuditError(TkplanError):
 
 class TrackingError(TkplanError):
     """Raised when MLflow is not installed, its store cannot be reached, or it refuses a logged value."""
+
+
+class HistoryError(TkplanError):
+    """Raised when the history store cannot be read or written: locked too long, damaged, or not a store."""
 
 
 class ExtraMissingError(TkplanError, ImportError):
