@@ -90,7 +90,10 @@ def run_cmd(plan_path: str, fmt: str, **options: Any) -> None:
 
         click.echo(json.dumps(converter.unstructure(summary), indent=1, sort_keys=True))
     else:
+        from tkplan._cli_history import render_outcome
+
         click.echo(render_summary(summary))
+        click.echo(render_outcome(plan, summary.wall_s))
     if not summary.ok:
         sys.exit(1)
 
@@ -101,6 +104,7 @@ def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str
     (a URI, or ``""`` for the default), MLflow tracking; a stopping signal ends it with exit code 128 + the
     signal's number. ``root`` is the plan's project (where a relative data path is)."""
     from tkplan import _compile_cache
+    from tkplan._cli_history import store_path
     from tkplan._entry import Interrupted, interrupts
     from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, engine_names, execute, fresh_run_dir
 
@@ -120,7 +124,9 @@ def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str
             listeners.insert(0, show)
             return execute(plan, run_dir, on_event=_fan_out([x for x in listeners if x is not None]), engine=engine,
                            engine_options={"address": address} if address else None, project_root=root,
-                           digest_cache=_compile_cache.cache_dir(os.environ), **options)
+                           digest_cache=_compile_cache.cache_dir(os.environ),
+                           history=store_path(str((plan.config.get("history") or {}).get("store", "none")),
+                                              os.environ, root), **options)
     except (Interrupted, KeyboardInterrupt) as exc:
         with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
             click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",
@@ -282,10 +288,16 @@ def render_progress(event: Any) -> str | None:
     from tkplan.runtime import (
         DataReady,
         Heartbeat,
+        HistoryRecorded,
         RunStarted,
         StepFinished,
         StepStarted,
     )
+
+    if isinstance(event, HistoryRecorded):
+        if event.error:
+            return f"warning: this run's observations were not recorded: {event.error}"
+        return f"history: {event.steps} step(s) recorded as run {event.run} in {event.store}"
 
     if isinstance(event, DataReady):
         shown = ", ".join(event.features[:_FEATURES_SHOWN])

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tkplan._io import write_text_atomic
 
-__all__ = ["cache_dir", "cache_key", "lookup", "referenced_env", "store", "watched_files"]
+__all__ = ["cache_dir", "cache_key", "cache_root", "lookup", "referenced_env", "signature", "store", "watched_files"]
 
 _PATTERNS = ("*.yaml", "*.yml", "machines/*.yaml", "machines/*.yml", "families/*.yaml", "families/*.yml")
 
@@ -33,8 +33,15 @@ def cache_dir(env: Mapping[str, str]) -> Path:
     """Where entries live: ``TKPLAN_CACHE_DIR``, else the XDG cache directory."""
     if env.get("TKPLAN_CACHE_DIR"):
         return Path(env["TKPLAN_CACHE_DIR"])
+    return cache_root(env) / "compile"
+
+
+def cache_root(env: Mapping[str, str]) -> Path:
+    """tkplan's cache directory: ``TKPLAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/tkplan`` (``~/.cache/tkplan``)."""
+    if env.get("TKPLAN_CACHE_DIR"):
+        return Path(env["TKPLAN_CACHE_DIR"])
     base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tkplan" / "compile"
+    return Path(base) / "tkplan"
 
 
 def cache_key(version: str, args: Sequence[str], env: Mapping[str, str], cwd: Path, hermetic: bool,
@@ -92,7 +99,7 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[
             return None  # a new profile appeared on the search path: it may shadow one that was used
         if any(_digest(Path(path)) != digest for path, digest in files.items()):
             return None
-        if any(_signature(Path(path)) != signature for path, signature in entry.get("data", {}).items()):
+        if any(signature(Path(path)) != signature for path, signature in entry.get("data", {}).items()):
             return None
         if not all(isinstance(entry[k], str) for k in ("plan", "summary", "plan_hash")) or not _intact(entry):
             return None
@@ -122,7 +129,8 @@ def _intact(entry: Mapping[str, object]) -> bool:
             and json.loads(str(entry["plan"])).get("plan_hash") == entry["plan_hash"])
 
 
-def _signature(path: Path) -> str | None:
+def signature(path: Path) -> str | None:
+    """The stat signature of ``path`` (``tkplan._data_digest.stat_signature``), ``None`` when it is absent."""
     from tkplan._data_digest import stat_signature
 
     try:

@@ -4,7 +4,8 @@ Exit codes: 0 success; 1 a run or check finished with failures; 2 bad invocation
 4 a plan that cannot be honoured on the hardware (or a bad hardware spec); 5 a plan refused (edited, other
 format, hardware drift, changed data, locked run directory, a damaged run directory); 6 bad data; 7 the disk is
 full; 8 an optional part missing or failing (a command's extra not installed, an MLflow store unreachable or refusing a
-value, a Ray cluster that does not answer); 128 + N interrupted by signal N (130 Ctrl-C, 143 SIGTERM).
+value, a Ray cluster that does not answer, a history store that cannot be read or written); 128 + N interrupted
+by signal N (130 Ctrl-C, 143 SIGTERM).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ EXIT_CODES: dict[type[errors.TkplanError], int] = {
     errors.EngineError: 8,
     errors.AuditError: 2,
     errors.TrackingError: 8,
+    errors.HistoryError: 8,
     errors.ExtraMissingError: 8,
 }
 
@@ -71,6 +73,7 @@ class TkplanGroup(click.Group):
         "demo": "tkplan._cli_run:demo_cmd",
         "report": "tkplan.tools.report._cli:report_cmd",
         "track": "tkplan.tools.track._cli:track_cmd",
+        "history": "tkplan._cli_history:history_group",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -111,15 +114,24 @@ def _request(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) -> A
     return CompileRequest(words=words, sets=sets, env=dict(os.environ), cwd=Path.cwd(), hermetic=hermetic)
 
 
-def _compile(request: Any, hardware: Any, source: str) -> Any:
-    """Resolve ``request``, measure its data file (the digest cache under the compile cache), compile the plan."""
+def _compile(request: Any, hardware: Any, source: str, history: str | None = None) -> tuple[Any, Any, str]:
+    """Resolve ``request``, measure its data file (the digest cache under the compile cache), read the history
+    store (``history``: ``none``, a path, or ``None`` for the profile's ``history.store``), compile the plan.
+
+    Returns:
+        ``(plan, store or None, warning)``: the warning says when the store could not be read (planned cold).
+    """
     from tkplan import _compile_cache as cache
+    from tkplan._cli_history import read_snapshot, store_path
     from tkplan._data_digest import measure
     from tkplan.planner import compile_plan, resolve
 
     resolved = resolve(request)
     files = measure(resolved, request.cwd, cache.cache_dir(os.environ))
-    return compile_plan(request, hardware, source, tkplan.__version__, files, resolved=resolved)
+    store = store_path(history or resolved.config["history"]["store"], os.environ, request.cwd)
+    snapshot, warning = read_snapshot(store, hardware)
+    plan = compile_plan(request, hardware, source, tkplan.__version__, files, resolved=resolved, history=snapshot)
+    return plan, store, warning
 
 
 def _hardware(spec: str | None) -> tuple[Any, str]:
@@ -129,6 +141,10 @@ def _hardware(spec: str | None) -> tuple[Any, str]:
         return probe(), "probe"
     return load_hardware(spec), Path(spec).name
 
+
+_HISTORY_OPTION = click.option(
+    "--history", "history", metavar="PATH|none", default=None,
+    help="Plan with this history store, or none to plan cold (default: the profile's history.store).")
 
 compile_options = [
     click.argument("words", nargs=-1),
@@ -150,13 +166,18 @@ def _with_compile_options(func: Any) -> Any:
               help="Plan for the machine in this spec (from `tkplan probe`) instead of this one.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--no-cache", is_flag=True, help="Compile from scratch, ignoring the compile cache.")
+@_HISTORY_OPTION
 def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, output: str | None,
-                hardware_spec: str | None, fmt: str, no_cache: bool) -> None:
+                hardware_spec: str | None, fmt: str, no_cache: bool, history: str | None) -> None:
     """Compile profiles and overrides into a plan; print a summary, save it with -o.
 
     WORDS are profile names (kaggle_safe), profile files (my/profile.yaml) and overrides
     (families.lightgbm.num_leaves=64; +key=value adds a key, ++key=value adds or sets, ~key removes;
     values may refer to other keys, ${run.name}, and to the environment, ${env:USER}).
+
+    The plan learns from earlier runs on this machine (the history store, see `tkplan history`): expected
+    costs order the steps and split the threads, observed peaks size the memory caps; the summary ends with
+    the expected makespan and its lower bound. --history none plans cold.
     """
     from tkplan import _compile_cache as cache
     from tkplan.planner._sources import SearchPath
@@ -164,12 +185,14 @@ def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, o
     env, cwd = dict(os.environ), Path.cwd()
     search = SearchPath.from_env(cwd, {} if hermetic else env)
     directory = cache.cache_dir(env)
-    key = cache.cache_key(tkplan.__version__, [*words, *(f"--set={s}" for s in sets)], env, cwd, hermetic,
-                          hardware_spec)
+    args = [*words, *(f"--set={s}" for s in sets), *([f"--history={history}"] if history is not None else [])]
+    key = cache.cache_key(tkplan.__version__, args, env, cwd, hermetic, hardware_spec)
     entry = None if no_cache else cache.lookup(directory, key, search.dirs, {} if hermetic else env)
     if entry is None:
-        entry = _compile_fresh(words, sets, hermetic, hardware_spec, search)
+        entry = _compile_fresh(words, sets, hermetic, hardware_spec, search, history)
         cache.store(directory, key, entry)
+    if entry.get("warning"):
+        click.echo(str(entry["warning"]), err=True)
     _emit(str(entry["plan"]), str(entry["summary"]), output, fmt,
           f"plan written to {output} (plan_hash {entry['plan_hash']})")
 
@@ -192,23 +215,29 @@ def _emit(text: str, summary: str, output: str | None, fmt: str, written: str) -
 
 
 def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, hardware_spec: str | None,
-                   search: Any) -> dict[str, Any]:
+                   search: Any, history: str | None) -> dict[str, Any]:
     from tkplan import _compile_cache as cache
+    from tkplan._cli_history import render_forecast
     from tkplan._data_digest import stat_signature
     from tkplan._render import render_plan_summary
-    from tkplan.planner import plan_to_json
+    from tkplan.planner import forecast, plan_to_json
     from tkplan.planner._entrypoints import entrypoint_files
     from tkplan.planner._sources import PROJECT_FILE, shipped_dir
 
     hardware, source = _hardware(hardware_spec)
-    plan = _compile(_request(words, sets, hermetic), hardware, source)
-    data = {} if plan.data.sha256 is None else {str(p): stat_signature(p) for p in [search.cwd / plan.data.source]}
+    plan, store, warning = _compile(_request(words, sets, hermetic), hardware, source, history)
+    data: dict[str, str | None] = ({} if plan.data.sha256 is None else
+                                   {str(p): stat_signature(p) for p in [search.cwd / plan.data.source]})
+    if store is not None:  # a run that adds to the store, or a store appearing, must miss the cache
+        data[str(store)] = cache.signature(store)
+    runs = next((len(d.value) for d in plan.schedule.derivations if d.key == "history"), None)
     prefix = "tkplan:profiles/"
     layer_files = [shipped_dir() / layer.file[len(prefix):] if layer.file.startswith(prefix)
                    else search.cwd / layer.file
                    for layer in plan.inputs.layers]
     layer_files += entrypoint_files(plan.config, [s.family for s in plan.steps], search.cwd)  # checked at compile
-    return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
+    summary = render_plan_summary(plan) + "\n\n" + render_forecast(forecast(plan), runs)
+    return {"plan": plan_to_json(plan), "summary": summary, "plan_hash": plan.plan_hash, "warning": warning,
             "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE),
             "env": cache.referenced_env(plan.provenance, {} if hermetic else os.environ), "data": data}
 
@@ -219,20 +248,30 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
 @click.option("--hardware", "hardware_spec", type=click.Path(exists=True, dir_okay=False),
               help="Plan for the machine in this spec (from `tkplan probe`) instead of this one.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@_HISTORY_OPTION
 def sweep_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, output: str | None,
-              hardware_spec: str | None, fmt: str) -> None:
+              hardware_spec: str | None, fmt: str, history: str | None) -> None:
     """Compile every point of a sweep into its own plan; print a summary, save the sweep file with -o.
 
     Axes are overrides with several values (key=a,b,c; key=range(16,257,16); 'key=choice([64,32],[128,64])')
     and a profile's `sweep:` section (grid: key -> values, or points: a list of key -> value mappings; seeds:
     one more axis over run.base_seed). The points are the cartesian product of the axes, first axis slowest.
+    Each point is planned with the history store as `tkplan compile` plans; the summary ends with the expected
+    total of every distinct step.
     """
+    from tkplan._cli_history import read_snapshot, render_forecast, store_path
     from tkplan._render import render_sweep_summary
-    from tkplan.planner import compile_sweep, sweep_to_json
+    from tkplan.planner import compile_sweep, forecast_sweep, load_base, sweep_to_json
 
     hardware, source = _hardware(hardware_spec)
-    sweep = compile_sweep(_request(words, sets, hermetic), hardware, source, tkplan.__version__)
-    _emit(sweep_to_json(sweep), render_sweep_summary(sweep), output, fmt,
+    request = _request(words, sets, hermetic)
+    setting = history or load_base(request).config["history"]["store"]
+    snapshot, warning = read_snapshot(store_path(setting, os.environ, request.cwd), hardware)
+    if warning:
+        click.echo(warning, err=True)
+    sweep = compile_sweep(request, hardware, source, tkplan.__version__, history=snapshot)
+    summary = render_sweep_summary(sweep) + "\n\n" + render_forecast(forecast_sweep(list(sweep.plans.values())))
+    _emit(sweep_to_json(sweep), summary.replace("expected makespan", "expected total", 1), output, fmt,
           f"sweep written to {output} (sweep_hash {sweep.sweep_hash})")
 
 
@@ -274,7 +313,9 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     explanation = explain_config(key, resolved.provenance)
     if explanation is None:
         hardware, source = _hardware(hardware_spec)
-        plan = _compile(request, hardware, source)
+        plan, _, warning = _compile(request, hardware, source)
+        if warning:
+            click.echo(warning, err=True)
         explanation = explain_plan(key, plan, resolved.provenance)
     click.echo(render_explanation(explanation))
 
