@@ -88,7 +88,7 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[
 
     An entry holds ``plan`` (the plan.json text), ``summary`` (the rendered table), ``files``
     (path → sha256, or ``absent``), ``env`` (variable → value, or ``null``, read through references) and
-    ``data`` (the data file's path → its stat signature).
+    ``data`` (the data file's path → its stat signature, and the history store's: a run that adds to it misses).
     """
     try:
         entry = json.loads((directory / f"{key}.json").read_text("utf-8"))
@@ -99,7 +99,7 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[
             return None  # a new profile appeared on the search path: it may shadow one that was used
         if any(_digest(Path(path)) != digest for path, digest in files.items()):
             return None
-        if any(signature(Path(path)) != signature for path, signature in entry.get("data", {}).items()):
+        if any(signature(Path(path)) != seen for path, seen in entry.get("data", {}).items()):
             return None
         if not all(isinstance(entry[k], str) for k in ("plan", "summary", "plan_hash")) or not _intact(entry):
             return None
