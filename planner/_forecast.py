@@ -115,13 +115,14 @@ def forecast_sweep(plans: Sequence[Plan]) -> Forecast:
     families: dict[str, Any] = {}
     for plan in plans:
         families.update(plan.config["families"])
+        named = {s.id: f"{s.id}@{s.digest[:8]}" for s in plan.steps}  # one id per distinct step of the sweep
         for s in plan.steps:
-            steps.setdefault(s.digest, attrs.evolve(s, id=s.digest, depends_on=tuple(
-                plan.step(d).digest for d in s.depends_on)))
+            after = tuple(named[d] for d in s.depends_on)
+            steps.setdefault(s.digest, attrs.evolve(s, id=named[s.id], depends_on=after))
     config = {"families": families}
     budget = plans[0].schedule.thread_budget if plans else 1
     slots = max((p.schedule.max_parallel for p in plans), default=1)
-    draft = Schedule(thread_budget=budget, max_parallel=slots, order=tuple(steps))
+    draft = Schedule(thread_budget=budget, max_parallel=slots, order=tuple(s.id for s in steps.values()))
     walls = forecast_steps(tuple(steps.values()), draft, config).steps
-    order = tuple(sorted(steps, key=lambda i: (-walls[i], i)))
+    order = tuple(sorted(walls, key=lambda i: (-walls[i], i)))
     return forecast_steps(tuple(steps.values()), attrs.evolve(draft, order=order), config)

@@ -236,3 +236,13 @@ class TestABrokenStore:
         assert "warning: this run's observations were not recorded" in done.stderr
         assert "1 steps: 1 ok" in done.stdout
         assert (project / "broken.sqlite").read_bytes().startswith(b"this is not a database")
+
+
+class TestSweep:
+    def test_a_sweep_prints_the_expected_total_of_its_distinct_steps(self, learned):
+        done = tkplan(learned["project"], "sweep", *WORDS[:2], "data.synthetic.timestamps=120,240")
+        total = re.search(r"expected total \d+:\d\d \(([\d.]+) s\), lower bound ([\d.]+) s", done.stdout)
+        assert total is not None, done.stdout
+        one = derivation(learned["warm"].schedule, "expected_makespan_s").value
+        assert float(total.group(1)) > one  # the learned point's steps, and twice their work at 240 timestamps
+        assert float(total.group(1)) >= float(total.group(2))
