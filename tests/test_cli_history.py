@@ -246,3 +246,13 @@ class TestSweep:
         one = derivation(learned["warm"].schedule, "expected_makespan_s").value
         assert float(total.group(1)) > one  # the learned point's steps, and twice their work at 240 timestamps
         assert float(total.group(1)) >= float(total.group(2))
+
+
+class TestExplain:
+    def test_explain_shows_each_expectation_and_the_run_it_came_from(self, learned):
+        out = tkplan(learned["project"], "explain", "expected_cpu_s", *WORDS).stdout
+        for step in learned["warm"].steps:
+            row = next(line for line in out.splitlines() if line.strip().startswith(step.id))
+            assert "history" in row and learned["run"] in row
+        cold = tkplan(learned["project"], "explain", "expected_cpu_s", *WORDS, "--history", "none").stdout
+        assert "the plan was compiled without history" in cold

@@ -291,8 +291,9 @@ def validate_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) 
 @_with_compile_options
 @click.option("--hardware", "hardware_spec", type=click.Path(exists=True, dir_okay=False),
               help="Explain the plan for the machine in this spec.")
+@_HISTORY_OPTION
 def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool,
-                hardware_spec: str | None) -> None:
+                hardware_spec: str | None, history: str | None) -> None:
     """Show where KEY's value came from: every layer that set it (file:line:col), the winner marked.
 
     KEY is a config path (families.lightgbm.num_leaves) or a prefix of several, or the name of a value the
@@ -304,7 +305,7 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
 
     saved = [w for w in words if w.endswith(".json")]
     if saved:
-        if len(words) > 1 or sets or hardware_spec or hermetic:
+        if len(words) > 1 or sets or hardware_spec or hermetic or history:
             raise click.UsageError("a saved plan is explained alone: tkplan explain KEY plan.json")
         click.echo(render_explanation(explain_plan(key, read_plan(saved[0]))))
         return
@@ -313,7 +314,7 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     explanation = explain_config(key, resolved.provenance)
     if explanation is None:
         hardware, source = _hardware(hardware_spec)
-        plan, _, warning = _compile(request, hardware, source)
+        plan, _, warning = _compile(request, hardware, source, history)
         if warning:
             click.echo(warning, err=True)
         explanation = explain_plan(key, plan, resolved.provenance)
