@@ -253,17 +253,18 @@ def plan_resolved(resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec
 
 def _with_forecast(schedule: Schedule, steps: tuple[Step, ...], config: Mapping[str, Any],
                    runs: Sequence[str]) -> Schedule:
-    """The schedule with the history it was planned from, the expected makespan and the lower bound."""
+    """The schedule with the history it was planned from and, where history gave costs in seconds, the expected
+    makespan and the lower bound (a history that gave only memory caps leaves the costs relative: no seconds)."""
     told = forecast_steps(steps, schedule, config)
-    unit = "s" if told.seconds else "cost units (no step matched a cost: only memory caps came from history)"
-    whys = [
-        Derivation("history", list(runs), HISTORY, f"planned with the observations of {len(runs)} earlier run(s)"),
-        Derivation("expected_makespan_s", told.makespan, HISTORY,
-                   f"the schedule played out on the steps' expected times: {told.makespan:.1f} {unit}"),
-        Derivation("lower_bound_s", told.lower_bound, HISTORY,
-                   f"max({told.work:.1f} single-thread {unit} / {told.cpus} CPUs, longest step {told.longest} "
-                   f"{told.longest_s:.1f})"),
-    ]
+    whys = [Derivation("history", list(runs), HISTORY, f"planned with the observations of {len(runs)} earlier run(s)")]
+    if told.seconds:
+        whys += [
+            Derivation("expected_makespan_s", told.makespan, HISTORY,
+                       f"the schedule played out on the steps' expected times: {told.makespan:.1f} s"),
+            Derivation("lower_bound_s", told.lower_bound, HISTORY,
+                       f"max({told.work:.1f} single-thread s / {told.cpus} CPUs, longest step {told.longest} "
+                       f"{told.longest_s:.1f} s)"),
+        ]
     return attrs.evolve(schedule, derivations=(*schedule.derivations, *whys))
 
 

@@ -60,8 +60,9 @@ def read_snapshot(store: Path | None, hardware: Any) -> tuple[Any, str]:
 def render_forecast(told: Any, runs: int | None = None) -> str:
     """``expected makespan …, lower bound …`` for a compile's summary (seconds with history, else cost units)."""
     if not told.seconds:
-        return (f"expected makespan {told.makespan:g} cost units, lower bound {told.lower_bound:g} (no history for "
-                "these steps on this machine: relative family costs, not seconds; a run teaches the next compile)")
+        return (f"expected makespan {told.makespan:g} cost units, lower bound {told.lower_bound:g} (no timings in the "
+                "history for these steps on this machine: relative family costs, not seconds; a run teaches the next "
+                "compile)")
     source = f" from {runs} earlier run(s)" if runs else ""
     return (f"expected makespan {_clock(told.makespan)} ({told.makespan:.1f} s){source}, lower bound "
             f"{told.lower_bound:.1f} s = max({told.work:.1f} CPU s / {told.cpus} CPUs, longest step {told.longest} "
