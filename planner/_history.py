@@ -103,11 +103,14 @@ class History:
         source: where it was read (shown, never hashed: the plan names the runs it used instead).
         fingerprint: the `hardware_fingerprint` its observations were made on.
         observations: the steps earlier runs on that hardware recorded, oldest first.
+        kept_apart: how many runs of other hardware the store holds (not used: timings are not scaled across
+            machines).
     """
 
     source: str
     fingerprint: str
     observations: tuple[Observation, ...] = ()
+    kept_apart: int = 0
 
 
 @attrs.frozen

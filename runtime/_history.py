@@ -128,7 +128,8 @@ def read_history(store: Path, fingerprint: str) -> History:
     with _connect(store) as db:
         found = db.execute(f"SELECT {', '.join('s.' + c for c in _COLUMNS)} FROM steps s JOIN runs r USING (run) "
                            "WHERE r.fingerprint = ? ORDER BY s.finished_at, s.run, s.step", (fingerprint,)).fetchall()
-    return History(str(store), fingerprint, tuple(Observation(*row) for row in found))
+        others = db.execute("SELECT COUNT(*) FROM runs WHERE fingerprint != ?", (fingerprint,)).fetchone()[0]
+    return History(str(store), fingerprint, tuple(Observation(*row) for row in found), int(others))
 
 
 def list_runs(store: Path) -> list[RunRecord]:

@@ -144,9 +144,10 @@ class TestColdPlans:
     def test_runs_on_other_hardware_are_kept_apart(self, learned):
         project = learned["project"]
         spec = str(REPO / "tests" / "specs" / "h100_16core.yaml")
-        tkplan(project, "compile", *WORDS, "--hardware", spec, "-o", "there.json")
+        there = tkplan(project, "compile", *WORDS, "--hardware", spec, "-o", "there.json")
         tkplan(project, "compile", *WORDS, "--hardware", spec, "--history", "none", "-o", "there_cold.json")
         assert (project / "there.json").read_bytes() == (project / "there_cold.json").read_bytes()
+        assert "the history store holds 1 run(s) of other hardware: kept apart" in there.stdout
 
 
 class TestOom:

@@ -57,8 +57,16 @@ def read_snapshot(store: Path | None, hardware: Any) -> tuple[Any, str]:
         return None, f"warning: {exc}; this plan was compiled without history"
 
 
-def render_forecast(told: Any, runs: int | None = None) -> str:
-    """``expected makespan …, lower bound …`` for a compile's summary (seconds with history, else cost units)."""
+def render_forecast(told: Any, runs: int | None = None, snapshot: Any = None) -> str:
+    """``expected makespan …, lower bound …`` for a compile's summary (seconds with history, else cost units), and
+    how many runs of other machines the store holds, kept apart."""
+    apart = getattr(snapshot, "kept_apart", 0)
+    note = (f"\n(the history store holds {apart} run(s) of other hardware: kept apart, timings are not scaled "
+            "across machines)") if apart else ""
+    return _forecast_line(told, runs) + note
+
+
+def _forecast_line(told: Any, runs: int | None) -> str:
     if not told.seconds:
         return (f"expected makespan {told.makespan:g} cost units, lower bound {told.lower_bound:g} (no timings in the "
                 "history for these steps on this machine: relative family costs, not seconds; a run teaches the next "

@@ -114,12 +114,13 @@ def _request(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) -> A
     return CompileRequest(words=words, sets=sets, env=dict(os.environ), cwd=Path.cwd(), hermetic=hermetic)
 
 
-def _compile(request: Any, hardware: Any, source: str, history: str | None = None) -> tuple[Any, Any, str]:
+def _compile(request: Any, hardware: Any, source: str, history: str | None = None) -> tuple[Any, Any, Any, str]:
     """Resolve ``request``, measure its data file (the digest cache under the compile cache), read the history
     store (``history``: ``none``, a path, or ``None`` for the profile's ``history.store``), compile the plan.
 
     Returns:
-        ``(plan, store or None, warning)``: the warning says when the store could not be read (planned cold).
+        ``(plan, store or None, snapshot or None, warning)``: the warning says when the store could not be read
+        (planned cold).
     """
     from tkplan import _compile_cache as cache
     from tkplan._cli_history import read_snapshot, store_path
@@ -131,7 +132,7 @@ def _compile(request: Any, hardware: Any, source: str, history: str | None = Non
     store = store_path(history or resolved.config["history"]["store"], os.environ, request.cwd)
     snapshot, warning = read_snapshot(store, hardware)
     plan = compile_plan(request, hardware, source, tkplan.__version__, files, resolved=resolved, history=snapshot)
-    return plan, store, warning
+    return plan, store, snapshot, warning
 
 
 def _hardware(spec: str | None) -> tuple[Any, str]:
@@ -225,7 +226,7 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
     from tkplan.planner._sources import PROJECT_FILE, shipped_dir
 
     hardware, source = _hardware(hardware_spec)
-    plan, store, warning = _compile(_request(words, sets, hermetic), hardware, source, history)
+    plan, store, snapshot, warning = _compile(_request(words, sets, hermetic), hardware, source, history)
     data: dict[str, str | None] = ({} if plan.data.sha256 is None else
                                    {str(p): stat_signature(p) for p in [search.cwd / plan.data.source]})
     if store is not None:  # a run that adds to the store, or a store appearing, must miss the cache
@@ -236,7 +237,7 @@ def _compile_fresh(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool
                    else search.cwd / layer.file
                    for layer in plan.inputs.layers]
     layer_files += entrypoint_files(plan.config, [s.family for s in plan.steps], search.cwd)  # checked at compile
-    summary = render_plan_summary(plan) + "\n\n" + render_forecast(forecast(plan), runs)
+    summary = render_plan_summary(plan) + "\n\n" + render_forecast(forecast(plan), runs, snapshot)
     return {"plan": plan_to_json(plan), "summary": summary, "plan_hash": plan.plan_hash, "warning": warning,
             "files": cache.watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE),
             "env": cache.referenced_env(plan.provenance, {} if hermetic else os.environ), "data": data}
@@ -270,7 +271,8 @@ def sweep_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, out
     if warning:
         click.echo(warning, err=True)
     sweep = compile_sweep(request, hardware, source, tkplan.__version__, history=snapshot)
-    summary = render_sweep_summary(sweep) + "\n\n" + render_forecast(forecast_sweep(list(sweep.plans.values())))
+    told = forecast_sweep(list(sweep.plans.values()))
+    summary = render_sweep_summary(sweep) + "\n\n" + render_forecast(told, None, snapshot)
     _emit(sweep_to_json(sweep), summary.replace("expected makespan", "expected total", 1), output, fmt,
           f"sweep written to {output} (sweep_hash {sweep.sweep_hash})")
 
@@ -314,7 +316,7 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
     explanation = explain_config(key, resolved.provenance)
     if explanation is None:
         hardware, source = _hardware(hardware_spec)
-        plan, _, warning = _compile(request, hardware, source, history)
+        plan, _, _, warning = _compile(request, hardware, source, history)
         if warning:
             click.echo(warning, err=True)
         explanation = explain_plan(key, plan, resolved.provenance)
