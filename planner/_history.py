@@ -255,7 +255,8 @@ def _cost(step: Step, ok: Sequence[Observation], size: int | None) -> tuple[floa
         return None
     work = statistics.median((o.work_s or 0.0) * size / (o.size or 1) for o in alike)
     which = "same parameters" if same_params else "other parameters"
-    return work, _run_ids(alike), (f"{step.family} ({which}) on other data: median of {len(alike)} run(s) scaled by "
+    where = "on other data" if any(o.data != step.data for o in alike) else "on this data"
+    return work, _run_ids(alike), (f"{step.family} ({which}) {where}: median of {len(alike)} run(s) scaled by "
                                    f"rows × features {size} / theirs = {work:.2f} s")
 
 
