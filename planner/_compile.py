@@ -23,10 +23,13 @@ from tkplan.planner._campaign import Work, expand_campaign
 from tkplan.planner._convert import converter, first_error
 from tkplan.planner._data import FileFacts, data_identity, file_source, resolve_paths, step_digest
 from tkplan.planner._entrypoints import check_entrypoints
+from tkplan.planner._forecast import forecast_steps
 from tkplan.planner._hardware import HardwareSpec
+from tkplan.planner._history import RULE as HISTORY
+from tkplan.planner._history import History, expect
 from tkplan.planner._merge import Provenance, merge_layers
 from tkplan.planner._overrides import Override, apply_overrides, env_overrides, split_words, sweep_problems
-from tkplan.planner._plan import FORMAT, DataIdentity, Inputs, LayerInput, Plan, Step, plan_hash
+from tkplan.planner._plan import FORMAT, DataIdentity, Derivation, Inputs, LayerInput, Plan, Schedule, Step, plan_hash
 from tkplan.planner._refs import Resolution, resolve_references
 from tkplan.planner._rules import plan_steps
 from tkplan.planner._schemas import HARDWARE_SCHEMA
@@ -208,7 +211,8 @@ def data_file(resolved: Resolved, cwd: Path) -> Path | None:
 
 
 def compile_plan(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str,
-                 files: Mapping[str, FileFacts] | None = None, *, resolved: Resolved | None = None) -> Plan:
+                 files: Mapping[str, FileFacts] | None = None, *, resolved: Resolved | None = None,
+                 history: History | None = None) -> Plan:
     """Compile the plan for ``hardware``.
 
     Args:
@@ -219,30 +223,42 @@ def compile_plan(request: CompileRequest, hardware: HardwareSpec, hardware_sourc
         files: the facts of the data file (size, sha256), keyed by ``data.source`` as resolved; needed when
             the source is a file (`data_file` says which).
         resolved: ``resolve(request)``, when the caller already has it.
+        history: what earlier runs on this hardware observed (``None``: plan cold); see `plan_resolved`.
 
     Raises:
         ConfigError: the inputs are invalid.
         PlanningError: the configuration cannot be honoured on ``hardware``, or a data file was not measured.
     """
     return plan_resolved(resolved or resolve(request), (*request.words, *(f"--set={s}" for s in request.sets)),
-                         hardware, hardware_source, version, files)
+                         hardware, hardware_source, version, files, history)
 
 
 def plan_resolved(resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec, hardware_source: str,
-                  version: str, files: Mapping[str, FileFacts] | None = None, *,
+                  version: str, files: Mapping[str, FileFacts] | None = None, history: History | None = None, *,
                   parts: PlanParts | None = None) -> Plan:
     """Plan the steps of a resolved configuration and hash the plan; ``cli`` is recorded as its command line.
 
     ``parts`` freezes the plan's configuration and provenance: the plans of one sweep share one, and with it
     the parts they have in common.
 
+    With ``history`` that matches some step (``tkplan.planner._history.expect``), the steps are planned again
+    with what it expects: costs, thread split, order and memory caps are derivations with rule ``history``
+    naming the runs they came from, and the schedule records the runs used, the expected makespan and the
+    lower bound. A history that matches nothing leaves the plan as a cold compile makes it, byte for byte.
+
     Raises:
         PlanningError: the configuration cannot be honoured on ``hardware``, or a data file was not measured.
     """
     steps, schedule = plan_steps(resolved.config, hardware, resolved.work, resolved.provenance)
-    schedule = attrs.evolve(schedule, skipped=resolved.skipped)
     data = data_identity(resolved.config, {} if files is None else files)
     steps = _identified(steps, data, resolved.config, version)
+    constants = {w.id: float(w.traits.get("cost", 1.0)) for w in resolved.work}
+    expected = expect(resolved.config, hardware, steps, constants, history) if history else None
+    if expected is not None:  # the digests do not depend on what history changes: plan again with them
+        steps, schedule = plan_steps(resolved.config, hardware, resolved.work, resolved.provenance, expected)
+        steps = _identified(steps, data, resolved.config, version)
+        schedule = _with_forecast(schedule, steps, resolved.config, expected.runs)
+    schedule = attrs.evolve(schedule, skipped=resolved.skipped)
     inputs = Inputs(
         tkplan_version=version,
         layers=tuple(LayerInput(layer.name, layer.kind, layer.file, layer.sha256) for layer in resolved.layers),
@@ -261,6 +277,23 @@ def plan_resolved(resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec
 def planned_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a resolved configuration that a plan holds: all but ``vars`` and ``sweep``."""
     return {key: value for key, value in config.items() if key not in (VARS, SWEEP)}
+
+
+def _with_forecast(schedule: Schedule, steps: tuple[Step, ...], config: Mapping[str, Any],
+                   runs: Sequence[str]) -> Schedule:
+    """The schedule with the history it was planned from and, where history gave costs in seconds, the expected
+    makespan and the lower bound (a history that gave only memory caps leaves the costs relative: no seconds)."""
+    told = forecast_steps(steps, schedule, config)
+    whys = [Derivation("history", list(runs), HISTORY, f"planned with the observations of {len(runs)} earlier run(s)")]
+    if told.seconds:
+        whys += [
+            Derivation("expected_makespan_s", told.makespan, HISTORY,
+                       f"the schedule played out on the steps' expected times: {told.makespan:.1f} s"),
+            Derivation("lower_bound_s", told.lower_bound, HISTORY,
+                       f"max({told.work:.1f} single-thread s / {told.cpus} CPUs, longest step {told.longest} "
+                       f"{told.longest_s:.1f} s)"),
+        ]
+    return attrs.evolve(schedule, derivations=(*schedule.derivations, *whys))
 
 
 def _identified(steps: tuple[Step, ...], data: DataIdentity, config: Mapping[str, Any],

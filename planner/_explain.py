@@ -34,6 +34,11 @@ DERIVED = {  # tkplan: ignore[constant]  the names of the planner's rules' outpu
     "seed": "each step's seed",
     "backend": "each network step's framework",
     "env": "each step's thread variables",
+    "expected_cpu_s": "each step's expected single-thread work, from history",
+    "parallel_fraction": "each family's measured parallel fraction, from history",
+    "history": "the earlier runs the plan was compiled with",
+    "expected_makespan_s": "the makespan the plan expects, from history",
+    "lower_bound_s": "the lower bound of the makespan, from history",
 }
 """Every value the planner derives, with what it is."""
 
@@ -103,6 +108,9 @@ def _why_absent(key: str, plan: Plan) -> str:
         "batch_size": lambda: _no_scaled_batch(plan, trained),
         "backend": lambda: f"only network families (runtime.backends torch or tf) train on a framework; {trained}",
         "deadline_s": lambda: "limits.total_time_budget_h is null: the run has no deadline",
+        **dict.fromkeys(("expected_cpu_s", "parallel_fraction", "history", "expected_makespan_s", "lower_bound_s"),
+                        lambda: "the plan was compiled without history: no earlier run on this machine matches "
+                                "its steps (or --history none, or history.store: none)"),
     }
     return reasons.get(key, lambda: trained)()
 

@@ -16,6 +16,8 @@ import attrs
 from tkplan.errors import PlanningError, Problem
 from tkplan.planner._campaign import Work, network_backend
 from tkplan.planner._hardware import Gpu, HardwareSpec
+from tkplan.planner._history import RULE as HISTORY
+from tkplan.planner._history import Expectation, Expected
 from tkplan.planner._merge import Provenance
 from tkplan.planner._merge import last_where as _where
 from tkplan.planner._nodes import place_on_node
@@ -46,8 +48,12 @@ def thread_budget(config: Mapping[str, Any], hardware: HardwareSpec, provenance:
 
 
 def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence[Work],
-               provenance: Provenance) -> tuple[tuple[Step, ...], Schedule]:
+               provenance: Provenance, expected: Expected | None = None) -> tuple[tuple[Step, ...], Schedule]:
     """Size every work item for ``hardware``: device, threads, env, isolation, limits, precision, batch.
+
+    With ``expected`` (what earlier runs observed, ``tkplan.planner._history``), the costs that split the threads
+    and order the schedule are its seconds, each thread split follows the family's measured speed-up, and its
+    memory caps replace the cold ones (on one machine; a cluster's node packing keeps its own).
 
     Raises:
         PlanningError: the plan cannot be honoured here (every such problem together).
@@ -57,9 +63,13 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
     gpus = _usable_gpus(config, hardware, provenance, problems)
     devices = {w.id: _device(config, hardware, gpus, w, provenance, problems) for w in work}
     ceiling = min(budget, max((n.cpus for n in hardware.nodes), default=budget))  # a step runs on one node
-    threads = _allocate_threads(config, budget, work, devices, ceiling)
+    learned = expected.steps if expected is not None else {}
+    costs = {w.id: _cost(w) for w in work}
+    if expected is not None and expected.seconds:
+        costs.update({w.id: cpu for w in work if (cpu := learned[w.id].cpu_s) is not None})
+    threads = _allocate_threads(config, budget, work, devices, ceiling, costs, expected)
     parallel, parallel_why = _parallel(config, budget, [t for t, _ in threads.values()], hardware, provenance, problems)
-    placement = _place_on_gpus(config, gpus, [w for w in work if devices[w.id][0] == "cuda"])
+    placement = _place_on_gpus(config, gpus, [w for w in work if devices[w.id][0] == "cuda"], costs)
     node_load: dict[str, float] = {}
     steps = []
     for w in work:
@@ -74,11 +84,15 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
         derivations.append(why)
         limits, limit_whys = _limits(config, hardware, device, assigned, w, parallel, provenance, problems)
         if hardware.nodes:
-            memory, node_whys = place_on_node(config, hardware, w.id, w.family, _cost(w), threads[w.id][0], assigned,
-                                              node_load, provenance, problems)
+            memory, node_whys = place_on_node(config, hardware, w.id, w.family, costs[w.id], threads[w.id][0],
+                                              assigned, node_load, provenance, problems)
             limits = attrs.evolve(limits, memory_cap_mb=memory if memory is not None else limits.memory_cap_mb)
             limit_whys = [d for d in limit_whys if d.rule != "memory_share"] + node_whys
+        elif w.id in learned and learned[w.id].memory_cap_mb is not None:
+            limits = attrs.evolve(limits, memory_cap_mb=learned[w.id].memory_cap_mb)
         derivations += limit_whys
+        if w.id in learned:
+            derivations += [d for d in learned[w.id].derivations if d.key != "memory_cap_mb" or not hardware.nodes]
         params, param_whys = _scale_batch(config, w)
         derivations += param_whys
         seed, seed_why = _derived_seed(config["run"]["base_seed"], w)
@@ -98,7 +112,7 @@ def plan_steps(config: Mapping[str, Any], hardware: HardwareSpec, work: Sequence
             env=env, isolation=isolation, limits=limits, derivations=tuple(derivations), depends_on=w.depends_on))
     if problems:
         raise PlanningError(dict.fromkeys(problems))  # each once, not once per step
-    runtime = {w.id: _cost(w) / threads[w.id][0] for w in work}
+    runtime = {w.id: _expected_wall(w, threads[w.id][0], costs, expected) for w in work}
     schedule = _schedule(config, budget, (budget_why, parallel_why), parallel, steps, runtime)
     return tuple(steps), schedule
 
@@ -168,6 +182,13 @@ def _cost(w: Work) -> float:
     return float(w.traits.get("cost", 1.0))
 
 
+def _expected_wall(w: Work, threads: int, costs: Mapping[str, float], expected: Expected | None) -> float:
+    """A step's expected run time at ``threads``: history's speed-up model, else cost over threads."""
+    if expected is not None and expected.seconds and expected.steps[w.id].cpu_s is not None:
+        return expected.steps[w.id].wall(threads)
+    return costs[w.id] / threads
+
+
 def _vram_request(config: Mapping[str, Any], w: Work) -> int | None:
     """The VRAM a GPU step asks for before it is placed: the family's cap under the profile's budget; ``None`` = a
     whole GPU."""
@@ -175,8 +196,8 @@ def _vram_request(config: Mapping[str, Any], w: Work) -> int | None:
     return min(caps) if caps else None
 
 
-def _place_on_gpus(config: Mapping[str, Any], gpus: Sequence[Gpu],
-                   work: Sequence[Work]) -> dict[str, tuple[Gpu, Derivation]]:
+def _place_on_gpus(config: Mapping[str, Any], gpus: Sequence[Gpu], work: Sequence[Work],
+                   costs: Mapping[str, float]) -> dict[str, tuple[Gpu, Derivation]]:
     """Put each GPU step on one GPU: longest first, onto the GPU with the least expected work that holds its VRAM cap.
 
     Longest-first onto the least-loaded device balances the GPUs' total work (LPT); a GPU too small for the
@@ -185,7 +206,7 @@ def _place_on_gpus(config: Mapping[str, Any], gpus: Sequence[Gpu],
     """
     load = {g.uuid: 0.0 for g in gpus}
     placed: dict[str, tuple[Gpu, Derivation]] = {}
-    for w in sorted(work, key=lambda w: (-_cost(w), w.id)):
+    for w in sorted(work, key=lambda w: (-costs[w.id], w.id)):
         need = _vram_request(config, w)
         fitting = ([g for g in gpus if need is None or need <= g.memory_mb]
                    or [max(gpus, key=lambda g: (g.memory_mb, g.uuid))])
@@ -197,7 +218,7 @@ def _place_on_gpus(config: Mapping[str, Any], gpus: Sequence[Gpu],
             why = (f"GPU {gpu.index} ({gpu.name}): least expected work (cost {load[gpu.uuid]:g} placed before it, "
                    f"longest first) of the {len(fitting)} GPU(s) that hold {cap}")
         placed[w.id] = (gpu, Derivation("gpus", [gpu.uuid], "gpu_least_loaded", why))
-        load[gpu.uuid] += _cost(w)
+        load[gpu.uuid] += costs[w.id]
     return placed
 
 
@@ -211,17 +232,20 @@ def _clamp(value: int, w: Work, ceiling: int) -> int:
 
 
 def _allocate_threads(config: Mapping[str, Any], budget: int, work: Sequence[Work],
-                      devices: Mapping[str, tuple[str, Derivation]],
-                      ceiling: int) -> dict[str, tuple[int, list[Derivation]]]:
+                      devices: Mapping[str, tuple[str, Derivation]], ceiling: int, costs: Mapping[str, float],
+                      expected: Expected | None) -> dict[str, tuple[int, list[Derivation]]]:
     """Threads per step: long CPU steps get more lanes of the budget, short ones one; GPU steps few.
 
     No step gets more than ``ceiling`` threads: the budget, or on a cluster the CPUs of its largest node.
 
     Each CPU step's share is its cost over the cost per lane (total cost / budget), rounded up, so a step
-    that alone needs more than one lane's worth of time gets the threads to finish with the others.
+    that alone needs more than one lane's worth of time gets the threads to finish with the others. With
+    history (costs in seconds and the family's measured parallel fraction p), the share is the fewest threads
+    n that minimise max(the step's time at n, (the CPU steps' work + its (n - 1) · (1 - p) idle share) / budget):
+    a step that scales gets threads until it fits one lane, one that does not scale keeps its threads for others.
     """
     cpu = [w for w in work if devices[w.id][0] == "cpu"]
-    total = sum(_cost(w) for w in cpu) or 1.0
+    total = sum(costs[w.id] for w in cpu) or 1.0
     lane = total / budget
     result: dict[str, tuple[int, list[Derivation]]] = {}
     for w in work:
@@ -229,17 +253,36 @@ def _allocate_threads(config: Mapping[str, Any], budget: int, work: Sequence[Wor
             t = min(config["threading"]["gpu_step_threads"], budget)
             result[w.id] = (t, [Derivation("threads", t, "gpu_bound", f"GPU step: {t} CPU threads feed the device")])
             continue
-        share = max(1, math.ceil(_cost(w) / lane - 1e-9))
+        cost = costs[w.id]
+        share = max(1, math.ceil(cost / lane - 1e-9))
+        learned = expected.steps[w.id] if expected is not None and expected.seconds else None
+        rule = "cost_share"
+        if learned is not None and learned.cpu_s is not None:
+            p = learned.parallel
+            share = _fastest_share(learned, cost, total, budget, ceiling)
+            rule = HISTORY
+            why = (f"expected {cost:.2f} single-thread s, parallel fraction {p:.2f}: {share} thread(s) take "
+                   f"{learned.wall(share):.2f} s, the fewest for the shortest max(its time, (the CPU steps' "
+                   f"{total:.2f} s + {cost * (1 - p) * (share - 1):.2f} s its extra threads idle) / {budget} threads)")
+        else:
+            why = (f"cost {cost:g} of the CPU steps' {total:g} over {budget} thread(s) = {cost / lane:.2f} "
+                   f"thread(s) of work → {share}")
         t = _clamp(share, w, ceiling)
-        why = (f"cost {_cost(w):g} of the CPU steps' {total:g} over {budget} thread(s) = {_cost(w) / lane:.2f} "
-               f"thread(s) of work → {share}")
         if t != share:
-            rule = w.traits["threads"]
-            why += f", clamped to [{rule['min']}, {rule['max'] or ceiling}] minus reserve {rule['reserve']} → {t}"
+            clamp = w.traits["threads"]
+            why += f", clamped to [{clamp['min']}, {clamp['max'] or ceiling}] minus reserve {clamp['reserve']} → {t}"
             if t == ceiling < budget:
                 why += f" (the largest node has {ceiling} CPUs)"
-        result[w.id] = (t, [Derivation("threads", t, "cost_share", why)])
+        result[w.id] = (t, [Derivation("threads", t, rule, why)])
     return result
+
+
+def _fastest_share(learned: Expectation, cost: float, total: float, budget: int, ceiling: int) -> int:
+    """The fewest threads that minimise max(the step's time, the CPU steps' work and its idle threads / budget)."""
+    def span(n: int) -> float:
+        return max(learned.wall(n), (total + cost * (1 - learned.parallel) * (n - 1)) / budget)
+
+    return min(range(1, ceiling + 1), key=lambda n: (round(span(n), 6), n))
 
 
 def _precision(config: Mapping[str, Any], device: str, assigned: tuple[Gpu, ...], w: Work,

@@ -36,6 +36,7 @@ from tkplan.planner._convert import converter
 from tkplan.planner._data import FileFacts
 from tkplan.planner._grammar import ChoiceSweep, RangeSweep, format_value
 from tkplan.planner._hardware import HardwareSpec
+from tkplan.planner._history import History
 from tkplan.planner._merge import Provenance, changed_paths, dotted
 from tkplan.planner._overrides import Override, apply_overrides
 from tkplan.planner._plan import Plan, canonical_json
@@ -95,8 +96,9 @@ class SweepPlan:
 
 
 def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_source: str, version: str,
-                  files: Mapping[str, FileFacts] | None = None) -> SweepPlan:
-    """Compile every point of the sweep that ``request`` declares into its own plan.
+                  files: Mapping[str, FileFacts] | None = None, history: History | None = None) -> SweepPlan:
+    """Compile every point of the sweep that ``request`` declares into its own plan (each with ``history``, as
+    `plan_resolved` uses it).
 
     Args:
         request: the sweep's words: profiles, overrides, sweep values.
@@ -106,6 +108,7 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
         files: the facts of the data files the points read, by ``data.source`` as resolved; looked up only for
             a point whose source is a file, so a mapping that measures a file when first asked for serves a
             swept ``data.source`` (the command line's ``tkplan._data_digest.MeasuredFiles``).
+        history: the observations of earlier runs (`tkplan.planner._history`), or ``None`` to plan cold.
 
     Raises:
         ConfigError: an input, an axis or an axis value is invalid (every problem, each located once).
@@ -139,7 +142,8 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
         if found:  # an invalid point was seen: only collect the problems of the rest
             continue
         try:
-            plan = compiler.plan(resolved, (*words, *point_words), hardware, hardware_source, version, files)
+            plan = compiler.plan(resolved, (*words, *point_words), hardware, hardware_source, version, files,
+                                 history)
         except PlanningError as exc:
             where = " ".join(point_words)
             raise PlanningError([attrs.evolve(p, message=f"{p.message} (sweep point {where})")
@@ -189,13 +193,14 @@ class _Points:
         return finish_point(self.base, config, provenance, problems, [*self.base.cli_overrides, *point], validate)
 
     def plan(self, resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec, hardware_source: str,
-             version: str, files: Mapping[str, FileFacts] | None) -> Plan:
+             version: str, files: Mapping[str, FileFacts] | None, history: History | None = None) -> Plan:
         """`plan_resolved` of a point, sharing the parts its plan has in common with the others'.
 
         Raises:
             PlanningError: the point cannot be honoured on ``hardware``.
         """
-        return plan_resolved(resolved, cli, hardware, hardware_source, version, files, parts=self.parts)
+        return plan_resolved(resolved, cli, hardware, hardware_source, version, files, history,
+                             parts=self.parts)
 
 
 def _copy(value: Any) -> Any:

@@ -117,8 +117,22 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
         "max_rss_mb": round(after.ru_maxrss / (2**20 if sys.platform == "darwin" else 1024), 1),
         "threads": _thread_count(),
         "pools": pools,
+        "gpu_peak_mb": _gpu_peak_mb(),
     }
     return outcome
+
+
+def _gpu_peak_mb() -> float | None:
+    """The most GPU memory the step's framework held, if it used a GPU: torch's peak reserved, TF's peak in use."""
+    torch = sys.modules.get("torch")
+    with contextlib.suppress(Exception):  # a framework without a GPU, or one that cannot say: not measured
+        if torch is not None and torch.cuda.is_initialized():
+            return round(torch.cuda.max_memory_reserved() / 2**20, 1)
+    tf = sys.modules.get("tensorflow")
+    with contextlib.suppress(Exception):
+        if tf is not None and tf.config.list_logical_devices("GPU"):
+            return round(tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20, 1)
+    return None
 
 
 def _read_spec(step_dir: str) -> dict[str, Any]:

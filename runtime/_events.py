@@ -9,7 +9,8 @@ import attrs
 
 from tkplan.runtime._results import RunSummary, StepResult
 
-__all__ = ["DataReady", "Event", "Heartbeat", "RunFinished", "RunStarted", "StepFinished", "StepStarted"]
+__all__ = ["DataReady", "Event", "Heartbeat", "HistoryRecorded", "RunFinished", "RunStarted", "StepFinished",
+           "StepStarted"]
 
 
 @attrs.frozen
@@ -93,7 +94,25 @@ class RunFinished:
     summary: RunSummary
 
 
-Event = RunStarted | DataReady | StepStarted | StepFinished | Heartbeat | RunFinished
+@attrs.frozen
+class HistoryRecorded:
+    """The run's observations went to the history store, or could not (the run goes on either way).
+
+    Attributes:
+        store: the history store.
+        run: the run's id in it.
+        steps: how many steps were recorded (0 when ``error``).
+        error: why nothing was recorded (the store locked, damaged, unwritable); empty when recorded.
+    """
+
+    store: str
+    run: str
+    steps: int
+    error: str = ""
+
+
+Event = RunStarted | DataReady | StepStarted | StepFinished | Heartbeat | HistoryRecorded | RunFinished
 """Any of the events, in the order: one `RunStarted`, one `DataReady` when the built-in trainer's data was
 prepared, `StepStarted`/`StepFinished` pairs (a skipped step has
-only its `StepFinished`) with `Heartbeat` between them during long steps, one `RunFinished`."""
+only its `StepFinished`) with `Heartbeat` between them during long steps, one `HistoryRecorded` when the run
+records its history, one `RunFinished`."""

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tkplan._io import write_text_atomic
-from tkplan.errors import DiskFullError, DriftError, PlanError, RunDirError
+from tkplan.errors import DiskFullError, DriftError, HistoryError, PlanError, RunDirError
 from tkplan.planner._convert import converter, thaw
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._plan import Plan, Step, can_start, fits_alone
@@ -43,7 +43,16 @@ from tkplan.runtime._context import Trainers
 from tkplan.runtime._datacheck import DataCheck, check_data
 from tkplan.runtime._drift import hardware_differences
 from tkplan.runtime._engine import DEFAULT_ENGINE, Engine, Job, JobEnd, get_engine
-from tkplan.runtime._events import DataReady, Event, Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
+from tkplan.runtime._events import (
+    DataReady,
+    Event,
+    Heartbeat,
+    HistoryRecorded,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+)
 from tkplan.runtime._jobspec import job_spec, plan_facts
 from tkplan.runtime._journal import replay
 from tkplan.runtime._ours import new_token
@@ -61,7 +70,7 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
             hardware: HardwareSpec | None = None, engine_options: Mapping[str, Any] | None = None,
             project_root: Path | None = None, allow_data_drift: bool = False,
             digest_cache: Path | None = None, trainers: Trainers | None = None,
-            sweep: SweepRun | None = None) -> RunSummary:
+            sweep: SweepRun | None = None, history: Path | None = None) -> RunSummary:
     """Run ``plan`` in ``run_dir`` and return every step's result.
 
     Args:
@@ -82,6 +91,8 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
         trainers: what runs the steps whose family names no entrypoint, and prepares their data (``tkplan run``
             gives the built-in families'); ``None`` when every step names its own.
         sweep: run a sweep: ``plan`` is ``sweep.plan``, its union (`execute_sweep` says so shorter).
+        history: the history store this run's observations go to (``tkplan.runtime._history``; ``None``: none).
+            A store that cannot be written never fails the run: a `HistoryRecorded` event says why.
 
     Returns:
         The summary: one result per step, in the plan's order, including steps finished by earlier runs;
@@ -124,7 +135,7 @@ def execute(plan: Plan, run_dir: Path, *, resume: bool = False, allow_drift: boo
         extend: Literal["finished", "any"] | None = ("any" if resume else "finished") if sweep else None
         with RunDir.open(run_dir, plan, resume=True, extend=extend) as rundir:  # whether a run may go on: go()
             run = _Run(plan, rundir, runner, settings, max_parallel, on_event or (lambda event: None), started,
-                       data, trainers, sweep, checks)
+                       data, trainers, sweep, checks, history)
             return run.go(tuple(drift), resume)
     except OSError as exc:
         raise _refusal(exc, Path(run_dir)) from None
@@ -180,7 +191,7 @@ class _Run:
     def __init__(self, plan: Plan, rundir: RunDir, engine: Engine, settings: ExecutorSettings,
                  max_parallel: int | None, emit: Callable[[Event], None], started: float, data: DataCheck,
                  trainers: Trainers | None = None, sweep: SweepRun | None = None,
-                 checks: Mapping[str, DataCheck] | None = None) -> None:
+                 checks: Mapping[str, DataCheck] | None = None, history: Path | None = None) -> None:
         self.plan = plan
         self.rundir = rundir
         self.engine = engine
@@ -201,6 +212,9 @@ class _Run:
         self.checks = checks or {}
         self.home_facts: dict[str, dict[str, Any]] = {}
         self.token = new_token()
+        self.history = history
+        self.ended: list[str] = []  # the steps that ended in this invocation, for the history store
+        self.size: tuple[int | None, int | None] = (None, None)
 
     # -- the run ---------------------------------------------------------------------------------------
 
@@ -245,11 +259,13 @@ class _Run:
             self.engine.close()
             with contextlib.suppress(OSError):  # a full disk: the journal already ends with a whole record
                 journal.append("run_interrupted", running=running)
+            self._remember(round(time.monotonic() - self.started, 3))
             raise
         self.engine.close()
         results = tuple(self.results[s] for s in self.plan.schedule.order)
         summary = RunSummary.of(self.plan.plan_hash, str(self.rundir.path), results,
                                 round(time.monotonic() - self.started, 3))
+        self._remember(summary.wall_s)
         write_text_atomic(self.rundir.path / "summary.json", _dumps(converter.unstructure(summary)))
         journal.append("run_finished", counts=dict(summary.counts))
         self.emit(RunFinished(summary))
@@ -295,6 +311,7 @@ class _Run:
                 raise PlanError(f"the plan's data settings cannot be used ({type(exc).__name__}: {exc}); "
                                 "compile the plan again") from None
             meta = getattr(prepared, "meta", None) or {}
+            self.size = (meta.get("rows"), len(meta["feature_names"]) if "feature_names" in meta else None)
             if "feature_names" in meta:
                 self.emit(DataReady(str(meta.get("source", "")), tuple(meta["feature_names"]),
                                     tuple((d["column"], d["reason"]) for d in meta.get("dropped_columns", ())),
@@ -386,7 +403,8 @@ class _Run:
             step_id=step.id, status=end.status, detail=end.detail, allowed=Allowance.of(step),
             attempt=self.attempts[step.id], started_at=self.started_at.get(step.id), wall_s=end.wall_s,
             cpu_s=end.cpu_s, peak_rss_mb=end.peak_rss_mb, threads_seen=end.threads_seen,
-            pools=tuple(usage.get("pools") or ()), applied=outcome.get("applied") or {},
+            gpu_peak_mb=usage.get("gpu_peak_mb"), pools=tuple(usage.get("pools") or ()),
+            applied=outcome.get("applied") or {},
             metrics=outcome.get("metrics") or {}, output=outcome.get("output") or {},
             error=error.get("traceback")))
 
@@ -404,6 +422,7 @@ class _Run:
         self.rundir.journal.append("step_finished", step=result.step_id, status=result.status, detail=result.detail,
                                    wall_s=result.wall_s, adopted=result.adopted)
         self.results[result.step_id] = result
+        self.ended.append(result.step_id)
         self.last_news = time.monotonic()
         if announce:
             self.emit(StepFinished(result, tuple(self.running), len(self.results), len(self.steps),
@@ -436,10 +455,27 @@ class _Run:
             step_id=step_id, status=status, detail=detail, allowed=Allowance.of(step),
             attempt=max(1, self.attempts.get(step_id, 0)), started_at=started.get("time"), wall_s=usage.get("wall_s"),
             cpu_s=usage.get("cpu_s"), peak_rss_mb=usage.get("max_rss_mb"), threads_seen=usage.get("threads"),
-            pools=tuple(usage.get("pools") or ()), applied=outcome.get("applied") or {},
+            gpu_peak_mb=usage.get("gpu_peak_mb"), pools=tuple(usage.get("pools") or ()),
+            applied=outcome.get("applied") or {},
             metrics=outcome.get("metrics") or {}, output=outcome.get("output") or {},
             error=(outcome.get("error") or {}).get("traceback"), adopted=True), announce=False)
         return True
+
+    def _remember(self, wall_s: float) -> None:
+        """Add the steps that ended in this invocation to the history store; a store that fails is reported."""
+        if self.history is None or not self.ended:
+            return
+        from tkplan.runtime._history import record_run
+
+        run = f"{self.plan.plan_hash[:8]}-{self.token[:6]}"
+        expected = next((d.value for d in self.plan.schedule.derivations if d.key == "expected_makespan_s"), None)
+        try:
+            recorded = record_run(self.history, self.plan, [self.results[s] for s in self.ended], run,
+                                  self.rundir.path, wall_s, expected, self.size)
+        except HistoryError as exc:
+            self.emit(HistoryRecorded(str(self.history), run, 0, str(exc)))
+            return
+        self.emit(HistoryRecorded(str(self.history), run, recorded))
 
     def _elapsed(self) -> float:
         return round(time.monotonic() - self.started, 3)

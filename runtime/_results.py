@@ -56,6 +56,8 @@ class StepResult:
         cpu_s: CPU time (user + system) of the step's processes.
         peak_rss_mb: the highest RSS of the step's process group seen (the sum over its processes).
         threads_seen: the most threads its process group was seen running at once.
+        gpu_peak_mb: the most GPU memory the step's framework held (torch's peak reserved, TF's peak in use);
+            ``None`` without a GPU or a framework that reports it.
         pools: the thread pools loaded in the step's process at its end (``threadpoolctl.threadpool_info()``).
         applied: the limits the child applied before the trainer ran (threadpoolctl, torch, TF settings).
         metrics: the trainer's ``"metrics"``.
@@ -77,6 +79,7 @@ class StepResult:
     cpu_s: float | None = None
     peak_rss_mb: float | None = None
     threads_seen: int | None = None
+    gpu_peak_mb: float | None = None
     pools: tuple[JsonMap, ...] = attrs.field(default=(), converter=freeze)
     applied: JsonMap = attrs.field(factory=dict, converter=freeze)
     metrics: JsonMap = attrs.field(factory=dict, converter=freeze)

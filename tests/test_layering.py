@@ -36,7 +36,8 @@ PLAN_MODEL = ("tkplan.planner._plan", "tkplan.planner._convert", "tkplan.planner
 ALLOWED: dict[str, tuple[str, ...]] = {
     "core": (),
     "planner": (),
-    "runtime": (*PLAN_MODEL, "tkplan.planner._nodes", "tkplan.planner._probe", "tkplan._data_digest"),
+    "runtime": (*PLAN_MODEL, "tkplan.planner._nodes", "tkplan.planner._probe", "tkplan._data_digest",
+                "tkplan.planner._history"),
     "families": ("tkplan.planner._plan", "tkplan.planner._convert", "tkplan.runtime._context"),
     "tools": (),
     "audit": ("tkplan", "tkplan.planner.*"),

@@ -115,7 +115,10 @@ def run_cmd(plan_path: str, fmt: str, **options: Any) -> None:
             rows = [{**converter.unstructure(row), "status": row.status} for row in board[0]]
             click.echo(render_json({"summary": summary, "leaderboard": rows}))
     else:
+        from tkplan._cli_history import render_outcome
+
         click.echo(render_summary(summary))
+        click.echo(render_outcome(plan, summary.wall_s))
         if board is not None:
             from tkplan._render import render_sweep_leaderboard
 
@@ -147,6 +150,7 @@ def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str
     signal's number. ``root`` is the plan's project (where a relative data path is); ``sweep``: a
     `tkplan.runtime.SweepRun` whose union ``plan`` is."""
     from tkplan import _compile_cache
+    from tkplan._cli_history import store_path
     from tkplan._entry import Interrupted, interrupts
     from tkplan._trainers import execute
     from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, default_sweep_dir, fresh_run_dir
@@ -168,7 +172,9 @@ def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str
             listeners.insert(0, show)
             return execute(plan, run_dir, on_event=_fan_out([x for x in listeners if x is not None]), engine=engine,
                            engine_options={"address": address} if address else None, project_root=root,
-                           digest_cache=_compile_cache.cache_dir(os.environ), sweep=sweep, **options)
+                           digest_cache=_compile_cache.cache_dir(os.environ), sweep=sweep,
+                           history=store_path(str((plan.config.get("history") or {}).get("store", "none")),
+                                              os.environ, root), **options)
     except (Interrupted, KeyboardInterrupt) as exc:
         with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
             click.echo(f"interrupted: running steps were stopped; finish the run with --resume --out {run_dir}",

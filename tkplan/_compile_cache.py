@@ -31,21 +31,24 @@ from tkplan._io import write_text_atomic
 if TYPE_CHECKING:
     from tkplan.planner import CompileRequest, Explanation, HardwareSpec, Plan, Resolved
 
-__all__ = ["cache_dir", "cache_key", "compile_cached", "compile_fresh", "compile_measured", "explain_key",
-           "hardware_for", "lookup", "referenced_env", "store", "watched_files"]
+__all__ = ["cache_dir", "cache_key", "cache_root", "compile_cached", "compile_fresh", "compile_measured", "explain_key",
+           "hardware_for", "history_snapshot", "lookup", "referenced_env", "signature", "store", "watched_files"]
 
 _PATTERNS = ("*.yaml", "*.yml", "machines/*.yaml", "machines/*.yml", "families/*.yaml", "families/*.yml")
 
 
 def compile_cached(words: Sequence[str], sets: Sequence[str], env: Mapping[str, str], cwd: Path, hermetic: bool,
-                   hardware_spec: str | None, version: str, *, use_cache: bool = True) -> dict[str, Any]:
+                   hardware_spec: str | None, version: str, *, use_cache: bool = True,
+                   history: str | None = None) -> dict[str, Any]:
     """The cache entry of a compile of ``words`` and ``--set`` values ``sets`` (a `CompileRequest`'s parts) for
     ``hardware_spec`` (``None``: this machine), compiled and stored when the cache has no valid one (or
-    ``use_cache`` is false). A hit loads nothing of the compile pipeline.
+    ``use_cache`` is false). A hit loads nothing of the compile pipeline. ``history``: the history store to plan
+    with (``none``, a path, or ``None`` for the profile's ``history.store``).
 
     Returns:
-        The entry: ``plan`` (the plan.json text), ``summary`` (the rendered table), ``plan_hash``, and what it
-        watches (see `lookup`).
+        The entry: ``plan`` (the plan.json text), ``summary`` (the rendered table and the expected makespan),
+        ``plan_hash``, ``warning`` (why the history store could not be read, or empty), and what it watches (see
+        `lookup`; the history store too, so that a run that adds to it misses).
 
     Raises:
         ConfigError, HardwareError, PlanningError, DataError: as `compile_measured`.
@@ -55,37 +58,48 @@ def compile_cached(words: Sequence[str], sets: Sequence[str], env: Mapping[str, 
     read = {} if hermetic else env
     search = SearchPath.from_env(cwd, read)
     directory = cache_dir(env)
-    key = cache_key(version, [*words, *(f"--set={s}" for s in sets)], env, cwd, hermetic, hardware_spec)
+    args = [*words, *(f"--set={s}" for s in sets), *([f"--history={history}"] if history is not None else [])]
+    key = cache_key(version, args, env, cwd, hermetic, hardware_spec)
     entry = lookup(directory, key, search.dirs, read) if use_cache else None
     if entry is None:
         from tkplan.planner import CompileRequest
 
         request = CompileRequest(words=tuple(words), sets=tuple(sets), env=dict(env), cwd=cwd, hermetic=hermetic)
-        entry = compile_fresh(request, hardware_spec, version, search)
+        entry = compile_fresh(request, hardware_spec, version, search, history)
         store(directory, key, entry)
     return entry
 
 
-def compile_fresh(request: CompileRequest, hardware_spec: str | None, version: str, search: Any) -> dict[str, Any]:
+def compile_fresh(request: CompileRequest, hardware_spec: str | None, version: str, search: Any,
+                  history: str | None = None) -> dict[str, Any]:
     """Compile ``request`` from scratch into a cache entry that watches every file and variable it read."""
+    from tkplan._cli_history import render_forecast
     from tkplan._data_digest import stat_signature
     from tkplan._render import render_plan_summary
-    from tkplan.planner import PROJECT_FILE, entrypoint_files, plan_to_json, resolve
+    from tkplan.planner import PROJECT_FILE, entrypoint_files, forecast, plan_to_json, resolve
 
     hardware, source = hardware_for(hardware_spec)
     resolved = resolve(request)
-    plan = compile_measured(request, hardware, source, version, resolved=resolved)
-    data = {} if plan.data.sha256 is None else {str(p): stat_signature(p) for p in [search.cwd / plan.data.source]}
+    store_file, snapshot, warning = history_snapshot(history, resolved.config, hardware, request)
+    plan = compile_measured(request, hardware, source, version, resolved=resolved, history=snapshot)
+    data: dict[str, str | None] = ({} if plan.data.sha256 is None else
+                                   {str(p): stat_signature(p) for p in [search.cwd / plan.data.source]})
+    if store_file is not None:  # a run that adds to the store, or a store appearing, must miss the cache
+        data[str(store_file)] = signature(store_file)
+    runs = next((len(d.value) for d in plan.schedule.derivations if d.key == "history"), None)
+    summary = render_plan_summary(plan) + "\n\n" + render_forecast(forecast(plan), runs, snapshot)
     layer_files = [layer.path for layer in resolved.layers if layer.path is not None]
     layer_files += entrypoint_files(plan.config, [s.family for s in plan.steps], search.cwd)  # checked at compile
-    return {"plan": plan_to_json(plan), "summary": render_plan_summary(plan), "plan_hash": plan.plan_hash,
+    return {"plan": plan_to_json(plan), "summary": summary, "plan_hash": plan.plan_hash, "warning": warning,
             "files": watched_files(search.dirs, layer_files, search.cwd / PROJECT_FILE),
             "env": referenced_env(plan.provenance, request.effective_env), "data": data}
 
 
-def explain_key(key: str, request: CompileRequest, hardware_spec: str | None, version: str) -> Explanation:
+def explain_key(key: str, request: CompileRequest, hardware_spec: str | None, version: str,
+                history: str | None = None) -> tuple[Explanation, str]:
     """Where ``key``'s value came from: its chain of settings when the configuration has it, else the
-    derivations of a plan compiled for ``hardware_spec`` (``None``: this machine).
+    derivations of a plan compiled for ``hardware_spec`` (``None``: this machine) with the history store
+    ``history`` (as `compile_cached` takes it); and why that store could not be read (or empty).
 
     Raises:
         ConfigError, HardwareError, PlanningError, DataError: as `compile_measured`.
@@ -94,17 +108,31 @@ def explain_key(key: str, request: CompileRequest, hardware_spec: str | None, ve
 
     resolved = resolve(request)
     explanation = explain_config(key, resolved.provenance)
+    warning = ""
     if explanation is None:
         hardware, source = hardware_for(hardware_spec)
-        plan = compile_measured(request, hardware, source, version, resolved=resolved)
+        _, snapshot, warning = history_snapshot(history, resolved.config, hardware, request)
+        plan = compile_measured(request, hardware, source, version, resolved=resolved, history=snapshot)
         explanation = explain_plan(key, plan, resolved.provenance)
-    return explanation
+    return explanation, warning
+
+
+def history_snapshot(setting: str | None, config: Mapping[str, Any], hardware: HardwareSpec,
+                     request: CompileRequest) -> tuple[Path | None, Any, str]:
+    """The history store a compile plans with (``setting``: ``none``, a path, or ``None`` for the profile's
+    ``history.store``), its snapshot for ``hardware``, and why it could not be read (planned cold) or empty.
+    """
+    from tkplan._cli_history import read_snapshot, store_path
+
+    store_file = store_path(setting or str(config["history"]["store"]), request.env, request.cwd)
+    snapshot, warning = read_snapshot(store_file, hardware)
+    return store_file, snapshot, warning
 
 
 def compile_measured(request: CompileRequest, hardware: HardwareSpec, source: str, version: str, *,
-                     resolved: Resolved | None = None) -> Plan:
+                     resolved: Resolved | None = None, history: Any = None) -> Plan:
     """Resolve ``request`` (unless ``resolved`` is given), measure its data file (the digest cache lives under
-    the compile cache) and compile the plan for ``hardware``.
+    the compile cache) and compile the plan for ``hardware`` (with ``history``, a snapshot of the store, if any).
 
     Raises:
         ConfigError: the inputs are invalid.
@@ -116,7 +144,7 @@ def compile_measured(request: CompileRequest, hardware: HardwareSpec, source: st
 
     resolved = resolved or resolve(request)
     files = measure(resolved, request.cwd, cache_dir(request.env))
-    return compile_plan(request, hardware, source, version, files, resolved=resolved)
+    return compile_plan(request, hardware, source, version, files, resolved=resolved, history=history)
 
 
 def hardware_for(spec: str | None) -> tuple[HardwareSpec, str]:
@@ -138,8 +166,15 @@ def cache_dir(env: Mapping[str, str]) -> Path:
     """Where entries live: ``TKPLAN_CACHE_DIR``, else the XDG cache directory."""
     if env.get("TKPLAN_CACHE_DIR"):
         return Path(env["TKPLAN_CACHE_DIR"])
+    return cache_root(env) / "compile"
+
+
+def cache_root(env: Mapping[str, str]) -> Path:
+    """tkplan's cache directory: ``TKPLAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/tkplan`` (``~/.cache/tkplan``)."""
+    if env.get("TKPLAN_CACHE_DIR"):
+        return Path(env["TKPLAN_CACHE_DIR"])
     base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tkplan" / "compile"
+    return Path(base) / "tkplan"
 
 
 def cache_key(version: str, args: Sequence[str], env: Mapping[str, str], cwd: Path, hermetic: bool,
@@ -185,7 +220,7 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[
 
     An entry holds ``plan`` (the plan.json text), ``summary`` (the rendered table), ``files``
     (path → sha256, or ``absent``), ``env`` (variable → value, or ``null``, read through references) and
-    ``data`` (the data file's path → its stat signature).
+    ``data`` (the data file's path → its stat signature, and the history store's: a run that adds to it misses).
     """
     try:
         entry = json.loads((directory / f"{key}.json").read_text("utf-8"))
@@ -196,7 +231,7 @@ def lookup(directory: Path, key: str, search_dirs: Iterable[Path], env: Mapping[
             return None  # a new profile appeared on the search path: it may shadow one that was used
         if any(_digest(Path(path)) != digest for path, digest in files.items()):
             return None
-        if any(_signature(Path(path)) != signature for path, signature in entry.get("data", {}).items()):
+        if any(signature(Path(path)) != seen for path, seen in entry.get("data", {}).items()):
             return None
         if not all(isinstance(entry[k], str) for k in ("plan", "summary", "plan_hash")) or not _intact(entry):
             return None
@@ -226,7 +261,8 @@ def _intact(entry: Mapping[str, object]) -> bool:
             and json.loads(str(entry["plan"])).get("plan_hash") == entry["plan_hash"])
 
 
-def _signature(path: Path) -> str | None:
+def signature(path: Path) -> str | None:
+    """The stat signature of ``path`` (``tkplan._data_digest.stat_signature``), ``None`` when it is absent."""
     from tkplan._data_digest import stat_signature
 
     try:

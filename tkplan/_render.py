@@ -272,10 +272,16 @@ def render_progress(event: Any) -> str | None:
     from tkplan.runtime import (
         DataReady,
         Heartbeat,
+        HistoryRecorded,
         RunStarted,
         StepFinished,
         StepStarted,
     )
+
+    if isinstance(event, HistoryRecorded):
+        if event.error:
+            return f"warning: this run's observations were not recorded: {event.error}"
+        return f"history: {event.steps} step(s) recorded as run {event.run} in {event.store}"
 
     if isinstance(event, DataReady):
         shown = ", ".join(event.features[:_FEATURES_SHOWN])

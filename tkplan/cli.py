@@ -4,7 +4,8 @@ Exit codes: 0 success; 1 a run or check finished with failures; 2 bad invocation
 4 a plan that cannot be honoured on the hardware (or a bad hardware spec); 5 a plan refused (edited, other
 format, hardware drift, changed data, locked run directory, a damaged run directory); 6 bad data; 7 the disk is
 full; 8 an optional part missing or failing (a command's extra not installed, an MLflow store unreachable or refusing a
-value, a Ray cluster that does not answer); 128 + N interrupted by signal N (130 Ctrl-C, 143 SIGTERM).
+value, a Ray cluster that does not answer, a history store that cannot be read or written); 128 + N interrupted
+by signal N (130 Ctrl-C, 143 SIGTERM).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class TkplanGroup(click.Group):
         "demo": "tkplan._cli_run:demo_cmd",
         "report": "tkplan.tools.report._cli:report_cmd",
         "track": "tkplan.tools.track._cli:track_cmd",
+        "history": "tkplan._cli_history:history_group",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -98,6 +100,10 @@ def _request(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) -> A
     return CompileRequest(words=words, sets=sets, env=dict(os.environ), cwd=Path.cwd(), hermetic=hermetic)
 
 
+_HISTORY_OPTION = click.option(
+    "--history", "history", metavar="PATH|none", default=None,
+    help="Plan with this history store, or none to plan cold (default: the profile's history.store).")
+
 compile_options = [
     click.argument("words", nargs=-1),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one key (repeatable)."),
@@ -118,18 +124,25 @@ def _with_compile_options(func: Any) -> Any:
               help="Plan for the machine in this spec (from `tkplan probe`) instead of this one.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--no-cache", is_flag=True, help="Compile from scratch, ignoring the compile cache.")
+@_HISTORY_OPTION
 def compile_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, output: str | None,
-                hardware_spec: str | None, fmt: str, no_cache: bool) -> None:
+                hardware_spec: str | None, fmt: str, no_cache: bool, history: str | None) -> None:
     """Compile profiles and overrides into a plan; print a summary, save it with -o.
 
     WORDS are profile names (kaggle_safe), profile files (my/profile.yaml) and overrides
     (families.lightgbm.num_leaves=64; +key=value adds a key, ++key=value adds or sets, ~key removes;
     values may refer to other keys, ${run.name}, and to the environment, ${env:USER}).
+
+    The plan learns from earlier runs on this machine (the history store, see `tkplan history`): expected
+    costs order the steps and split the threads, observed peaks size the memory caps; the summary ends with
+    the expected makespan and its lower bound. --history none plans cold.
     """
     from tkplan._compile_cache import compile_cached
 
     entry = compile_cached(words, sets, dict(os.environ), Path.cwd(), hermetic, hardware_spec, tkplan.__version__,
-                           use_cache=not no_cache)
+                           use_cache=not no_cache, history=history)
+    if entry.get("warning"):
+        click.echo(str(entry["warning"]), err=True)
     _emit(str(entry["plan"]), str(entry["summary"]), output, fmt,
           f"plan written to {output} (plan_hash {entry['plan_hash']})")
 
@@ -164,24 +177,34 @@ def _emit(text: str | Callable[[], Iterable[str]], summary: str, output: str | N
 @click.option("--hardware", "hardware_spec", type=click.Path(exists=True, dir_okay=False),
               help="Plan for the machine in this spec (from `tkplan probe`) instead of this one.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@_HISTORY_OPTION
 def sweep_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, output: str | None,
-              hardware_spec: str | None, fmt: str) -> None:
+              hardware_spec: str | None, fmt: str, history: str | None) -> None:
     """Compile every point of a sweep into its own plan; print a summary, save the sweep file with -o.
 
     Axes are overrides with several values (key=a,b,c; key=range(16,257,16); 'key=choice([64,32],[128,64])')
     and a profile's `sweep:` section (grid: key -> values, or points: a list of key -> value mappings; seeds:
     one more axis over run.base_seed). The points are the cartesian product of the axes, first axis slowest.
+    Each point is planned with the history store as `tkplan compile` plans; the summary ends with the expected
+    total of every distinct step.
     """
     from tkplan import _compile_cache as cache
+    from tkplan._cli_history import read_snapshot, render_forecast, store_path
     from tkplan._data_digest import MeasuredFiles
     from tkplan._render import render_sweep_summary
-    from tkplan.planner import compile_sweep, sweep_chunks
+    from tkplan.planner import compile_sweep, forecast_sweep, load_base, sweep_chunks
 
     hardware, source = cache.hardware_for(hardware_spec)
     request = _request(words, sets, hermetic)
+    setting = history or load_base(request).config["history"]["store"]
+    snapshot, warning = read_snapshot(store_path(setting, os.environ, request.cwd), hardware)
+    if warning:
+        click.echo(warning, err=True)
     files = MeasuredFiles(request.cwd, cache.cache_dir(os.environ))
-    sweep = compile_sweep(request, hardware, source, tkplan.__version__, files)
-    _emit(lambda: sweep_chunks(sweep), render_sweep_summary(sweep), output, fmt,
+    sweep = compile_sweep(request, hardware, source, tkplan.__version__, files, history=snapshot)
+    told = forecast_sweep(list(sweep.plans.values()))
+    summary = render_sweep_summary(sweep) + "\n\n" + render_forecast(told, None, snapshot)
+    _emit(lambda: sweep_chunks(sweep), summary.replace("expected makespan", "expected total", 1), output, fmt,
           f"sweep written to {output} (sweep_hash {sweep.sweep_hash})")
 
 
@@ -200,8 +223,9 @@ def validate_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool) 
 @_with_compile_options
 @click.option("--hardware", "hardware_spec", type=click.Path(exists=True, dir_okay=False),
               help="Explain the plan for the machine in this spec.")
+@_HISTORY_OPTION
 def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool,
-                hardware_spec: str | None) -> None:
+                hardware_spec: str | None, history: str | None) -> None:
     """Show where KEY's value came from: every layer that set it (file:line:col), the winner marked.
 
     KEY is a config path (families.lightgbm.num_leaves) or a prefix of several, or the name of a value the
@@ -214,12 +238,15 @@ def explain_cmd(key: str, words: tuple[str, ...], sets: tuple[str, ...], hermeti
 
     saved = [w for w in words if w.endswith(".json")]
     if saved:
-        if len(words) > 1 or sets or hardware_spec or hermetic:
+        if len(words) > 1 or sets or hardware_spec or hermetic or history:
             raise click.UsageError("a saved plan is explained alone: tkplan explain KEY plan.json")
         click.echo(render_explanation(explain_plan(key, read_plan(saved[0]))))
         return
-    click.echo(render_explanation(explain_key(key, _request(words, sets, hermetic), hardware_spec,
-                                              tkplan.__version__)))
+    explanation, warning = explain_key(key, _request(words, sets, hermetic), hardware_spec, tkplan.__version__,
+                                       history)
+    if warning:
+        click.echo(warning, err=True)
+    click.echo(render_explanation(explanation))
 
 
 @main.group("init")

@@ -16,6 +16,7 @@ The tree::
     ├── EngineError                an engine cannot reach or start where steps run (a Ray cluster)
     ├── AuditError                 a path given to ``tkplan audit`` is unusable
     ├── TrackingError              an MLflow store is missing, unreachable, or refused what was logged
+    ├── HistoryError               the history store cannot be read or written (locked, damaged, not SQLite)
     └── ExtraMissingError          an optional dependency a command needs is not installed
 
 Library code raises these; only ``tkplan.cli`` turns them into messages, with the exit code `exit_code` gives
@@ -43,6 +44,7 @@ __all__ = [
     "EngineError",
     "ExtraMissingError",
     "HardwareError",
+    "HistoryError",
     "PlanError",
     "PlanningError",
     "Problem",
@@ -254,6 +256,10 @@ class TrackingError(TkplanError):
         super().__init__(message)
 
 
+class HistoryError(TkplanError):
+    """Raised when the history store cannot be read or written: locked too long, damaged, or not a store."""
+
+
 class ExtraMissingError(TkplanError, ImportError):
     """Raised when a command needs an optional extra (``report``, ``track``) that is not installed."""
 
@@ -285,6 +291,7 @@ EXIT_CODES: Mapping[type[TkplanError], int] = {
     EngineError: 8,
     AuditError: 2,
     TrackingError: 8,
+    HistoryError: 8,
     ExtraMissingError: 8,
 }
 """The documented exit code of each error (README's table); any other `TkplanError` exits 1."""

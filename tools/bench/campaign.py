@@ -1,11 +1,13 @@
-"""The CPU families' campaign run three ways in one go: tkplan's plan against the two usual ways.
+"""The CPU families' campaign run four ways in one go: tkplan's plans against the two usual ways.
 
 Usage: ``python tools/bench/campaign.py [--symbols N] [--timestamps N] [--features N] [--families a,b,...]
 [--same-wait-policy] [key=value ...]`` (overrides as in ``tkplan compile``)
 
   (a) ``tkplan run`` of the compiled plan (`execute`): threads, slots and order as the planner chose them;
   (b) every step at once, each with the libraries' default of all cores (oversubscribed);
-  (c) one step after another with ``cpu_count - 1`` threads each (the seed pipeline's way).
+  (c) one step after another with ``cpu_count - 1`` threads each (the seed pipeline's way);
+  (d) ``tkplan run`` of the plan compiled again with the history of (a): the same campaign, planned with what
+      its first run observed (expected costs, thread split, order, memory caps), run right after (a).
 
 Every way does the same work: each step is `run_step` of the same plan step (same data, hyperparameters and
 seed) in its own process; only the thread counts and the schedule differ. The children of (b) and (c) get
@@ -20,8 +22,9 @@ the longest step at full threads). The single-thread CPU seconds are measured by
 with 1 thread; "the longest step at full threads" is the longest wall time of any step run alone with all
 usable CPUs — or with one thread, where that was faster, so that the bound stays a bound (steps are timed
 so, longest single-thread first, until no remaining step's single-thread wall time could exceed the longest
-found). Targets: (a) ≤ 0.85 × the better of (b) and (c), and (a) ≤ 1.25 × the
-lower bound. The load average is printed before and after: figures from a busy machine are not figures.
+found). Targets: (a) ≤ 0.85 × the better of (b) and (c), (a) ≤ 1.25 × the lower bound, (d) ≤ 1.05 × the lower
+bound and (d) ≤ (a); the prediction error of (d)'s expected makespan is printed too. The load average is printed
+before and after: figures from a busy machine are not figures.
 """
 
 from __future__ import annotations
@@ -129,15 +132,16 @@ def main() -> None:
     import tkplan
     from tkplan import execute
     from tkplan.families import prepare
-    from tkplan.planner import CompileRequest, compile_plan, plan_to_json, probe
+    from tkplan.planner import CompileRequest, compile_plan, forecast, hardware_fingerprint, plan_to_json, probe
+    from tkplan.runtime import read_history
 
     words = [f"campaign.families=[{args.families}]"]
     words += [f"data.synthetic.{k}={v}" for k, v in
               (("symbols", args.symbols), ("timestamps", args.timestamps), ("features", args.features)) if v]
     words += args.overrides
     hardware = probe()
-    plan = compile_plan(CompileRequest(words=tuple(words), env={}, cwd=Path.cwd(), hermetic=True), hardware,
-                        "probe", tkplan.__version__)
+    request = CompileRequest(words=tuple(words), env={}, cwd=Path.cwd(), hermetic=True)
+    plan = compile_plan(request, hardware, "probe", tkplan.__version__)
     cpus = hardware.cpus_usable
     seed_threads = max(1, (os.cpu_count() or 2) - 1)
     steps = list(plan.schedule.order)
@@ -155,14 +159,28 @@ def main() -> None:
         print(f"(b), (c) children: the planned environment, thread counts as below, OMP_WAIT_POLICY "
               f"{'as planned' if args.same_wait_policy else 'unset (library default)'}")
 
+        store = root / "history.sqlite"
         start = time.perf_counter()
-        summary = execute(plan, root / "a")
+        summary = execute(plan, root / "a", history=store)
         a = time.perf_counter() - start
         if not summary.ok:
             sys.exit(f"(a) had steps that did not end ok: {summary.counts}")
         planned = ", ".join(f"{r.step_id}={r.allowed.threads}" for r in summary.results)
         print(f"(a) tkplan plan, {plan.schedule.max_parallel} slot(s), its data preparation included: {a:.1f} s\n"
               f"    threads: {planned}")
+
+        learned = compile_plan(request, hardware, "probe", tkplan.__version__,
+                               history=read_history(store, hardware_fingerprint(hardware)))
+        expected = forecast(learned)
+        start = time.perf_counter()
+        summary = execute(learned, root / "d")
+        d = time.perf_counter() - start
+        if not summary.ok:
+            sys.exit(f"(d) had steps that did not end ok: {summary.counts}")
+        planned = ", ".join(f"{r.step_id}={r.allowed.threads}" for r in summary.results)
+        print(f"(d) tkplan plan with the history of (a), {learned.schedule.max_parallel} slot(s): {d:.1f} s "
+              f"(expected {expected.makespan:.1f} s, bound expected {expected.lower_bound:.1f} s)\n"
+              f"    order: {', '.join(learned.schedule.order)}\n    threads: {planned}")
 
         start = time.perf_counter()
         wait_all([launcher.start(s, cpus, None) for s in steps])
@@ -195,11 +213,16 @@ def main() -> None:
     better = min(b, c)
     print(f"\nlower bound: max({total_cpu:.1f} single-thread CPU s / {cpus} CPUs, longest step alone at {cpus} "
           f"threads: {longest} {full[longest]:.1f} s, {single_wall[longest]:.1f} s with 1) = {bound:.1f} s")
-    print(f"makespans: (a) {a:.1f} s   (b) {b:.1f} s   (c) {c:.1f} s")
+    error = (expected.makespan - d) / d
+    print(f"makespans: (a) {a:.1f} s   (b) {b:.1f} s   (c) {c:.1f} s   (d) {d:.1f} s")
     print(f"(a) / better of (b),(c) = {a / better:.2f}  (target ≤ 0.85)")
     print(f"(a) / lower bound       = {a / bound:.2f}  (target ≤ 1.25)")
+    print(f"(d) / lower bound       = {d / bound:.2f}  (target ≤ 1.05)")
+    print(f"(d) / (a)               = {d / a:.2f}  (target ≤ 1)")
+    print(f"(d) expected {expected.makespan:.1f} s, actual {d:.1f} s: prediction error {error:+.1%}")
     print(f"load average after: {load()}")
-    print(json.dumps({"a": a, "b": b, "c": c, "lower_bound": bound, "cpus": cpus,
+    print(json.dumps({"a": a, "b": b, "c": c, "d": d, "d_expected": expected.makespan, "lower_bound": bound,
+                      "cpus": cpus,
                       "same_wait_policy": args.same_wait_policy, "single_thread_cpu_s": single_cpu,
                       "single_thread_wall_s": single_wall, "full_threads_wall_s": full}))
 
