@@ -1,0 +1,262 @@
+"""A study's declaration: the ``search:`` space and the ``tune:`` settings, checked; each trial its own plan.
+
+``search:`` maps dotted keys to distributions: ``{int: [16, 256], log: true}``, ``{float: [1e-4, 1e-2], log:
+true}``, ``{choice: [relu, tanh]}`` (``step:`` samples on a grid). A distribution is checked like a sweep's
+values: the key must exist (a "did you mean" otherwise), the distribution must fit the key's schema type (a
+``float`` range on an integer key is refused), both ends of a range and every choice must be values the key
+takes, and a range must not be empty. Each problem is located where the distribution was written.
+
+`load_study` reads the layers once (``load_base``); `compile_trial` applies a trial's values as overrides with
+the provenance ``tune: trial N`` (after the study's own overrides: ``run.threads`` for the trials that run at
+once, ``isolation.force: process`` so that a pruned trial's process can be stopped), and plans it. ``search:``
+and ``tune:`` stay out of every plan, as ``sweep:`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from tkplan.errors import ConfigError, Problem
+from tkplan.planner._compile import (
+    SEARCH,
+    TUNE,
+    Base,
+    CompileRequest,
+    Resolved,
+    load_base,
+    plan_resolved,
+    resolve_point,
+)
+from tkplan.planner._data import FileFacts
+from tkplan.planner._grammar import format_value
+from tkplan.planner._hardware import HardwareSpec
+from tkplan.planner._merge import Provenance
+from tkplan.planner._overrides import Override, split_words, sweep_problems
+from tkplan.planner._plan import Plan
+from tkplan.planner._validate import accepted_types
+
+__all__ = ["SEARCH", "TUNE", "Distribution", "Study", "TuneSettings", "compile_trial", "load_study",
+           "trial_overrides"]
+
+_KINDS = ("int", "float", "choice")  # tkplan: ignore[constant]  the distribution grammar
+_LOWER_IS_BETTER = ("rmse", "mae")  # tkplan: ignore[constant]  the step metrics (families/_metrics.py)
+_LOGGED_ROUNDS = ("lightgbm", "quantile_lightgbm", "xgboost")  # tkplan: ignore[constant]  families with log_every
+
+
+@attrs.frozen
+class Distribution:
+    """One searched key.
+
+    Attributes:
+        key: the dotted key.
+        kind: ``int``, ``float`` or ``choice``.
+        low, high: the range's ends, both included (``int`` and ``float``).
+        log: sample on a log scale.
+        step: sample on a grid of this step from ``low``, or ``None``.
+        choices: the values of a ``choice``.
+        source: where it was written (``file:line:col``).
+    """
+
+    key: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    source: str = ""
+
+
+@attrs.frozen
+class TuneSettings:
+    """The ``tune:`` section, with its defaults resolved (see ``schema/config.schema.json``)."""
+
+    name: str
+    metric: str | None
+    direction: str
+    trials: int
+    timeout_s: float | None
+    parallel: str | int
+    sampler: str
+    sampler_seed: int
+    sampler_startup_trials: int
+    pruner: str
+    pruner_startup_trials: int
+    warmup_steps: int
+    storage: str | None
+    report_every: int | None
+
+    def direction_for(self, metric: str) -> str:
+        """``minimize`` or ``maximize``: the setting, or for ``auto`` what ``metric`` calls for."""
+        if self.direction != "auto":
+            return self.direction
+        return "minimize" if metric in _LOWER_IS_BETTER else "maximize"
+
+
+@attrs.frozen
+class Study:
+    """A study ready to compile trials: the layers read once, the space and settings checked.
+
+    Attributes:
+        base: the layers and overrides every trial shares.
+        space: the searched keys, in the order written.
+        settings: the ``tune:`` section.
+        resolved: the configuration without any trial's values (its campaign, its ``report`` settings).
+    """
+
+    base: Base
+    space: tuple[Distribution, ...]
+    settings: TuneSettings
+    resolved: Resolved
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        """The profile names and files named on the study's command line, as written."""
+        return tuple(split_words(self.base.request.words, self.base.request.sets)[0])
+
+
+def load_study(request: CompileRequest) -> Study:
+    """Read the layers once, then check the ``search:`` space and the ``tune:`` settings.
+
+    Raises:
+        ConfigError: an input is invalid, the space is empty, or a distribution does not fit its key (every
+            problem, each located where it was written).
+    """
+    base = load_base(request)
+    overrides, sweeps = sweep_problems(base.cli_overrides)
+    base = attrs.evolve(base, cli_overrides=tuple(overrides), problems=(*base.problems, *sweeps))
+    resolved = resolve_point(base, ())
+    section = resolved.config.get(SEARCH) or {}
+    problems: list[Problem] = []
+    space = []
+    for key, spec in section.items():
+        dist, found = _distribution(key, spec, _where(resolved.provenance, f"{SEARCH}.{key}"))
+        problems += found or _fits(base, dist)
+        space.append(dist)
+    if not space:
+        problems.append(Problem("the study searches nothing", SEARCH, "",
+                                "add a search: section to a profile: dotted key -> {int: [low, high]}, "
+                                "{float: [low, high], log: true} or {choice: [a, b]}"))
+    if problems:
+        raise ConfigError(problems)
+    return Study(base, tuple(space), _settings(resolved.config), resolved)
+
+
+def trial_overrides(study: Study, values: Mapping[str, Any], number: int, threads: int | None) -> list[Override]:
+    """The overrides of trial ``number``: the study's own (threads, isolation, reporting), then its values.
+
+    Args:
+        study: the study.
+        values: the sampled value of each searched key.
+        number: the trial's number (Optuna's), for the provenance.
+        threads: the run's thread budget for this trial (the budget shared among the trials at once), or
+            ``None`` to keep ``run.threads``.
+    """
+    tune = "tune: the study"
+    overrides = [Override(("isolation", "force"), "process", f"{tune} (a pruned trial's process is stopped)")]
+    if threads is not None:
+        overrides.append(Override(("run", "threads"), threads, f"{tune} (its thread budget shared by the trials "
+                                                                "at once)"))
+    every = study.settings.report_every
+    families = study.resolved.config["families"]
+    if every is not None:
+        overrides += [Override(("families", family, "log_every"), every, f"{tune} (tune.report_every)")
+                      for family in _LOGGED_ROUNDS if "log_every" in (families.get(family) or {})]
+    overrides += [Override(tuple(key.split(".")), value, f"tune: trial {number}") for key, value in values.items()]
+    return overrides
+
+
+def compile_trial(study: Study, values: Mapping[str, Any], number: int, threads: int | None, hardware: HardwareSpec,
+                  hardware_source: str, version: str, files: Mapping[str, FileFacts] | None = None) -> Plan:
+    """Compile trial ``number`` of ``study`` into its own plan; its values are recorded as words of its command
+    line, so ``tkplan compile WORDS… KEY=VALUE…`` gives the same ``plan_hash``.
+
+    Raises:
+        ConfigError: a value does not fit (cannot happen for values drawn from the checked space).
+        PlanningError: the trial cannot be honoured on ``hardware``.
+    """
+    overrides = trial_overrides(study, values, number, threads)
+    resolved = resolve_point(study.base, overrides)
+    request = study.base.request
+    words = (*request.words, *(f"--set={s}" for s in request.sets),
+             *(f"{'.'.join(o.path)}={format_value(o.value)}" for o in overrides))
+    return plan_resolved(resolved, words, hardware, hardware_source, version, files)
+
+
+def _where(provenance: Provenance, key: str) -> str:
+    chain = provenance.get(key) or [s for k, c in provenance.items() if k.startswith(key + ".") for s in c]
+    return chain[0].where if chain else SEARCH
+
+
+def _distribution(key: str, spec: Mapping[str, Any], where: str) -> tuple[Distribution, list[Problem]]:
+    """The distribution written as ``spec`` (its shape already checked by the schema), and what is wrong with it."""
+    path = f"{SEARCH}.{key}"
+    kinds = [k for k in _KINDS if k in spec]
+    if len(kinds) != 1:
+        return Distribution(key, "choice", source=where), [Problem(
+            f"a distribution is one of int, float or choice; got {', '.join(kinds) or 'none of them'}", path, where,
+            "write {int: [low, high]}, {float: [low, high]} or {choice: [a, b, ...]}")]
+    kind = kinds[0]
+    log, step = bool(spec.get("log", False)), spec.get("step")
+    if kind == "choice":
+        extra = [k for k in ("log", "step") if k in spec]
+        problems = [Problem(f"{', '.join(extra)} applies to int and float ranges, not to a choice", path, where,
+                            "remove it")] if extra else []
+        return Distribution(key, kind, choices=tuple(spec["choice"]), source=where), problems
+    low, high = spec[kind]
+    problems = []
+    if low > high:
+        problems.append(Problem(f"the range [{low}, {high}] is empty: low is above high", path, where,
+                                "write [low, high] with low ≤ high"))
+    if log and low <= 0:
+        problems.append(Problem(f"a log scale needs low > 0; got {low}", path, where, "raise low, or drop log"))
+    if log and step is not None:
+        problems.append(Problem("step and log do not go together", path, where, "drop one of them"))
+    if kind == "int" and step is not None and step != int(step):
+        problems.append(Problem(f"an int range steps by an integer; got {step}", path, where, "write an integer"))
+    return Distribution(key, kind, low, high, log, step, source=where), problems
+
+
+def _fits(base: Base, dist: Distribution) -> list[Problem]:
+    """Whether the distribution's values are values its key takes: type, and each end or choice checked as an
+    override of the key would be (unknown key with "did you mean", range, enum)."""
+    path = tuple(dist.key.split("."))
+    accepted = accepted_types(path)
+    where = f"{SEARCH}.{dist.key}"
+    if dist.kind == "float" and accepted and "number" not in accepted:
+        return [Problem(f"{dist.key} takes {' or '.join(sorted(accepted))} values, not a float range", where,
+                        dist.source, "search it with {int: [low, high]}" if "integer" in accepted else
+                        "search it with {choice: [...]}")]
+    if dist.kind == "int" and accepted and not {"integer", "number"} & accepted:
+        return [Problem(f"{dist.key} takes {' or '.join(sorted(accepted))} values, not an int range", where,
+                        dist.source, "search it with {choice: [...]}")]
+    values: Sequence[Any] = dist.choices if dist.kind == "choice" else (dist.low, dist.high)
+    problems: dict[Problem, None] = {}
+    for value in values:
+        try:
+            resolve_point(base, [Override(path, value, dist.source)])
+        except ConfigError as exc:
+            for p in exc.problems:
+                if not p.path and p.origin == dist.source:  # the override names no key
+                    problems[Problem(f"{dist.key} is not a key of the configuration", where, dist.source,
+                                     p.hint)] = None
+                elif p.path == dist.key or p.path.startswith(dist.key + "."):
+                    problems[Problem(f"{format_value(value)}: {p.message}", where if p.path == dist.key else p.path,
+                                     dist.source, p.hint)] = None
+    return list(problems)
+
+
+def _settings(config: Mapping[str, Any]) -> TuneSettings:
+    tune = config.get(TUNE) or {}
+    sampler, pruner = tune["sampler"], tune["pruner"]
+    seed = sampler["seed"]
+    return TuneSettings(
+        name=str(tune["name"] or config["run"]["name"]), metric=tune["metric"], direction=tune["direction"],
+        trials=int(tune["trials"]), timeout_s=tune["timeout_s"], parallel=tune["parallel"],
+        sampler=sampler["name"], sampler_seed=int(config["run"]["base_seed"] if seed is None else seed),
+        sampler_startup_trials=int(sampler["n_startup_trials"]), pruner=pruner["name"],
+        pruner_startup_trials=int(pruner["n_startup_trials"]), warmup_steps=int(pruner["n_warmup_steps"]),
+        storage=tune["storage"], report_every=tune["report_every"])
