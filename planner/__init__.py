@@ -45,6 +45,13 @@ _EXPORTS = {
     "compile_sweep": "tkplan.planner._sweep",
     "sweep_to_json": "tkplan.planner._sweep",
     "probe_fingerprint": "tkplan.planner._probe",
+    "Distribution": "tkplan.planner._search",
+    "Study": "tkplan.planner._search",
+    "TuneSettings": "tkplan.planner._search",
+    "best_profile": "tkplan.planner._search",
+    "compile_trial": "tkplan.planner._search",
+    "load_study": "tkplan.planner._search",
+    "trials_at_once": "tkplan.planner._search",
     "export_schemas": "tkplan.planner._schemas",
 }
 

@@ -14,12 +14,13 @@ and ``tune:`` stay out of every plan, as ``sweep:`` does.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from tkplan.errors import ConfigError, Problem
+from tkplan.errors import ConfigError, PlanningError, Problem
 from tkplan.planner._compile import (
     SEARCH,
     TUNE,
@@ -36,10 +37,11 @@ from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._merge import Provenance
 from tkplan.planner._overrides import Override, split_words, sweep_problems
 from tkplan.planner._plan import Plan
+from tkplan.planner._rules import thread_budget
 from tkplan.planner._validate import accepted_types
 
-__all__ = ["SEARCH", "TUNE", "Distribution", "Study", "TuneSettings", "compile_trial", "load_study",
-           "trial_overrides"]
+__all__ = ["Distribution", "Study", "TuneSettings", "best_profile", "compile_trial", "load_study", "study_budget",
+           "trial_overrides", "trials_at_once"]
 
 _KINDS = ("int", "float", "choice")  # tkplan: ignore[constant]  the distribution grammar
 _LOWER_IS_BETTER = ("rmse", "mae")  # tkplan: ignore[constant]  the step metrics (families/_metrics.py)
@@ -105,12 +107,16 @@ class Study:
         space: the searched keys, in the order written.
         settings: the ``tune:`` section.
         resolved: the configuration without any trial's values (its campaign, its ``report`` settings).
+        metric: the metric on the validation split that a trial's value is.
+        direction: ``minimize`` or ``maximize``.
     """
 
     base: Base
     space: tuple[Distribution, ...]
     settings: TuneSettings
     resolved: Resolved
+    metric: str
+    direction: str
 
     @property
     def profiles(self) -> tuple[str, ...]:
@@ -140,9 +146,34 @@ def load_study(request: CompileRequest) -> Study:
         problems.append(Problem("the study searches nothing", SEARCH, "",
                                 "add a search: section to a profile: dotted key -> {int: [low, high]}, "
                                 "{float: [low, high], log: true} or {choice: [a, b]}"))
+    settings = _settings(resolved.config)
+    metric, found = _metric(settings, resolved)
+    problems += found
     if problems:
         raise ConfigError(problems)
-    return Study(base, tuple(space), _settings(resolved.config), resolved)
+    return Study(base, tuple(space), settings, resolved, metric, settings.direction_for(metric))
+
+
+def trials_at_once(study: Study, hardware: HardwareSpec) -> tuple[int, int, int]:
+    """How many trials run at once, the thread budget each is planned with, and the budget of them all.
+
+    ``tune.parallel: auto`` runs one trial per thread of the run's budget (``run.threads``: the usable CPUs, or
+    the profile's cap), at most ``tune.trials``; a number runs that many, each with an equal share of the budget
+    (at least one thread).
+    """
+    budget = study_budget(study, hardware)
+    asked = study.settings.parallel
+    parallel = min(budget if asked == "auto" else int(asked), study.settings.trials)
+    return max(1, parallel), max(1, budget // max(1, parallel)), budget
+
+
+def study_budget(study: Study, hardware: HardwareSpec) -> int:
+    """The threads the steps of every trial running at once may use together: the run's thread budget."""
+    problems: list[Problem] = []
+    budget, _why = thread_budget(study.resolved.config, hardware, study.resolved.provenance, problems)
+    if problems:
+        raise PlanningError(problems)
+    return budget
 
 
 def trial_overrides(study: Study, values: Mapping[str, Any], number: int, threads: int | None) -> list[Override]:
@@ -184,6 +215,52 @@ def compile_trial(study: Study, values: Mapping[str, Any], number: int, threads:
     words = (*request.words, *(f"--set={s}" for s in request.sets),
              *(f"{'.'.join(o.path)}={format_value(o.value)}" for o in overrides))
     return plan_resolved(resolved, words, hardware, hardware_source, version, files)
+
+
+def best_profile(study: Study, values: Mapping[str, Any], header: str, extends: Sequence[str]) -> str:
+    """A profile layer of a trial's values that ``tkplan compile`` takes as it is.
+
+    It extends the study's profiles (``extends``: as the caller rewrote them for where the file goes) and
+    sets what the study's command line set, then each searched key to ``values``; ``header`` becomes its
+    first comment lines (``tune: study NAME, trial N``). A removal (``~key``) cannot be written in a
+    profile: it is named in a comment.
+    """
+    tree: dict[str, Any] = {}
+    removed = []
+    for o in study.base.cli_overrides:
+        if o.op == "~":
+            removed.append(f"~{'.'.join(o.path)} ({o.source})")
+        else:
+            _put(tree, o.path, o.value)
+    for key, value in values.items():
+        _put(tree, tuple(key.split(".")), value)
+    lines = [f"# {line}" for line in header.splitlines()]
+    lines += [f"# the study's command line also removed {r}: remove it again when compiling" for r in removed]
+    if extends:
+        lines.append(f"extends: {json.dumps(list(extends), ensure_ascii=False)}")
+    lines += _yaml(tree, 0)
+    return "\n".join(lines) + "\n"
+
+
+def _put(tree: dict[str, Any], path: Sequence[str], value: Any) -> None:
+    for part in path[:-1]:
+        node = tree.get(part)
+        if not isinstance(node, dict):
+            node = tree[part] = {}
+        tree = node
+    tree[path[-1]] = value
+
+
+def _yaml(tree: Mapping[str, Any], depth: int) -> list[str]:
+    """Block mappings of ``tree``; every leaf a JSON value (JSON is YAML 1.2's flow syntax)."""
+    lines = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            lines.append(f"{'  ' * depth}{key}:")
+            lines += _yaml(value, depth + 1)
+        else:
+            lines.append(f"{'  ' * depth}{key}: {json.dumps(value, ensure_ascii=False)}")
+    return lines
 
 
 def _where(provenance: Provenance, key: str) -> str:
@@ -247,6 +324,20 @@ def _fits(base: Base, dist: Distribution) -> list[Problem]:
                     problems[Problem(f"{format_value(value)}: {p.message}", where if p.path == dist.key else p.path,
                                      dist.source, p.hint)] = None
     return list(problems)
+
+
+def _metric(settings: TuneSettings, resolved: Resolved) -> tuple[str, list[Problem]]:
+    """The trial's metric: ``tune.metric``, or the leaderboard's ``report.rank_by`` for the targets' task."""
+    if settings.metric is not None:
+        return settings.metric, []
+    tasks = sorted({w.task for w in resolved.work})
+    rank_by = resolved.config["report"]["rank_by"]
+    if len(tasks) == 1:
+        return str(rank_by[tasks[0]]), []
+    where = _where(resolved.provenance, "campaign.targets")
+    return "", [Problem(f"the study trains {' and '.join(tasks) or 'no'} targets, so tune.metric cannot follow "
+                        "report.rank_by", "tune.metric", where,
+                        "set tune.metric, or tune one kind of target (campaign.targets)")]
 
 
 def _settings(config: Mapping[str, Any]) -> TuneSettings:

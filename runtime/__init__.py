@@ -45,6 +45,12 @@ _EXPORTS = {
     "fresh_run_dir": "tkplan.runtime._rundir",
     "project_root": "tkplan.runtime._datacheck",
     "ExecutorSettings": "tkplan.runtime._settings",
+    "StudySpec": "tkplan.runtime._study",
+    "StudySummary": "tkplan.runtime._study",
+    "TrialEvent": "tkplan.runtime._study",
+    "TrialRecord": "tkplan.runtime._study",
+    "run_study": "tkplan.runtime._study",
+    "study_state": "tkplan.runtime._study",
     "shell_exports": "tkplan.runtime._stepenv",
     "step_environment": "tkplan.runtime._stepenv",
 }

@@ -2,7 +2,8 @@
 
 Isolation, as the plan's ``step.isolation.mode`` says:
 
-* ``process`` — a fresh interpreter per step (``python -P -m tkplan.runtime._child RUN_DIR STEP_ID``, started
+* ``process`` — a fresh interpreter per step (``python -P -m tkplan.runtime._child RUN_DIR STEP_ID``, the
+  name of the job's step directory: the step's id, which a study's job carries prefixed by its trial; started
   with ``subprocess``, never forked from the executor), in its own session and process group, with the
   step's environment in place before its first import; stdout and stderr go to ``steps/<id>/*.log``.
   ``-P``: the working directory goes to the end of the child's ``sys.path``, not the front, so a project
@@ -193,7 +194,7 @@ class LocalEngine(Engine):
     def _start_process(self, job: Job) -> _Running:
         env = {**os.environ, **job.step.env, RUN_TOKEN: job.token, STEP_ID: job.step.id}
         with open(job.step_dir / "stdout.log", "ab") as out, open(job.step_dir / "stderr.log", "ab") as err:
-            popen = subprocess.Popen([sys.executable, "-P", "-m", _CHILD, str(job.run_dir), job.step.id], env=env,
+            popen = subprocess.Popen([sys.executable, "-P", "-m", _CHILD, str(job.run_dir), job.step_dir.name], env=env,
                                      stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
                                      preexec_fn=_die_with_parent() if self.options.get("die_with_parent") else None)
         running = _Running(job, popen.pid, popen.pid, GroupWatch(popen.pid), time.monotonic(), popen=popen,
