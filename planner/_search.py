@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from tkplan.errors import ConfigError, PlanningError, Problem
+from tkplan.errors import ConfigError, PlanningError, Problem, did_you_mean
 from tkplan.planner._compile import (
     SEARCH,
     TUNE,
@@ -90,6 +90,7 @@ class TuneSettings:
     warmup_steps: int
     storage: str | None
     report_every: int | None
+    enqueue: tuple[Mapping[str, Any], ...] = ()
 
     def direction_for(self, metric: str) -> str:
         """``minimize`` or ``maximize``: the setting, or for ``auto`` what ``metric`` calls for."""
@@ -149,6 +150,7 @@ def load_study(request: CompileRequest) -> Study:
     settings = _settings(resolved.config)
     metric, found = _metric(settings, resolved)
     problems += found
+    problems += _enqueued_problems(base, settings, {d.key: d for d in space}, resolved.provenance)
     if problems:
         raise ConfigError(problems)
     return Study(base, tuple(space), settings, resolved, metric, settings.direction_for(metric))
@@ -340,6 +342,29 @@ def _metric(settings: TuneSettings, resolved: Resolved) -> tuple[str, list[Probl
                         "set tune.metric, or tune one kind of target (campaign.targets)")]
 
 
+def _enqueued_problems(base: Base, settings: TuneSettings, space: Mapping[str, Distribution],
+                       provenance: Provenance) -> list[Problem]:
+    """Each enqueued trial sets searched keys only, to values in their distributions."""
+    problems: list[Problem] = []
+    for i, values in enumerate(settings.enqueue):
+        where = _where(provenance, f"{TUNE}.enqueue.{i}")
+        for key, value in values.items():
+            dist = space.get(key)
+            if dist is None:
+                problems.append(Problem(f"enqueued trial {i + 1} sets {key}, which the study does not search",
+                                        f"{TUNE}.enqueue", where, did_you_mean(key, space) or
+                                        f"searched: {', '.join(space)}"))
+                continue
+            inside = (value in dist.choices if dist.kind == "choice" else
+                      isinstance(value, (int, float)) and not isinstance(value, bool)
+                      and dist.low is not None and dist.high is not None and dist.low <= value <= dist.high
+                      and (dist.kind == "float" or isinstance(value, int)))
+            if not inside:
+                problems.append(Problem(f"enqueued trial {i + 1}: {key}={format_value(value)} is outside its "
+                                        "distribution", f"{TUNE}.enqueue", where, f"written at {dist.source}"))
+    return problems
+
+
 def _settings(config: Mapping[str, Any]) -> TuneSettings:
     tune = config.get(TUNE) or {}
     sampler, pruner = tune["sampler"], tune["pruner"]
@@ -350,4 +375,5 @@ def _settings(config: Mapping[str, Any]) -> TuneSettings:
         sampler=sampler["name"], sampler_seed=int(config["run"]["base_seed"] if seed is None else seed),
         sampler_startup_trials=int(sampler["n_startup_trials"]), pruner=pruner["name"],
         pruner_startup_trials=int(pruner["n_startup_trials"]), warmup_steps=int(pruner["n_warmup_steps"]),
-        storage=tune["storage"], report_every=tune["report_every"])
+        storage=tune["storage"], report_every=tune["report_every"],
+        enqueue=tuple(dict(v) for v in tune.get("enqueue") or ()))

@@ -24,7 +24,8 @@ from tkplan.planner._plan import Step
 
 __all__ = ["STATUSES", "Allowance", "RunSummary", "StepResult"]
 
-STATUSES = ("ok", "failed", "timeout", "oom", "crashed", "skipped", "pruned")  # tkplan: ignore[constant]  the result format
+STATUSES = (  # tkplan: ignore[constant]  the result format
+    "ok", "failed", "timeout", "oom", "crashed", "skipped", "pruned")
 
 
 @attrs.frozen

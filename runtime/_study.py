@@ -64,6 +64,7 @@ __all__ = ["StudySpec", "StudySummary", "TrialEvent", "TrialRecord", "run_study"
 
 STORAGE_FILE = "optuna.journal"  # tkplan: ignore[constant]  the study directory's layout
 STUDY_FILE = "study.json"  # tkplan: ignore[constant]  the study directory's layout
+SPLIT = "val"  # tkplan: ignore[constant]  a study optimises on the validation split; the test split stays held out
 _FINISHED = ("COMPLETE", "PRUNED", "FAIL")  # tkplan: ignore[constant]  Optuna's TrialState names
 
 
@@ -81,6 +82,7 @@ class StudySpec:
         sampler: ``tpe`` or ``random``; sampler_seed: its seed; sampler_startup_trials: TPE's random trials.
         pruner: ``median`` or ``none``; pruner_startup_trials, warmup_steps: the median pruner's settings.
         storage: an Optuna storage URL, or ``None`` for the journal file in the study directory.
+        enqueue: trials to run first (searched key → value), when the study is new.
         space: the searched keys, in order: ``{"key", "kind" (int | float | choice), "low", "high", "log", "step",
             "choices"}``.
     """
@@ -99,6 +101,7 @@ class StudySpec:
     warmup_steps: int
     storage: str | None
     space: tuple[JsonMap, ...] = attrs.field(converter=lambda v: tuple(freeze(d) for d in v))
+    enqueue: tuple[JsonMap, ...] = attrs.field(default=(), converter=lambda v: tuple(freeze(d) for d in v))
 
 
 @attrs.frozen
@@ -330,6 +333,9 @@ class _Driver:
         self.study = self._open_study()
         self.journal.append("study_started", name=self.spec.name, pid=os.getpid(), token=self.token,
                             resume=bool(earlier), trials=self.spec.trials, parallel=self.spec.parallel)
+        if not self.study.trials:
+            for values in self.spec.enqueue:
+                self.study.enqueue_trial(_plain(values))
         try:
             if earlier:
                 self._release(earlier)
@@ -394,7 +400,8 @@ class _Driver:
             self.journal.append("trial_requeued", trial=frozen.number, params=_plain(frozen.params))
             self.requeued[frozen.number] = -1
             record = self.records.get(frozen.number) or TrialRecord(frozen.number, "FAIL", None, frozen.params)
-            self.records[frozen.number] = attrs.evolve(record, state="FAIL", detail="interrupted: asked again")
+            self.records[frozen.number] = attrs.evolve(record, state="FAIL",
+                                                       detail="interrupted by a kill: asked again")
             self.emit(self._event("requeued", self.records[frozen.number]))
 
     def _load_records(self, earlier: Sequence[Mapping[str, Any]]) -> None:
@@ -446,6 +453,9 @@ class _Driver:
         retry_of = handle.user_attrs.get("retry_of")
         if retry_of is not None:
             self.requeued[int(retry_of)] = handle.number
+            if int(retry_of) in self.records:
+                self.records[int(retry_of)] = attrs.evolve(
+                    self.records[int(retry_of)], detail=f"interrupted by a kill: asked again as trial {handle.number}")
         number = handle.number
         try:
             plan = self.compile_trial(params, number)
@@ -601,7 +611,7 @@ class _Driver:
             return None, f"step {bad[0].step_id} {bad[0].status}: {bad[0].detail}"
         values = []
         for r in results:
-            found = _metric((r.metrics or {}).get("val") or {}, self.spec.metric)
+            found = _metric((r.metrics or {}).get(SPLIT) or {}, self.spec.metric)
             if found is None:
                 return None, f"step {r.step_id} has no finite val {self.spec.metric}"
             values.append(found)
@@ -707,7 +717,7 @@ class _Driver:
     def _write_study(self, *, importances: bool) -> StudySummary:
         summary = self._summary(importances=importances)
         document = {"format": "tkplan.study/1", "name": summary.name, "metric": summary.metric,
-                    "direction": summary.direction, "split": "val",
+                    "direction": summary.direction, "split": SPLIT,
                     "best": None if summary.best is None else converter.unstructure(summary.best),
                     "trials": [converter.unstructure(t) for t in summary.trials],
                     "importances": thaw(summary.importances), "counts": summary.counts()}

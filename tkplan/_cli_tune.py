@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-__all__ = ["render_study", "tune_cmd"]
+__all__ = ["tune_cmd"]
 
 _PARAMS_SHOWN = 60
 
@@ -76,7 +76,8 @@ def tune_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, tria
         timeout_s=settings.timeout_s, parallel=parallel, sampler=settings.sampler, sampler_seed=settings.sampler_seed,
         sampler_startup_trials=settings.sampler_startup_trials, pruner=settings.pruner,
         pruner_startup_trials=settings.pruner_startup_trials, warmup_steps=settings.warmup_steps,
-        storage=settings.storage, space=tuple(converter.unstructure(d) for d in study.space))
+        storage=settings.storage, space=tuple(converter.unstructure(d) for d in study.space),
+        enqueue=settings.enqueue)
     run = study.resolved.config["run"]
     study_dir = Path(out) if out else Path.cwd() / str(run["output_dir"]) / f"{settings.name}-tune"
 
@@ -101,6 +102,8 @@ def tune_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, tria
     if fmt == "json":
         click.echo(json.dumps(converter.unstructure(summary), indent=1, sort_keys=True))
     else:
+        from tkplan._render import render_study
+
         click.echo(render_study(converter.unstructure(summary)))
 
 
@@ -150,35 +153,3 @@ def _params(params: Any) -> str:
 
 def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else json.dumps(value) if not isinstance(value, str) else value
-
-
-def render_study(study: Any) -> str:
-    """The study as text: best trial and its values, one line per trial, the parameters' importances.
-
-    Args:
-        study: the unstructured `StudySummary`, or the content of ``study.json`` (the same keys).
-    """
-    trials = list(study.get("trials") or ())
-    counts = {s: sum(t.get("state") == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
-    lines = [f"study {study.get('name')}: {len(trials)} trials ("
-             + ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) + f"), {study.get('direction')} "
-             f"val {study.get('metric')}"]
-    best = study.get("best")
-    if best:
-        lines.append(f"best: trial {best['number']} = {best['value']:.6g} with "
-                     + " ".join(f"{k}={_short(v)}" for k, v in best["params"].items())
-                     + (f"  ({best['directory']})" if best.get("directory") else ""))
-    keys = list(dict.fromkeys(k for t in trials for k in t.get("params", {})))
-    header = ["trial", "state", "value", "wall s", *(k.rsplit(".", 1)[-1] for k in keys)]
-    rows = [[str(t["number"]), str(t["state"]).lower(), "" if t.get("value") is None else f"{t['value']:.6g}",
-             "" if t.get("duration_s") is None else f"{t['duration_s']:.1f}",
-             *(_short(t["params"][k]) if k in t.get("params", {}) else "" for k in keys)] for t in trials]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines += ["", "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
-              "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    importances = study.get("importances") or {}
-    if importances:
-        lines += ["", "importance: " + ", ".join(f"{k} {v:.2f}" for k, v in
-                                                 sorted(importances.items(), key=lambda kv: -kv[1]))]
-    return "\n".join(lines)

@@ -1,13 +1,14 @@
-"""Text renderings of plans, provenance chains and hardware specs for the terminal."""
+"""Text renderings of plans, provenance chains, hardware specs and studies for the terminal."""
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = ["render_chain", "render_derived", "render_explanation", "render_leaderboard", "render_plan_summary",
-           "render_yaml", "table"]
+           "render_study", "render_yaml", "table"]
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -163,3 +164,49 @@ def _metric(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"{value:.4f}"
     return "-" if value is None else str(value)
+
+
+_NOTE_WIDTH = 60
+
+
+def render_study(study: Any) -> str:
+    """A study as text: its best trial and values, one line per trial, the parameters' importances.
+
+    Args:
+        study: the content of a study's ``study.json``, or an unstructured ``StudySummary`` (the same keys).
+    """
+    trials = list(study.get("trials") or ())
+    counts = {s: sum(t.get("state") == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
+    states = ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n)
+    lines = [f"study {study.get('name')}: {len(trials)} trials ({states}), {study.get('direction')} "
+             f"val {study.get('metric')}"]
+    best = study.get("best")
+    if best:
+        values = " ".join(f"{k}={_value(v)}" for k, v in best["params"].items())
+        lines.append(f"best: trial {best['number']} = {best['value']:.6g} with {values}"
+                     + (f"  ({best['directory']})" if best.get("directory") else ""))
+    keys = list(dict.fromkeys(k for t in trials for k in t.get("params", {})))
+    rows = [[t["number"], str(t["state"]).lower(), "" if t.get("value") is None else f"{t['value']:.6g}",
+             "" if t.get("duration_s") is None else f"{t['duration_s']:.1f}",
+             *(_value(t["params"][k]) if k in t.get("params", {}) else "" for k in keys), _note(t)] for t in trials]
+    lines += ["", table(["trial", "state", "value", "wall s", *(k.rsplit(".", 1)[-1] for k in keys), "note"], rows)]
+    importances = study.get("importances") or {}
+    if importances:
+        ranked = sorted(importances.items(), key=lambda kv: -kv[1])
+        lines += ["", "importance: " + ", ".join(f"{k} {v:.2f}" for k, v in ranked)]
+    return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _note(trial: Any) -> str:
+    """Why a trial did not complete, and whether it asks an interrupted one again."""
+    notes = [] if trial.get("state") == "COMPLETE" else [str(trial.get("detail") or "")]
+    if trial.get("retry_of") is not None:
+        notes.append(f"asks trial {trial['retry_of']} again")
+    text = "; ".join(n for n in notes if n)
+    return text if len(text) <= _NOTE_WIDTH else text[:_NOTE_WIDTH - 1] + "…"
