@@ -8,7 +8,8 @@ takes, and a range must not be empty. Each problem is located where the distribu
 
 `load_study` reads the layers once (``load_base``); `compile_trial` applies a trial's values as overrides with
 the provenance ``tune: trial N`` (after the study's own overrides: ``run.threads`` for the trials that run at
-once, ``isolation.force: process`` so that a pruned trial's process can be stopped), and plans it. ``search:``
+once, and ``isolation.force: process`` where a step would run ``inproc``, so that a pruned trial's process can
+be stopped), and plans it. ``search:``
 and ``tune:`` stay out of every plan, as ``sweep:`` does.
 """
 
@@ -178,7 +179,8 @@ def study_budget(study: Study, hardware: HardwareSpec) -> int:
     return budget
 
 
-def trial_overrides(study: Study, values: Mapping[str, Any], number: int, threads: int | None) -> list[Override]:
+def trial_overrides(study: Study, values: Mapping[str, Any], number: int, threads: int | None, *,
+                    isolate: bool = False) -> list[Override]:
     """The overrides of trial ``number``: the study's own (threads, isolation, reporting), then its values.
 
     Args:
@@ -187,9 +189,12 @@ def trial_overrides(study: Study, values: Mapping[str, Any], number: int, thread
         number: the trial's number (Optuna's), for the provenance.
         threads: the run's thread budget for this trial (the budget shared among the trials at once), or
             ``None`` to keep ``run.threads``.
+        isolate: run every step in a process of its own (``isolation.force: process``).
     """
     tune = "tune: the study"
-    overrides = [Override(("isolation", "force"), "process", f"{tune} (a pruned trial's process is stopped)")]
+    overrides = []
+    if isolate:
+        overrides.append(Override(("isolation", "force"), "process", f"{tune} (a pruned trial's process is stopped)"))
     if threads is not None:
         overrides.append(Override(("run", "threads"), threads, f"{tune} (its thread budget shared by the trials "
                                                                 "at once)"))
@@ -205,18 +210,23 @@ def trial_overrides(study: Study, values: Mapping[str, Any], number: int, thread
 def compile_trial(study: Study, values: Mapping[str, Any], number: int, threads: int | None, hardware: HardwareSpec,
                   hardware_source: str, version: str, files: Mapping[str, FileFacts] | None = None) -> Plan:
     """Compile trial ``number`` of ``study`` into its own plan; its values are recorded as words of its command
-    line, so ``tkplan compile WORDS… KEY=VALUE…`` gives the same ``plan_hash``.
+    line, so ``tkplan compile WORDS… KEY=VALUE…`` gives the same ``plan_hash`` (unless a step was planned
+    ``inproc``: the trial then runs every step in its own process, and its isolation's reason says so).
 
     Raises:
         ConfigError: a value does not fit (cannot happen for values drawn from the checked space).
         PlanningError: the trial cannot be honoured on ``hardware``.
     """
-    overrides = trial_overrides(study, values, number, threads)
-    resolved = resolve_point(study.base, overrides)
     request = study.base.request
-    words = (*request.words, *(f"--set={s}" for s in request.sets),
-             *(f"{'.'.join(o.path)}={format_value(o.value)}" for o in overrides))
-    return plan_resolved(resolved, words, hardware, hardware_source, version, files)
+    for isolate in (False, True):
+        overrides = trial_overrides(study, values, number, threads, isolate=isolate)
+        resolved = resolve_point(study.base, overrides)
+        words = (*request.words, *(f"--set={s}" for s in request.sets),
+                 *(f"{'.'.join(o.path)}={format_value(o.value)}" for o in overrides))
+        plan = plan_resolved(resolved, words, hardware, hardware_source, version, files)
+        if all(s.isolation.mode == "process" for s in plan.steps):
+            break
+    return plan
 
 
 def best_profile(study: Study, values: Mapping[str, Any], header: str, extends: Sequence[str]) -> str:

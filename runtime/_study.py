@@ -561,6 +561,7 @@ class _Driver:
         outcome: Mapping[str, Any] = end.outcome or {}
         usage = outcome.get("usage") or {}
         status, detail, output = end.status, end.detail, dict(outcome.get("output") or {})
+        self._report(trial, step.id, prune=False)  # what it logged since the last poll: the pruner compares it
         if status == "cancelled":
             status, detail = "pruned", f"pruned at {trial.pruned_at}"
             output["curve"] = trial.curves.get(step.id, [])
@@ -641,21 +642,22 @@ class _Driver:
     def _read_curves(self) -> None:
         """Report the new lines of each running step's ``epochs.jsonl``; prune a trial when the pruner says so."""
         for trial in list(self.active.values()):
-            if trial.pruned_at:
-                continue
             for step_id in list(trial.running):
-                for line in self._new_lines(trial, step_id):
-                    trial.curves.setdefault(step_id, []).append(line)
-                    k, loss = line.get("epoch"), line.get("val_loss")
-                    if not isinstance(k, int) or not isinstance(loss, (int, float)) or k in trial.reported:
-                        continue
-                    trial.reported.add(k)
-                    trial.handle.report(loss if self.spec.direction == "minimize" else -loss, k)
-                    if self.spec.pruner != "none" and trial.handle.should_prune():
-                        self._prune(trial, k, float(loss))
-                        break
                 if trial.pruned_at:
                     break
+                self._report(trial, step_id, prune=self.spec.pruner != "none")
+
+    def _report(self, trial: _Trial, step_id: str, *, prune: bool) -> None:
+        """Report the step's new epochs (each epoch once per trial); with ``prune``, stop the trial if told to."""
+        for line in self._new_lines(trial, step_id):
+            trial.curves.setdefault(step_id, []).append(line)
+            k, loss = line.get("epoch"), line.get("val_loss")
+            if trial.pruned_at or not isinstance(k, int) or not isinstance(loss, (int, float)) or k in trial.reported:
+                continue
+            trial.reported.add(k)
+            trial.handle.report(loss if self.spec.direction == "minimize" else -loss, k)
+            if prune and trial.handle.should_prune():
+                self._prune(trial, k, float(loss))
 
     def _new_lines(self, trial: _Trial, step_id: str) -> list[dict[str, Any]]:
         path = trial.rundir.step_dir(step_id) / EPOCH_LOG
