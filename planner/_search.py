@@ -8,8 +8,8 @@ takes, and a range must not be empty. Each problem is located where the distribu
 
 `load_study` reads the layers once (``load_base``); `compile_trial` applies a trial's values as overrides with
 the provenance ``tune: trial N`` (after the study's own overrides: ``run.threads`` for the trials that run at
-once, and ``isolation.force: process`` where a step would run ``inproc``, so that a pruned trial's process can
-be stopped), and plans it. ``search:``
+once, and ``isolation.force``: ``inproc`` in a warm worker per trial slot when every step trains on the CPU
+with the same threads, else ``process``), and plans it. ``search:``
 and ``tune:`` stay out of every plan, as ``sweep:`` does.
 """
 
@@ -46,6 +46,9 @@ __all__ = ["Distribution", "Study", "TuneSettings", "best_profile", "compile_tri
 
 _KINDS = ("int", "float", "choice")  # tkplan: ignore[constant]  the distribution grammar
 _LOWER_IS_BETTER = ("rmse", "mae")  # tkplan: ignore[constant]  the step metrics (families/_metrics.py)
+_ISOLATION_WHY = {  # tkplan: ignore[constant]  the reasons a study gives for its isolation
+    "inproc": "every trial has the same CPU threads: a warm worker per trial slot runs them, a pruned one is killed",
+    "process": "a pruned trial's process is stopped"}
 _LOGGED_ROUNDS = ("lightgbm", "quantile_lightgbm", "xgboost")  # tkplan: ignore[constant]  families with log_every
 
 
@@ -180,7 +183,7 @@ def study_budget(study: Study, hardware: HardwareSpec) -> int:
 
 
 def trial_overrides(study: Study, values: Mapping[str, Any], number: int, threads: int | None, *,
-                    isolate: bool = False) -> list[Override]:
+                    isolation: str | None = None) -> list[Override]:
     """The overrides of trial ``number``: the study's own (threads, isolation, reporting), then its values.
 
     Args:
@@ -189,12 +192,12 @@ def trial_overrides(study: Study, values: Mapping[str, Any], number: int, thread
         number: the trial's number (Optuna's), for the provenance.
         threads: the run's thread budget for this trial (the budget shared among the trials at once), or
             ``None`` to keep ``run.threads``.
-        isolate: run every step in a process of its own (``isolation.force: process``).
+        isolation: ``isolation.force`` for every step of the trial, or ``None`` to keep the plan's.
     """
     tune = "tune: the study"
     overrides = []
-    if isolate:
-        overrides.append(Override(("isolation", "force"), "process", f"{tune} (a pruned trial's process is stopped)"))
+    if isolation is not None:
+        overrides.append(Override(("isolation", "force"), isolation, f"{tune} ({_ISOLATION_WHY[isolation]})"))
     if threads is not None:
         overrides.append(Override(("run", "threads"), threads, f"{tune} (its thread budget shared by the trials "
                                                                 "at once)"))
@@ -210,23 +213,36 @@ def trial_overrides(study: Study, values: Mapping[str, Any], number: int, thread
 def compile_trial(study: Study, values: Mapping[str, Any], number: int, threads: int | None, hardware: HardwareSpec,
                   hardware_source: str, version: str, files: Mapping[str, FileFacts] | None = None) -> Plan:
     """Compile trial ``number`` of ``study`` into its own plan; its values are recorded as words of its command
-    line, so ``tkplan compile WORDS… KEY=VALUE…`` gives the same ``plan_hash`` (unless a step was planned
-    ``inproc``: the trial then runs every step in its own process, and its isolation's reason says so).
+    line, so ``tkplan compile WORDS… KEY=VALUE…`` gives the same steps (the same digests; the isolation's
+    reason names the study).
+
+    A trial whose steps all train on the CPU with the same threads runs ``inproc`` (a warm worker per trial
+    slot: no interpreter start and library import per trial); any other runs each step in its own process.
 
     Raises:
         ConfigError: a value does not fit (cannot happen for values drawn from the checked space).
         PlanningError: the trial cannot be honoured on ``hardware``.
     """
     request = study.base.request
-    for isolate in (False, True):
-        overrides = trial_overrides(study, values, number, threads, isolate=isolate)
+    isolation: str | None = None
+    while True:
+        overrides = trial_overrides(study, values, number, threads, isolation=isolation)
         resolved = resolve_point(study.base, overrides)
         words = (*request.words, *(f"--set={s}" for s in request.sets),
                  *(f"{'.'.join(o.path)}={format_value(o.value)}" for o in overrides))
         plan = plan_resolved(resolved, words, hardware, hardware_source, version, files)
-        if all(s.isolation.mode == "process" for s in plan.steps):
-            break
-    return plan
+        wanted = _trial_isolation(plan)
+        if isolation is not None or all(s.isolation.mode == wanted for s in plan.steps):
+            return plan
+        isolation = wanted
+
+
+def _trial_isolation(plan: Plan) -> str:
+    """``inproc`` when every step of the trial trains on the CPU with the same threads (a warm worker per trial
+    slot serves them all: the thread settings a library reads at load are the same for every trial), else
+    ``process``."""
+    cpu = {s.resources.threads for s in plan.steps if s.resources.device == "cpu"}
+    return "inproc" if len(cpu) == 1 and all(s.resources.device == "cpu" for s in plan.steps) else "process"
 
 
 def best_profile(study: Study, values: Mapping[str, Any], header: str, extends: Sequence[str]) -> str:

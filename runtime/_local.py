@@ -9,7 +9,8 @@ Isolation, as the plan's ``step.isolation.mode`` says:
   ``-P``: the working directory goes to the end of the child's ``sys.path``, not the front, so a project
   file named like a dependency (``threadpoolctl.py``) does not shadow it.
 * ``inproc`` — "in-process" means inside the executor's own worker: one long-lived interpreter per run
-  (``python -m tkplan.runtime._child --worker``) runs the ``inproc`` steps one at a time, without a fresh
+  (``python -m tkplan.runtime._child --worker``) runs the ``inproc`` steps one at a time (told each step's id,
+  or the absolute path of a step directory outside the engine's run directory), without a fresh
   interpreter per step, so a step pays no start-up cost. Its limits come through threadpoolctl (applied and
   restored around the step) and its environment through ``os.environ``. The worker is a process group of its
   own, watched like any child: a timeout or a memory cap kills it, that step is classified, and the next
@@ -243,7 +244,7 @@ class LocalEngine(Engine):
             worker = self._worker
             try:
                 assert worker.popen.stdin is not None
-                worker.popen.stdin.write(f"{job.step.id}\n".encode())
+                worker.popen.stdin.write(f"{_worker_name(job, self.run_dir)}\n".encode())
                 worker.popen.stdin.flush()
                 break
             except (BrokenPipeError, OSError):
@@ -280,7 +281,7 @@ class LocalEngine(Engine):
         while b"\n" in worker.buffer:
             line, worker.buffer = worker.buffer.split(b"\n", 1)
             current = worker.current
-            if current is not None and line.decode() == f"done {current.job.step.id}":
+            if current is not None and line.decode() == f"done {_worker_name(current.job, self.run_dir)}":
                 current.watch.sample()
                 self._kill_left(current)
                 worker.current = None
@@ -367,6 +368,12 @@ class LocalEngine(Engine):
             select.select(fds, [], [], timeout_s)
         elif timeout_s > 0:
             time.sleep(min(timeout_s, self.settings.poll_interval_s / 4) if without_pidfd else timeout_s)
+
+
+def _worker_name(job: Job, run_dir: Path) -> str:
+    """How the worker is told of ``job``: its step id (``RUN_DIR/steps/<id>``), or the absolute path of a step
+    directory elsewhere (a study's trial keeps its steps in its own run directory)."""
+    return job.step.id if job.step_dir == run_dir / "steps" / job.step.id else str(job.step_dir)
 
 
 def _die_with_parent() -> Any:

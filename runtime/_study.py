@@ -2,8 +2,9 @@
 
 `run_study` is the whole of ``tkplan tune``. It asks Optuna (ask/tell) for a trial whenever fewer trials run
 than the study runs at once and the budget of trials (and time) has room, compiles it with the caller's
-``compile_trial`` (the planner, in process: each trial its own plan and hash), and starts its steps on one
-local engine as the threads and GPU memory of the steps running now allow. A trial that ends or is pruned
+``compile_trial`` (the planner, in process: each trial its own plan and hash), and starts its steps on local
+engines, one per trial slot (each with its own warm worker for ``inproc`` steps), as the threads and GPU
+memory of the steps running now allow. A trial that ends or is pruned
 frees its threads for the next trial at once: trials are asked one by one, never in batches.
 
 While a step trains, the lines it appends to its ``epochs.jsonl`` (a network's validation loss per epoch; a
@@ -322,7 +323,9 @@ class _Driver:
         self.records: dict[int, TrialRecord] = {}
         self.requeued: dict[int, int] = {}  # the requeued trial's number → the number it was asked again as
         self.prepared = False
-        self.engine: Engine = get_engine("local")(study_dir, settings)
+        # one local engine per trial slot: each has its own warm worker for the trials' inproc steps
+        self.engines: list[Engine] = [get_engine("local")(study_dir, settings) for _ in range(max(1, spec.parallel))]
+        self.job_engine: dict[str, Engine] = {}
         self.study: Any = None
 
     # -- the study -------------------------------------------------------------------------------------
@@ -341,7 +344,7 @@ class _Driver:
                 self._release(earlier)
             self._loop()
         except BaseException:
-            self.engine.close()
+            self._close()
             for trial in list(self.active.values()):
                 with contextlib.suppress(OSError):
                     trial.rundir.journal.append("run_interrupted", running=sorted(trial.running))
@@ -349,7 +352,7 @@ class _Driver:
             with contextlib.suppress(OSError):
                 self.journal.append("study_interrupted", running=sorted(self.active))
             raise
-        self.engine.close()
+        self._close()
         summary = self._write_study(importances=True)
         self.journal.append("study_finished", counts=summary.counts(),
                             best=None if summary.best is None else summary.best.number)
@@ -390,7 +393,7 @@ class _Driver:
             elif entry["event"] == "step_finished":
                 started.pop(key, None)
         try:
-            self.engine.release_orphans(list(started.values()), tokens=tokens)
+            self.engines[0].release_orphans(list(started.values()), tokens=tokens)
         except RuntimeError as exc:
             raise RunDirError(f"cannot resume the study: {exc}") from None
         state = self.optuna.trial.TrialState
@@ -427,8 +430,9 @@ class _Driver:
                 if not self.active:
                     break
                 raise RuntimeError(f"no step of trials {sorted(self.active)} can start and none is running")
-            for end in self.engine.poll(self.settings.poll_interval_s):
-                self._end(end)
+            for engine in self.engines:
+                for end in engine.poll(self.settings.poll_interval_s / len(self.engines)):
+                    self._end(end)
             self._read_curves()
 
     def _counted(self) -> int:
@@ -472,7 +476,7 @@ class _Driver:
         handle.set_user_attr("plan_hash", plan.plan_hash)
         handle.set_user_attr("directory", str(directory.relative_to(self.dir)))
         rundir.journal.append("run_started", plan_hash=plan.plan_hash, pid=os.getpid(), resume=False, drift=[],
-                              engine=type(self.engine).__name__, token=self.token, data_sha256=data.sha256,
+                              engine=type(self.engines[0]).__name__, token=self.token, data_sha256=data.sha256,
                               data_drift="")
         self.journal.append("trial_started", trial=number, params=_plain(params), plan_hash=plan.plan_hash,
                             retry_of=retry_of)
@@ -513,7 +517,8 @@ class _Driver:
                     self._record(trial, StepResult(step_id, "skipped", "a step it depends on did not end ok",
                                                    Allowance.of(step), attempt=0))
                     continue
-                if any(r is None for r in deps) or not self._fits(trial, step):
+                if any(r is None for r in deps) or not self._fits(trial, step) or not any(
+                        e.accepts(step) for e in self.engines):
                     continue
                 trial.pending.remove(step_id)
                 self._start(trial, step)
@@ -544,19 +549,26 @@ class _Driver:
         key = f"{trial.number}/{step.id}"
         trial.started_at[step.id] = round(time.time(), 3)
         job = Job(attrs.evolve(step, id=key), trial.rundir.path, step_dir, timeout, 1, self.token)
+        engine = next(e for e in self.engines if e.accepts(job.step))
         try:
-            facts = self.engine.start(job)
+            facts = engine.start(job)
         except OSError as exc:
             self._record(trial, StepResult(step.id, "crashed", f"could not start: {exc}", Allowance.of(step), 1,
                                            trial.started_at[step.id]))
             return
         self.jobs[key] = (trial, step)
+        self.job_engine[key] = engine
         trial.running[step.id] = step
         trial.rundir.journal.append("step_started", step=step.id, attempt=1, token=self.token, **facts)
         self.journal.append("step_started", trial=trial.number, step=step.id, token=self.token, **facts)
 
+    def _close(self) -> None:
+        for engine in self.engines:
+            engine.close()
+
     def _end(self, end: JobEnd) -> None:
         trial, step = self.jobs.pop(end.step_id)
+        self.job_engine.pop(end.step_id, None)
         trial.running.pop(step.id, None)
         outcome: Mapping[str, Any] = end.outcome or {}
         usage = outcome.get("usage") or {}
@@ -687,7 +699,8 @@ class _Driver:
             self._record(trial, StepResult(step_id, "pruned", f"not started: the trial was pruned at {unit} {k}",
                                            Allowance.of(step), attempt=0))
         for step_id in list(trial.running):
-            self.engine.cancel(f"{trial.number}/{step_id}")
+            key = f"{trial.number}/{step_id}"
+            self.job_engine[key].cancel(key)
 
     # -- what the study file says ----------------------------------------------------------------------
 
@@ -695,8 +708,9 @@ class _Driver:
         weights: dict[str, float] = {}
         if importances:
             with contextlib.suppress(Exception):  # too few complete trials, or all of one value: none to show
+                evaluator = self.optuna.importance.FanovaImportanceEvaluator(seed=self.spec.sampler_seed)
                 weights = {k: round(float(v), 6) for k, v in
-                           self.optuna.importance.get_param_importances(self.study).items()}
+                           self.optuna.importance.get_param_importances(self.study, evaluator=evaluator).items()}
         records = self._all_records()
         done = [r for r in records if r.state == "COMPLETE" and r.value is not None]
         sign = -1.0 if self.spec.direction == "maximize" else 1.0

@@ -101,7 +101,7 @@ def test_a_study_runs_each_trial_as_its_own_plan_and_records_it(small_study):
         assert step["params"]["learning_rate"] == trial["params"]["families.lightgbm.learning_rate"]
         assert plan["provenance"]["families.lightgbm.num_leaves"][-1]["source"] == f"tune: trial {trial['number']}"
         assert step["resources"]["threads"] == 1  # two trials at once share the two threads of the budget
-        assert step["isolation"]["mode"] == "process"
+        assert step["isolation"]["mode"] == "inproc"
         result = json.loads((root / "study" / trial["directory"] / "steps" / step["id"] / "result.json").read_text())
         assert result["status"] == "ok"
         assert result["metrics"]["val"]["rank_ic"] == pytest.approx(trial["value"])
@@ -110,15 +110,24 @@ def test_a_study_runs_each_trial_as_its_own_plan_and_records_it(small_study):
     assert "study ci_fast: 3 trials (3 complete), maximize val rank_ic" in done.stdout
 
 
-def test_a_trial_recompiles_to_its_plan_hash_from_its_recorded_command_line(small_study, cli):
+def test_a_trial_recompiles_to_its_steps_from_its_recorded_command_line(small_study, cli):
     root, _ = small_study
     study = json.loads((root / "study" / "study.json").read_text())
     trial = study["trials"][1]
     plan = json.loads((root / "study" / trial["directory"] / "plan.json").read_text())
+    words = plan["inputs"]["cli"]
+    assert words[:2] == ["ci_fast", "lightgbm_study.yaml"]
+    assert {w.partition("=")[0] for w in words[2:]} == {
+        "isolation.force", "run.threads", "families.lightgbm.num_leaves", "families.lightgbm.learning_rate"}
     os.chdir(root)
     result = cli("compile", *plan["inputs"]["cli"], "-o", str(root / "again.json"))
     assert result.exit_code == 0, result.output
-    assert json.loads((root / "again.json").read_text())["plan_hash"] == trial["plan_hash"]
+    again = json.loads((root / "again.json").read_text())
+    assert [s["digest"] for s in again["steps"]] == [s["digest"] for s in plan["steps"]]
+    assert again["steps"][0]["resources"] == plan["steps"][0]["resources"]
+    # a trial of one CPU step runs in the warm worker of its slot, and says why
+    assert plan["steps"][0]["isolation"]["mode"] == again["steps"][0]["isolation"]["mode"] == "inproc"
+    assert "a warm worker per trial slot" in plan["steps"][0]["isolation"]["reason"]
 
 
 def test_emit_best_writes_a_profile_that_compiles_to_the_best_trials_work(small_study, cli):
