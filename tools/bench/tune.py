@@ -11,7 +11,8 @@ of trials and CPUs, TPE seeded alike:
 (c) Hydra's Optuna sweeper with ``n_jobs=CPUs``: batches of trials through the basic launcher. It pins
     ``optuna<3``, so it runs in its own virtual environment: ``--hydra-python PATH`` (made by
     ``python -m venv /work/venvs/hydra-optuna && /work/venvs/hydra-optuna/bin/pip install hydra-optuna-sweeper
-    lightgbm scikit-learn pandas``); without it (c) is skipped, saying so.
+    lightgbm scikit-learn pandas "hydra-core==1.3.2" "omegaconf==2.3.0"``: the sweeper 1.3.0 does not run on
+    hydra-core 1.4's pre-releases); without it (c) is skipped, saying so.
 
 Each is timed as a user runs it: one process from start to end (imports included). Target: (a) ≤ 0.7 × the
 faster of (b) and (c). The best values are compared with the spread of the complete trials' values of (b):
@@ -254,6 +255,8 @@ def mlp_study(work: Path, trials: int) -> dict[str, Any]:
     ran, saved_epochs, saved_s, pruned = 0, 0, 0.0, 0
     for trial in summary["trials"]:
         result = _step_result(work / "mlp_study", trial)
+        if result is None:
+            continue
         if trial["state"] == "PRUNED":
             pruned += 1
             curve = result["output"].get("curve") or []
@@ -261,7 +264,7 @@ def mlp_study(work: Path, trials: int) -> dict[str, Any]:
             ran += len(curve)
             saved_epochs += epochs - len(curve)
             saved_s += (epochs - len(curve)) * (statistics.median(seconds) if seconds else 0.0)
-        elif result is not None:
+        else:
             ran += int((result["output"].get("fit") or {}).get("epochs_run") or 0)
     return {"wall_s": wall, "trials": len(summary["trials"]), "pruned": pruned, "epochs_planned": epochs * trials,
             "epochs_run": ran, "epochs_saved": saved_epochs, "seconds_saved": saved_s,
