@@ -46,7 +46,7 @@ SPACE = {
     "families.lightgbm.min_data_in_leaf": {"int": [10, 200]},
     "families.lightgbm.feature_fraction": {"float": [0.5, 1.0]},
 }
-PANEL = {"symbols": 48, "timestamps": 800, "features": 32}
+PANEL = {"symbols": 16, "timestamps": 400, "features": 32}  # the built-in panel as base.yaml sizes it
 ROUNDS = {"n_estimators": 400, "early_stopping_rounds": 30}
 HYDRA_VENV = Path("/work/venvs/hydra-optuna/bin/python")
 TKPLAN = [sys.executable, "-c", "from tkplan.cli import run; run()"]
