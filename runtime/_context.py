@@ -26,8 +26,9 @@ DEFAULT_PREPARE = "tkplan.families:prepare"  # tkplan: ignore[constant]  the tra
 the run's data is prepared, or refused with a ``DataError``, before any step starts."""
 
 EPOCH_LOG = "epochs.jsonl"  # tkplan: ignore[constant]  the step directory's layout
-"""A network step's progress, in its directory: one JSON line per finished epoch (`log_epoch`), read by the
-live progress display while the step runs."""
+"""A step's progress, in its directory: one JSON line per finished epoch of a network, or every ``log_every``
+boosting rounds of a boosted-tree family (`log_epoch`), read while the step runs by the live progress display
+and by ``tkplan tune``'s pruner."""
 
 
 @attrs.frozen
