@@ -16,7 +16,8 @@ from tkplan.planner._convert import JsonMap, freeze
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._plan import Step
 
-__all__ = ["DEFAULT_ENTRYPOINT", "DEFAULT_PREPARE", "EPOCH_LOG", "StepContext", "log_epoch"]
+__all__ = ["DEFAULT_ENTRYPOINT", "DEFAULT_PREPARE", "EPOCH_LOG", "STOP_FILE", "StepContext", "log_epoch",
+           "stop_requested"]
 
 DEFAULT_ENTRYPOINT = "tkplan.families:run_step"  # tkplan: ignore[constant]  the trainers' contract
 """What runs a step whose family has no ``entrypoint`` of its own: the built-in adapters' dispatcher."""
@@ -29,6 +30,16 @@ EPOCH_LOG = "epochs.jsonl"  # tkplan: ignore[constant]  the step directory's lay
 """A step's progress, in its directory: one JSON line per finished epoch of a network, or every ``log_every``
 boosting rounds of a boosted-tree family (`log_epoch`), read while the step runs by the live progress display
 and by ``tkplan tune``'s pruner."""
+
+
+STOP_FILE = "stop"  # tkplan: ignore[constant]  the step directory's layout
+"""Written into a running step's directory by ``tkplan tune`` when its trial is pruned: a trainer that checks
+it (`stop_requested`) stops training at once and returns, so that its warm worker lives on."""
+
+
+def stop_requested(out_dir: Path) -> bool:
+    """Whether the step in ``out_dir`` was asked to stop training (its trial was pruned)."""
+    return (Path(out_dir) / STOP_FILE).exists()
 
 
 @attrs.frozen

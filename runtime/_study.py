@@ -11,7 +11,9 @@ While a step trains, the lines it appends to its ``epochs.jsonl`` (a network's v
 boosted-tree family's every ``log_every`` rounds) are reported to the trial as its intermediate values (the
 loss, negated when the study maximizes, so that the pruner compares like with like; epoch or round ``k`` is
 reported once, by the first step of the trial that reaches it). When the pruner says so, the trial's steps
-are stopped (``pruned``, their curve so far kept in their result) and the trial is told ``PRUNED``. A trial
+are asked to stop (``steps/<id>/stop``: a boosted-tree step stops at its next logged round and its warm worker
+lives on) and killed if they have not within ``term_grace_s``; each is recorded ``pruned``, its curve so far
+kept in its result, and the trial is told ``PRUNED``. A trial
 whose steps all end ``ok`` is told the mean over its steps of the metric on the validation split; any other
 end is ``FAIL``.
 
@@ -51,7 +53,7 @@ from tkplan._io import write_text_atomic
 from tkplan.errors import ExtraMissingError, PlanError, RunDirError, TkplanError
 from tkplan.planner._convert import JsonMap, converter, freeze, thaw
 from tkplan.planner._plan import Plan, Step
-from tkplan.runtime._context import DEFAULT_PREPARE, EPOCH_LOG
+from tkplan.runtime._context import DEFAULT_PREPARE, EPOCH_LOG, STOP_FILE
 from tkplan.runtime._datacheck import check_data
 from tkplan.runtime._engine import Engine, Job, JobEnd, get_engine
 from tkplan.runtime._jobspec import job_spec, plan_facts
@@ -326,6 +328,7 @@ class _Driver:
         # one local engine per trial slot: each has its own warm worker for the trials' inproc steps
         self.engines: list[Engine] = [get_engine("local")(study_dir, settings) for _ in range(max(1, spec.parallel))]
         self.job_engine: dict[str, Engine] = {}
+        self.stopping: dict[str, float] = {}  # job → when it is killed unless it stopped training by itself
         self.study: Any = None
 
     # -- the study -------------------------------------------------------------------------------------
@@ -434,6 +437,7 @@ class _Driver:
                 for end in engine.poll(self.settings.poll_interval_s / len(self.engines)):
                     self._end(end)
             self._read_curves()
+            self._kill_unstopped()
 
     def _counted(self) -> int:
         """Trials finished toward the budget: every finished trial but those asked again."""
@@ -574,7 +578,8 @@ class _Driver:
         usage = outcome.get("usage") or {}
         status, detail, output = end.status, end.detail, dict(outcome.get("output") or {})
         self._report(trial, step.id, prune=False)  # what it logged since the last poll: the pruner compares it
-        if status == "cancelled":
+        self.stopping.pop(end.step_id, None)
+        if trial.pruned_at and status in ("ok", "cancelled"):  # stopped when told to, or killed
             status, detail = "pruned", f"pruned at {trial.pruned_at}"
             output["curve"] = trial.curves.get(step.id, [])
         self._record(trial, StepResult(
@@ -698,9 +703,18 @@ class _Driver:
             step = trial.steps[step_id]
             self._record(trial, StepResult(step_id, "pruned", f"not started: the trial was pruned at {unit} {k}",
                                            Allowance.of(step), attempt=0))
-        for step_id in list(trial.running):
-            key = f"{trial.number}/{step_id}"
-            self.job_engine[key].cancel(key)
+        deadline = time.monotonic() + self.settings.term_grace_s
+        for step_id in list(trial.running):  # asked to stop at its next report; killed if it does not in time
+            write_text_atomic(trial.rundir.step_dir(step_id) / STOP_FILE, trial.pruned_at + "\n")
+            self.stopping[f"{trial.number}/{step_id}"] = deadline
+
+    def _kill_unstopped(self) -> None:
+        """Kill the pruned steps that did not stop by themselves within the grace."""
+        now = time.monotonic()
+        for key, deadline in list(self.stopping.items()):
+            if key in self.job_engine and now >= deadline:
+                del self.stopping[key]
+                self.job_engine[key].cancel(key)
 
     # -- what the study file says ----------------------------------------------------------------------
 
