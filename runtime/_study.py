@@ -11,9 +11,9 @@ While a step trains, the lines it appends to its ``epochs.jsonl`` (a network's v
 boosted-tree family's every ``log_every`` rounds) are reported to the trial as its intermediate values (the
 loss, negated when the study maximizes, so that the pruner compares like with like; epoch or round ``k`` is
 reported once, by the first step of the trial that reaches it). When the pruner says so, the trial's steps
-are asked to stop (``steps/<id>/stop``: a boosted-tree step stops at its next logged round and its warm worker
-lives on) and killed if they have not within ``term_grace_s``; each is recorded ``pruned``, its curve so far
-kept in its result, and the trial is told ``PRUNED``. A trial
+are stopped: a boosted-tree step is asked to (``steps/<id>/stop``: it stops at its next logged round and its
+warm worker lives on) and killed if it has not within ``term_grace_s``, a network step is killed at once;
+each is recorded ``pruned``, its curve so far kept in its result, and the trial is told ``PRUNED``. A trial
 whose steps all end ``ok`` is told the mean over its steps of the metric on the validation split; any other
 end is ``FAIL``.
 
@@ -704,9 +704,13 @@ class _Driver:
             self._record(trial, StepResult(step_id, "pruned", f"not started: the trial was pruned at {unit} {k}",
                                            Allowance.of(step), attempt=0))
         deadline = time.monotonic() + self.settings.term_grace_s
-        for step_id in list(trial.running):  # asked to stop at its next report; killed if it does not in time
+        for step_id, step in list(trial.running.items()):
+            key = f"{trial.number}/{step_id}"
+            if step.family not in _ROUNDS:  # a network does not look for the stop file: killed at once
+                self.job_engine[key].cancel(key)
+                continue
             write_text_atomic(trial.rundir.step_dir(step_id) / STOP_FILE, trial.pruned_at + "\n")
-            self.stopping[f"{trial.number}/{step_id}"] = deadline
+            self.stopping[key] = deadline  # it stops at its next logged round; killed if not in time
 
     def _kill_unstopped(self) -> None:
         """Kill the pruned steps that did not stop by themselves within the grace."""
