@@ -2,7 +2,10 @@
 
 Each profile key goes to the library under the name in the adapter's ``names`` table; the objective follows
 from the task; early stopping watches the validation split; the planned thread count is passed as
-``num_threads`` (LightGBM) or ``nthread`` (XGBoost) and read back from the trained booster.
+``num_threads`` (LightGBM) or ``nthread`` (XGBoost) and read back from the trained booster. Every ``log_every``
+rounds the validation loss is logged to the step's ``epochs.jsonl`` (``log_epoch``: the round as the epoch, the
+boosting rounds as the epochs), where the live display and ``tkplan tune``'s pruner read it while the step runs;
+a step whose trial was pruned stops boosting at its next logged round (``stop_requested``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tkplan.families._adapter import FamilyAdapter, FitResult, Params, TrainingData
+from tkplan.runtime._context import log_epoch, stop_requested
 
 if TYPE_CHECKING:
     from tkplan.planner._plan import Step
@@ -62,8 +66,10 @@ class LightGBMAdapter(FamilyAdapter):
         params.update({"num_threads": threads, "seed": step.seed, "verbosity": -1})
         train = lgb.Dataset(data.x_train, label=data.y_train, feature_name=list(data.feature_names))
         val = lgb.Dataset(data.x_val, label=data.y_val, reference=train)
-        booster = lgb.train(params, train, num_boost_round=p["n_estimators"], valid_sets=[val],
-                            callbacks=self.callbacks(p))
+        rounds = p["n_estimators"]
+        logged = _logged_rounds(data.work_dir, p["log_every"], rounds)
+        booster = lgb.train(params, train, num_boost_round=rounds, valid_sets=[val],
+                            callbacks=[*self.callbacks(p), *([_lightgbm_log(logged)] if logged else [])])
         return FitResult(
             model=booster,
             threads={"lightgbm.num_threads": int(booster.params["num_threads"])},
@@ -141,8 +147,11 @@ class XGBoostAdapter(FamilyAdapter):
         names = list(data.feature_names)
         train = xgb.DMatrix(data.x_train, label=data.y_train, feature_names=names, nthread=threads)
         val = xgb.DMatrix(data.x_val, label=data.y_val, feature_names=names, nthread=threads)
-        booster = xgb.train(params, train, num_boost_round=p["n_estimators"], evals=[(val, "val")],
-                            early_stopping_rounds=p["early_stopping_rounds"], verbose_eval=False)
+        rounds = p["n_estimators"]
+        logged = _logged_rounds(data.work_dir, p["log_every"], rounds)
+        booster = xgb.train(params, train, num_boost_round=rounds, evals=[(val, "val")],
+                            early_stopping_rounds=p["early_stopping_rounds"], verbose_eval=False,
+                            callbacks=[_xgboost_log(logged)] if logged else None)
         told = json.loads(booster.save_config())["learner"]["generic_param"]["nthread"]
         return FitResult(
             model=booster,
@@ -159,3 +168,49 @@ class XGBoostAdapter(FamilyAdapter):
 
     def save(self, model: Any, path: Path) -> None:
         model.save_model(str(path))
+
+
+LogRound = Callable[[int, str, float], bool]
+"""``log(round, metric, value)``: one boosting round's validation loss, logged; true when training must stop."""
+
+
+def _logged_rounds(work_dir: Path | None, every: int, rounds: int) -> LogRound | None:
+    """A logger of every ``every``-th round (and the last) to ``work_dir``'s ``epochs.jsonl``, or ``None``; at each
+    logged round it says whether the step was asked to stop (``tkplan tune`` pruned its trial)."""
+    if work_dir is None or every <= 0:
+        return None
+
+    def log(round_: int, metric: str, value: float) -> bool:
+        if round_ % every == 0 or round_ == rounds:
+            log_epoch(work_dir, round_, rounds, val_loss=round(float(value), 8), metric=metric)
+            return stop_requested(work_dir)
+        return False
+
+    return log
+
+
+def _lightgbm_log(log: LogRound) -> Callable[..., None]:
+    """A ``lightgbm.train`` callback that hands each round's first validation metric to ``log``, and stops
+    boosting when told to."""
+    import lightgbm as lgb
+
+    def after_round(env: Any) -> None:
+        if env.evaluation_result_list:
+            _data, metric, value, _higher_better = env.evaluation_result_list[0][:4]
+            if log(env.iteration + 1, str(metric), float(value)):
+                raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    return after_round
+
+
+def _xgboost_log(log: LogRound) -> Any:
+    """An ``xgboost.train`` callback that hands each round's validation metric to ``log``, and stops when told to."""
+    import xgboost as xgb
+
+    class LogRounds(xgb.callback.TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            for metric, values in (evals_log.get("val") or {}).items():
+                return log(epoch + 1, str(metric), float(values[-1]))
+            return False
+
+    return LogRounds()

@@ -2,8 +2,9 @@
 
 `resolve` stops at the validated configuration (``tkplan validate``, ``tkplan explain``); `compile_plan`
 goes on to the hashed plan, whose configuration leaves out ``vars`` (values that exist to be referred to) and
-``sweep`` (a sweep's declaration). `load_base` and `resolve_point` are the two halves of `resolve`, so that a
-sweep reads its layers once and resolves each point from them. Every problem of one compile is reported together.
+``sweep``, ``search`` and ``tune`` (the declarations of a sweep and of a study). `load_base` and
+`resolve_point` are the two halves of `resolve`, so that a sweep or a study reads its layers once and resolves
+each point or trial from them. Every problem of one compile is reported together.
 The planner reads no data file: the caller measures the one `data_file` names (``tkplan._data_digest``) and
 passes its facts in.
 """
@@ -39,11 +40,16 @@ from tkplan.planner._traits import fill_trait_defaults
 from tkplan.planner._validate import schema_problems, typed_value, validate_config
 from tkplan.planner._yaml import load_path
 
-__all__ = ["SWEEP", "VARS", "Base", "CompileRequest", "Resolved", "compile_plan", "data_file", "finish_point",
-           "load_base", "load_hardware", "plan_resolved", "planned_config", "resolve", "resolve_point", "settle"]
+__all__ = ["SEARCH", "SWEEP", "TUNE", "VARS", "Base", "CompileRequest", "Resolved", "compile_plan", "data_file",
+           "finish_point", "load_base", "load_hardware", "plan_resolved", "planned_config", "resolve", "resolve_point",
+           "settle"]
 
 VARS = "vars"  # tkplan: ignore[constant]  the section of values that exist to be referred to
 SWEEP = "sweep"  # tkplan: ignore[constant]  the section that declares a sweep: read by `tkplan sweep` only
+SEARCH = "search"  # tkplan: ignore[constant]  a study's search space: read by `tkplan tune` only
+TUNE = "tune"  # tkplan: ignore[constant]  a study's settings: read by `tkplan tune` only
+_LEFT_OUT = (VARS, SWEEP, SEARCH, TUNE)
+"""The sections of a configuration that no plan holds."""
 
 
 @attrs.frozen
@@ -268,15 +274,16 @@ def plan_resolved(resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec
     )
     parts = parts or PlanParts()
     provenance = parts.provenance({key: chain for key, chain in sorted(resolved.provenance.items())
-                                   if key.split(".", 1)[0] not in (VARS, SWEEP)})
+                                   if key.split(".", 1)[0] not in _LEFT_OUT})
     config = parts.config(planned_config(resolved.config))
     draft = Plan(FORMAT, "", inputs, hardware, config, provenance, steps, schedule, data)
     return attrs.evolve(draft, plan_hash=plan_hash(draft, parts.text(config)))
 
 
 def planned_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a resolved configuration that a plan holds: all but ``vars`` and ``sweep``."""
-    return {key: value for key, value in config.items() if key not in (VARS, SWEEP)}
+    """The part of a resolved configuration that a plan holds: all but `_LEFT_OUT` (``vars``, ``sweep``,
+    ``search``, ``tune``)."""
+    return {key: value for key, value in config.items() if key not in _LEFT_OUT}
 
 
 def _with_forecast(schedule: Schedule, steps: tuple[Step, ...], config: Mapping[str, Any],

@@ -17,7 +17,7 @@ from tkplan.planner._merge import Provenance, dotted
 from tkplan.planner._schemas import CONFIG_SCHEMA, registry, schema, validator
 from tkplan.planner._yaml import parse_value
 
-__all__ = ["explain_error", "schema_problems", "typed_value", "validate_changes", "validate_config"]
+__all__ = ["accepted_types", "explain_error", "schema_problems", "typed_value", "validate_changes", "validate_config"]
 
 _JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
                float: "a number", type(None): "null"}
@@ -156,6 +156,12 @@ def typed_value(path: tuple[str | int, ...], text: str) -> Any:
     if not accepted or kind in accepted or (kind == "integer" and "number" in accepted):
         return value
     return text if "string" in accepted else value
+
+
+def accepted_types(path: tuple[str | int, ...]) -> set[str]:
+    """The JSON types (``integer``, ``number``, ``string``…) the config schema accepts at ``path``; empty when it
+    does not say (an unknown key, or a free-form section)."""
+    return _types_at(path)
 
 
 def _types_at(path: tuple[str | int, ...]) -> set[str]:

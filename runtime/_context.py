@@ -16,7 +16,7 @@ from tkplan.planner._convert import JsonMap, freeze
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._plan import Step
 
-__all__ = ["EPOCH_LOG", "StepContext", "Trainers", "log_epoch"]
+__all__ = ["EPOCH_LOG", "STOP_FILE", "StepContext", "Trainers", "log_epoch", "stop_requested"]
 
 @attrs.frozen
 class Trainers:
@@ -36,8 +36,19 @@ class Trainers:
 
 
 EPOCH_LOG = "epochs.jsonl"  # tkplan: ignore[constant]  the step directory's layout
-"""A network step's progress, in its directory: one JSON line per finished epoch (`log_epoch`), read by the
-live progress display while the step runs."""
+"""A step's progress, in its directory: one JSON line per finished epoch of a network, or every ``log_every``
+boosting rounds of a boosted-tree family (`log_epoch`), read while the step runs by the live progress display
+and by ``tkplan tune``'s pruner."""
+
+
+STOP_FILE = "stop"  # tkplan: ignore[constant]  the step directory's layout
+"""Written into a running step's directory by ``tkplan tune`` when its trial is pruned: a trainer that checks
+it (`stop_requested`) stops training at once and returns, so that its warm worker lives on."""
+
+
+def stop_requested(out_dir: Path) -> bool:
+    """Whether the step in ``out_dir`` was asked to stop training (its trial was pruned)."""
+    return (Path(out_dir) / STOP_FILE).exists()
 
 
 @attrs.frozen

@@ -39,7 +39,9 @@ from tkplan.runtime._results import STATUSES as _STATUSES
 __all__ = ["EVENTS", "Journal", "JournalState", "read_journal", "replay"]
 
 EVENTS = (  # tkplan: ignore[constant]  the journal format
-    "run_started", "step_started", "step_finished", "run_finished", "run_interrupted", "sweep_started")
+    "run_started", "step_started", "step_finished", "run_finished", "run_interrupted", "sweep_started",
+    # a study's journal (``tkplan.runtime._study``): its trials around the steps they run
+    "study_started", "trial_started", "trial_finished", "trial_requeued", "study_finished", "study_interrupted")
 
 
 class Journal:

@@ -2,13 +2,15 @@
 
 Isolation, as the plan's ``step.isolation.mode`` says:
 
-* ``process`` — a fresh interpreter per step (``python -P -m tkplan.runtime._child RUN_DIR STEP_ID``, started
+* ``process`` — a fresh interpreter per step (``python -P -m tkplan.runtime._child RUN_DIR STEP_ID``, the
+  name of the job's step directory: the step's id, which a study's job carries prefixed by its trial; started
   with ``subprocess``, never forked from the executor), in its own session and process group, with the
   step's environment in place before its first import; stdout and stderr go to ``steps/<id>/*.log``.
   ``-P``: the working directory goes to the end of the child's ``sys.path``, not the front, so a project
   file named like a dependency (``threadpoolctl.py``) does not shadow it.
 * ``inproc`` — "in-process" means inside the executor's own worker: one long-lived interpreter per run
-  (``python -m tkplan.runtime._child --worker``) runs the ``inproc`` steps one at a time, without a fresh
+  (``python -m tkplan.runtime._child --worker``) runs the ``inproc`` steps one at a time (told each step's id,
+  or the absolute path of a step directory outside the engine's run directory), without a fresh
   interpreter per step, so a step pays no start-up cost. Its limits come through threadpoolctl (applied and
   restored around the step) and its environment through ``os.environ``. The worker is a process group of its
   own, watched like any child: a timeout or a memory cap kills it, that step is classified, and the next
@@ -193,7 +195,7 @@ class LocalEngine(Engine):
     def _start_process(self, job: Job) -> _Running:
         env = {**os.environ, **job.step.env, RUN_TOKEN: job.token, STEP_ID: job.step.id}
         with open(job.step_dir / "stdout.log", "ab") as out, open(job.step_dir / "stderr.log", "ab") as err:
-            popen = subprocess.Popen([sys.executable, "-P", "-m", _CHILD, str(job.run_dir), job.step.id], env=env,
+            popen = subprocess.Popen([sys.executable, "-P", "-m", _CHILD, str(job.run_dir), job.step_dir.name], env=env,
                                      stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
                                      preexec_fn=_die_with_parent() if self.options.get("die_with_parent") else None)
         running = _Running(job, popen.pid, popen.pid, GroupWatch(popen.pid), time.monotonic(), popen=popen,
@@ -242,7 +244,7 @@ class LocalEngine(Engine):
             worker = self._worker
             try:
                 assert worker.popen.stdin is not None
-                worker.popen.stdin.write(f"{job.step.id}\n".encode())
+                worker.popen.stdin.write(f"{_worker_name(job, self.run_dir)}\n".encode())
                 worker.popen.stdin.flush()
                 break
             except (BrokenPipeError, OSError):
@@ -279,7 +281,7 @@ class LocalEngine(Engine):
         while b"\n" in worker.buffer:
             line, worker.buffer = worker.buffer.split(b"\n", 1)
             current = worker.current
-            if current is not None and line.decode() == f"done {current.job.step.id}":
+            if current is not None and line.decode() == f"done {_worker_name(current.job, self.run_dir)}":
                 current.watch.sample()
                 self._kill_left(current)
                 worker.current = None
@@ -366,6 +368,12 @@ class LocalEngine(Engine):
             select.select(fds, [], [], timeout_s)
         elif timeout_s > 0:
             time.sleep(min(timeout_s, self.settings.poll_interval_s / 4) if without_pidfd else timeout_s)
+
+
+def _worker_name(job: Job, run_dir: Path) -> str:
+    """How the worker is told of ``job``: its step id (``RUN_DIR/steps/<id>``), or the absolute path of a step
+    directory elsewhere (a study's trial keeps its steps in its own run directory)."""
+    return job.step.id if job.step_dir == run_dir / "steps" / job.step.id else str(job.step_dir)
 
 
 def _die_with_parent() -> Any:

@@ -9,6 +9,7 @@ A step ends in one of `STATUSES`:
 ``oom``     the RSS of its process group went over ``limits.memory_cap_mb``; the group was killed
 ``crashed`` the process died without a result: a signal (``detail`` names it) or an exit code
 ``skipped`` not run: a step it depends on did not end ``ok``, or the run's deadline had passed
+``pruned``  stopped by ``tkplan tune``'s pruner while it trained (its curve so far is kept in ``output``)
 ==========  ==================================================================================
 """
 
@@ -23,7 +24,8 @@ from tkplan.planner._plan import Step
 
 __all__ = ["STATUSES", "Allowance", "RunSummary", "StepResult"]
 
-STATUSES = ("ok", "failed", "timeout", "oom", "crashed", "skipped")  # tkplan: ignore[constant]  the result format
+STATUSES = (  # tkplan: ignore[constant]  the result format
+    "ok", "failed", "timeout", "oom", "crashed", "skipped", "pruned")
 
 
 @attrs.frozen

@@ -1,16 +1,17 @@
-"""Text renderings for the terminal: plans, sweeps, provenance chains, diffs, hardware specs, run progress and
-summaries, leaderboards. Every command renders through here."""
+"""Text renderings for the terminal: plans, sweeps, studies, provenance chains, diffs, hardware specs, run
+progress and summaries, leaderboards. Every command renders through here."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from tkplan._text import aligned, table
 
 __all__ = ["SWEEP_ROWS", "render_chain", "render_derived", "render_diff", "render_explanation", "render_json",
-           "render_leaderboard", "render_plan_summary", "render_progress", "render_summary", "render_sweep_leaderboard",
-           "render_sweep_summary", "render_validation", "render_yaml", "table"]
+           "render_leaderboard", "render_plan_summary", "render_progress", "render_study", "render_summary",
+           "render_sweep_leaderboard", "render_sweep_summary", "render_validation", "render_yaml", "table"]
 
 _STATUS_WIDTH = 8
 _RUNNING_SHOWN = 3
@@ -378,3 +379,49 @@ def _clock(seconds: float) -> str:
 
 def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+_NOTE_WIDTH = 60
+
+
+def render_study(study: Any) -> str:
+    """A study as text: its best trial and values, one line per trial, the parameters' importances.
+
+    Args:
+        study: the content of a study's ``study.json``, or an unstructured ``StudySummary`` (the same keys).
+    """
+    trials = list(study.get("trials") or ())
+    counts = {s: sum(t.get("state") == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
+    states = ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n)
+    lines = [f"study {study.get('name')}: {len(trials)} trials ({states}), {study.get('direction')} "
+             f"val {study.get('metric')}"]
+    best = study.get("best")
+    if best:
+        values = " ".join(f"{k}={_value(v)}" for k, v in best["params"].items())
+        lines.append(f"best: trial {best['number']} = {best['value']:.6g} with {values}"
+                     + (f"  ({best['directory']})" if best.get("directory") else ""))
+    keys = list(dict.fromkeys(k for t in trials for k in t.get("params", {})))
+    rows = [[t["number"], str(t["state"]).lower(), "" if t.get("value") is None else f"{t['value']:.6g}",
+             "" if t.get("duration_s") is None else f"{t['duration_s']:.1f}",
+             *(_value(t["params"][k]) if k in t.get("params", {}) else "" for k in keys), _note(t)] for t in trials]
+    lines += ["", table(["trial", "state", "value", "wall s", *(k.rsplit(".", 1)[-1] for k in keys), "note"], rows)]
+    importances = study.get("importances") or {}
+    if importances:
+        ranked = sorted(importances.items(), key=lambda kv: -kv[1])
+        lines += ["", "importance: " + ", ".join(f"{k} {v:.2f}" for k, v in ranked)]
+    return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _note(trial: Any) -> str:
+    """Why a trial did not complete, and whether it asks an interrupted one again."""
+    notes = [] if trial.get("state") == "COMPLETE" else [str(trial.get("detail") or "")]
+    if trial.get("retry_of") is not None:
+        notes.append(f"asks trial {trial['retry_of']} again")
+    text = "; ".join(n for n in notes if n)
+    return text if len(text) <= _NOTE_WIDTH else text[:_NOTE_WIDTH - 1] + "…"

@@ -60,6 +60,7 @@ class TkplanGroup(click.Group):
         "report": "tkplan.tools.report._cli:report_cmd",
         "track": "tkplan.tools.track._cli:track_cmd",
         "history": "tkplan._cli_history:history_group",
+        "tune": "tkplan._cli_tune:tune_cmd",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -88,6 +89,7 @@ def main() -> None:
     \b
     tkplan compile [PROFILES...] [key=value...] -o plan.json   see and save a plan
     tkplan sweep [PROFILES...] key=a,b [key2=range(1,4)] -o sweep.json   one plan per point
+    tkplan tune [PROFILES...] --trials N                     a hyperparameter study, each trial a plan
     tkplan explain KEY                                       where a value came from
     tkplan validate [PROFILES...]                            check profiles and overrides
     tkplan probe                                             this machine's hardware spec

@@ -16,7 +16,7 @@ __all__ = ["STATUS_COLOURS", "gantt_svg", "study_svgs", "sweep_svg"]
 
 STATUS_COLOURS = {  # tkplan: ignore[constant]  the report's palette
     "ok": "#2e7d32", "failed": "#c62828", "timeout": "#ef6c00", "oom": "#6a1b9a", "crashed": "#212121",
-    "skipped": "#9e9e9e", "interrupted": "#90a4ae", "running": "#1565c0"}
+    "skipped": "#9e9e9e", "pruned": "#f9a825", "interrupted": "#90a4ae", "running": "#1565c0"}
 _STYLE = {"svg.fonttype": "none", "svg.hashsalt": "tkplan", "font.size": 9, "axes.spines.top": False,
           "axes.spines.right": False}
 _INCH_PER_LANE = 0.32

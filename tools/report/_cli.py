@@ -28,6 +28,8 @@ def report_cmd(run_dir: str, fmt: str, output: str | None, per_seed: bool, trace
     """Report on RUN_DIR: each target's models ranked by the plan's report.rank_by metric, seeds aggregated.
 
     For a sweep's run directory: the ablation leaderboard, a row per point with its swept values as columns.
+    On a study's directory (`tkplan tune`): the best trial and its values, every trial (state, value, duration,
+    values), the parameters' importances, then the best trial's run.
 
     --format html writes one self-contained page (leaderboard, timeline, each step's plan next to what it
     used, failures with their log); it opens offline.
@@ -61,11 +63,13 @@ def report_cmd(run_dir: str, fmt: str, output: str | None, per_seed: bool, trace
         text = json.dumps([{**converter.unstructure(r), "status": r.status, "statuses": dict(r.statuses)}
                            for r in rows], indent=1, sort_keys=True) + "\n"
     else:
-        from tkplan._render import render_leaderboard
+        from tkplan._render import render_leaderboard, render_study
         from tkplan.tools.report import leaderboard
 
         text = render_leaderboard(leaderboard(view.plan, view.results, per_seed=per_seed), view.plan.config["report"],
                                   per_seed=per_seed) + "\n"
+        if view.kind == "study":
+            text = f"{render_study(view.extras['study'])}\n\nits best trial ({view.path}):\n{text}"
     if output:
         _write(output, text)
         click.echo(output)

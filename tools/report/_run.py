@@ -6,10 +6,16 @@ A run directory holds ``plan.json``, ``journal.jsonl`` and ``steps/<id>/result.j
 their shapes (read by `tkplan.tools.report._sections`) are::
 
     sweep.json  {"axes": {KEY: [VALUE, ...]}, "points": [{"values": {KEY: VALUE}, "steps": [STEP_ID, ...]}]}
-    study.json  {"direction": "maximize" | "minimize", "metric": NAME,
-                 "trials": [{"number": N, "state": "COMPLETE" | "PRUNED" | "FAIL", "value": X | null,
-                             "params": {KEY: VALUE}}],
-                 "importances": {KEY: WEIGHT}}
+    study.json  {"name": NAME, "direction": "maximize" | "minimize", "metric": NAME, "split": "val",
+                 "trials": [{"number": N, "state": "COMPLETE" | "PRUNED" | "FAIL" | "RUNNING", "value": X | null,
+                             "params": {KEY: VALUE}, "duration_s": S | null, "detail": TEXT,
+                             "directory": "trials/NNNN", "plan_hash": HASH, "steps": {STEP_ID: STATUS},
+                             "retry_of": N | null}],
+                 "best": TRIAL | null, "importances": {KEY: WEIGHT}, "counts": {STATE: N}}
+
+A study's directory (``tkplan tune``) holds ``study.json`` and each trial's run directory under ``trials/``,
+but no plan of its own: it reads as the run of its best trial (or, before one completed, its latest trial),
+with the study's file as its ``study`` extra.
 """
 
 from __future__ import annotations
@@ -68,6 +74,8 @@ def load_run(run_dir: Path) -> RunView:
     """
     run_dir = Path(run_dir)
     plan_file = run_dir / "plan.json"
+    if not plan_file.is_file() and (run_dir / "study.json").is_file():
+        return _study_run(run_dir)
     if not plan_file.is_file():
         raise RunDirError(f"{run_dir} is not a run directory (no plan.json); give the directory `tkplan run` wrote")
     plan = read_plan(plan_file)
@@ -78,6 +86,23 @@ def load_run(run_dir: Path) -> RunView:
             results[step_id] = _read_result(path, step_id)
     extras = {name: _read_json(run_dir / f"{name}.json") for name in _EXTRAS if (run_dir / f"{name}.json").is_file()}
     return RunView(run_dir, plan, results, tuple(read_journal(run_dir / "journal.jsonl")), extras)
+
+
+def _study_run(study_dir: Path) -> RunView:
+    """A study's directory as the run of its best trial (or its latest trial with a plan), the study attached."""
+    study = _read_json(study_dir / "study.json")
+    trials = study.get("trials") if isinstance(study, dict) else None
+    if not isinstance(trials, list):
+        raise RunDirError(f"{study_dir / 'study.json'}: not a study file; the study directory was damaged or edited")
+    best = study.get("best") or {}
+    planned = [t for t in trials if isinstance(t, dict) and t.get("directory")]
+    chosen = [t.get("directory") for t in planned if t.get("number") == best.get("number")]
+    chosen += [t.get("directory") for t in reversed(planned)]
+    for directory in chosen:
+        if (study_dir / str(directory) / "plan.json").is_file():
+            view = load_run(study_dir / str(directory))
+            return attrs.evolve(view, extras={**view.extras, "study": study})
+    raise RunDirError(f"{study_dir} holds a study with no trial run yet; run `tkplan tune` with --resume")
 
 
 def log_tail(run_dir: Path, step_id: str, lines: int) -> str:

@@ -70,8 +70,13 @@ def _study(view: RunView) -> Section | None:
     history, importances = study_svgs(trials, study.get("importances") or {}, direction, metric)
     done = [t for t in trials if t.get("value") is not None]
     best = (max if direction == "maximize" else min)(done, key=lambda t: t["value"]) if done else None
+    keys = list(dict.fromkeys(k for t in trials for k in t.get("params", {})))
+    rows = [{"number": t.get("number"), "state": str(t.get("state", "")).lower(), "value": t.get("value"),
+             "duration_s": t.get("duration_s"), "params": [t.get("params", {}).get(k, "") for k in keys],
+             "detail": "" if t.get("state") == "COMPLETE" else t.get("detail", "")} for t in trials]
     return Section("study", "Study", {"history_svg": history, "importances_svg": importances, "best": best,
-                                      "trials": len(trials), "direction": direction, "metric": metric})
+                                      "trials": len(trials), "direction": direction, "metric": metric,
+                                      "columns": [k.rsplit(".", 1)[-1] for k in keys], "rows": rows})
 
 
 SECTIONS: tuple[Callable[[RunView], Section | None], ...] = (_sweep, _study)

@@ -30,7 +30,7 @@ from tkplan.tools.report import RunView, log_tail, usage
 
 __all__ = ["RunContent", "parent_content", "step_content"]
 
-_MLFLOW_STATUS = {"ok": "FINISHED", "skipped": "KILLED"}
+_MLFLOW_STATUS = {"ok": "FINISHED", "skipped": "KILLED", "pruned": "KILLED"}
 _LOG_LINES = 40
 _INTERNAL = ("step.json", "outcome.json", "stdout.log", "stderr.log")
 
