@@ -33,7 +33,7 @@ _EXPORTS = {
     "forecast": "tkplan.planner._forecast",
     "forecast_sweep": "tkplan.planner._forecast",
     "format_value": "tkplan.planner._grammar",
-    "Gpu": "tkplan.planner._hardware",  # tkplan: ignore[config_dict]  an export table: names to modules
+    "Gpu": "tkplan.planner._hardware",
     "HardwareSpec": "tkplan.planner._hardware",
     "History": "tkplan.planner._history",
     "Observation": "tkplan.planner._history",
@@ -62,7 +62,7 @@ _EXPORTS = {
     "shipped_dir": "tkplan.planner._sources",
     "SWEEP_FORMAT": "tkplan.planner._sweep",
     "Axis": "tkplan.planner._sweep",
-    "Point": "tkplan.planner._sweep",  # tkplan: ignore[config_dict]  an export table: names to modules
+    "Point": "tkplan.planner._sweep",
     "SweepPlan": "tkplan.planner._sweep",
     "compile_sweep": "tkplan.planner._sweep",
     "sweep_chunks": "tkplan.planner._sweep",

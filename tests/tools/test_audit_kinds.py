@@ -124,16 +124,22 @@ class TestConfigDicts:
         ]
 
     def test_name_tables_class_declarations_and_reported_values_stay_quiet(self, tmp_path: Path) -> None:
-        """A table of names, a class body's declarations, and a dict already reported whole."""
+        """A table of names (and of names to modules), a class body's declarations, and a dict already reported
+        whole; a dict that only holds a dotted name among its values is still a config dict."""
         text = (
             "class Adapter:\n"
             '    objectives = {"regression": "reg:squarederror", "binary": "binary:logistic"}\n'
             "def names():\n"
             '    return {"max_bin": "max_bin", "batch_norm": False}\n'
             'DEFAULTS = {"num_leaves": 63}\n'
+            '_EXPORTS = {"Step": "pkg._plan", "epochs": "pkg._loop", "timeout_s": "pkg.run:timeout_s"}\n'
+            'def model():\n'
+            '    return {"backend": "tf.keras", "timeout_s": 900}\n'
         )
         assert findings(tmp_path, "adapter.py", text) == [
             (5, "constant", "DEFAULTS", {"num_leaves": 63}, "adapter.defaults"),
+            (8, "config_dict", "backend", "tf.keras", "adapter.backend"),
+            (8, "config_dict", "timeout_s", 900, "adapter.timeout_s"),
         ]
 
 

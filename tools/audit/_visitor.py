@@ -7,6 +7,7 @@ context, name and constant nodes are never visited.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -369,6 +370,7 @@ class Visitor(ast.NodeVisitor):
             and not self.in_class_body
             and id(node) not in self.reported
             and id(node) not in self.env_dicts
+            and not _import_table(node)
         ):
             for key, value in zip(node.keys, node.values, strict=False):
                 text = str_arg(key)
@@ -689,3 +691,16 @@ DISPATCH: dict[type, Callable[[Visitor, Any], None]] = {
 }
 """Node types with a handler; every other node is only walked through (a class table: no cycle per visitor)."""
 
+
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+(:[A-Za-z_]\w*)?")  # tkplan: ignore[constant]  a dotted name
+
+
+def _import_table(node: ast.Dict) -> bool:
+    """``{"Plan": "pkg.plan", "probe": "pkg.probe", …}``: a table of names to modules (lazy exports, registries),
+    every value a dotted name, so its entries are not settings even where a key looks like one."""
+    values = node.values
+    return len(values) >= _TABLE_MIN and all(
+        v.__class__ is ast.Constant and isinstance(v.value, str) and _DOTTED.fullmatch(v.value) for v in values)
+
+
+_TABLE_MIN = 3  # tkplan: ignore[constant]  fewer entries are as likely a setting naming a class or a module
