@@ -172,7 +172,9 @@ def test_the_summary_has_one_line_per_point_with_its_value_on_each_axis(cli):
     assert lines[6].split() == ["point", "num_leaves", "base_seed", "steps", "plan"]
     data = json.loads(cli("sweep", "ci_fast", "families.lightgbm.num_leaves=15,31", "run.base_seed=1,2",
                           "--format", "json").output)
-    assert [line.split() for line in lines[8:]] == [
+    end = lines.index("", 8)  # the table, then the expected total (the forecast) after a blank line
+    assert lines[end + 1].startswith("expected total")
+    assert [line.split() for line in lines[8:end]] == [
         [str(i), leaves, seed, "14", point["plan_hash"][:12]]
         for i, ((leaves, seed), point) in enumerate(zip([("15", "1"), ("15", "2"), ("31", "1"), ("31", "2")],
                                                         data["points"], strict=True))]
@@ -183,6 +185,7 @@ def test_a_long_sweeps_summary_shows_its_first_and_last_points_and_counts_the_re
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     table = lines[lines.index(next(line for line in lines if line.startswith("point "))):]
+    table = table[:table.index("")]  # the expected total follows the table
     assert table[0].split() == ["point", "points", "base_seed", "steps", "plan"]
     assert [line.split()[0] for line in table[2:12]] == [str(i) for i in range(10)]
     assert table[12] == "… 80 more points …"
