@@ -70,7 +70,8 @@ class TestDependencies:
         assert statuses["then.y.s1"] == ("skipped", "dependency first.y.s1 ended failed")
         assert statuses["other.y.s1"] == ("ok", "")
         assert not any(s.startswith("then.") for s in fake.last.started)
-        assert dict(summary.counts) == {"ok": 2, "failed": 2, "timeout": 0, "oom": 0, "crashed": 0, "skipped": 2, "pruned": 0}
+        assert dict(summary.counts) == {"ok": 2, "failed": 2, "timeout": 0, "oom": 0, "crashed": 0, "skipped": 2,
+                                        "pruned": 0}
 
     def test_a_step_starts_only_after_its_dependencies_ended_ok(self, fake, tmp_path):
         plan = compile_project(write_project(tmp_path, {"first": family("ok")}, after={"then": family("ok")}))

@@ -94,7 +94,8 @@ class TestTheRunGoesOn:
     def test_every_step_has_a_result_in_plan_order(self, faulty_run):
         plan, summary, _, _ = faulty_run
         assert [r.step_id for r in summary.results] == list(plan.schedule.order)
-        assert dict(summary.counts) == {"ok": 2, "failed": 1, "timeout": 1, "oom": 1, "crashed": 2, "skipped": 1, "pruned": 0}
+        assert dict(summary.counts) == {"ok": 2, "failed": 1, "timeout": 1, "oom": 1, "crashed": 2, "skipped": 1,
+                                        "pruned": 0}
         assert not summary.ok
 
     def test_the_journal_is_valid_and_records_each_end_once(self, faulty_run):
