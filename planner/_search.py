@@ -211,30 +211,37 @@ def trial_overrides(study: Study, values: Mapping[str, Any], number: int, thread
 
 
 def compile_trial(study: Study, values: Mapping[str, Any], number: int, threads: int | None, hardware: HardwareSpec,
-                  hardware_source: str, version: str, files: Mapping[str, FileFacts] | None = None) -> Plan:
+                  hardware_source: str, version: str, files: Mapping[str, FileFacts] | None = None, *,
+                  isolation: str | None = None) -> Plan:
     """Compile trial ``number`` of ``study`` into its own plan; its values are recorded as words of its command
     line, so ``tkplan compile WORDS… KEY=VALUE…`` gives the same steps (the same digests; the isolation's
     reason names the study).
 
     A trial whose steps all train on the CPU with the same threads runs ``inproc`` (a warm worker per trial
     slot: no interpreter start and library import per trial); any other runs each step in its own process.
+    Either way the trial's plan sets ``isolation.force``, so its plan does not depend on the guess.
+
+    Args:
+        isolation: a guess of the trial's isolation (the one the previous trial got): a right guess plans the
+            trial once, a wrong one twice; ``None`` plans it twice.
 
     Raises:
         ConfigError: a value does not fit (cannot happen for values drawn from the checked space).
         PlanningError: the trial cannot be honoured on ``hardware``.
     """
     request = study.base.request
-    isolation: str | None = None
+    guess, tried = isolation, set()
     while True:
-        overrides = trial_overrides(study, values, number, threads, isolation=isolation)
+        overrides = trial_overrides(study, values, number, threads, isolation=guess)
         resolved = resolve_point(study.base, overrides)
         words = (*request.words, *(f"--set={s}" for s in request.sets),
                  *(f"{'.'.join(o.path)}={format_value(o.value)}" for o in overrides))
         plan = plan_resolved(resolved, words, hardware, hardware_source, version, files)
         wanted = _trial_isolation(plan)
-        if isolation is not None or all(s.isolation.mode == wanted for s in plan.steps):
+        tried.add(guess)
+        if wanted == guess or wanted in tried:  # the last: should forcing one give the other, stop there
             return plan
-        isolation = wanted
+        guess = wanted
 
 
 def _trial_isolation(plan: Plan) -> str:

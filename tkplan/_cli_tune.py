@@ -81,8 +81,13 @@ def tune_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, tria
     run = study.resolved.config["run"]
     study_dir = Path(out) if out else Path.cwd() / str(run["output_dir"]) / f"{settings.name}-tune"
 
+    isolation: list[str | None] = [None]  # the last trial's: the next is planned once when it is the same
+
     def compile_one(values: Any, number: int) -> Any:
-        return compile_trial(study, values, number, threads, hardware, "probe", tkplan.__version__, files)
+        plan = compile_trial(study, values, number, threads, hardware, "probe", tkplan.__version__, files,
+                             isolation=isolation[0])
+        isolation[0] = plan.steps[0].isolation.mode if plan.steps else None
+        return plan
 
     if not quiet:
         click.echo(f"study {settings.name}: {settings.trials} trials, {parallel} at once ({threads} thread(s) "
