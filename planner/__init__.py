@@ -80,6 +80,7 @@ _EXPORTS = {
     "TuneSettings": "tkplan.planner._search",
     "best_profile": "tkplan.planner._search",
     "compile_trial": "tkplan.planner._search",
+    "forecast_study": "tkplan.planner._search",
     "load_study": "tkplan.planner._search",
     "trials_at_once": "tkplan.planner._search",
     "export_schemas": "tkplan.planner._schemas",

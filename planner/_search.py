@@ -16,6 +16,7 @@ and ``tune:`` stay out of every plan, as ``sweep:`` does.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,16 +34,18 @@ from tkplan.planner._compile import (
     resolve_point,
 )
 from tkplan.planner._data import FileFacts
+from tkplan.planner._forecast import Forecast, forecast
 from tkplan.planner._grammar import format_value
 from tkplan.planner._hardware import HardwareSpec
+from tkplan.planner._history import History
 from tkplan.planner._merge import Provenance
 from tkplan.planner._overrides import Override, split_words, sweep_problems
 from tkplan.planner._plan import Plan
 from tkplan.planner._rules import thread_budget
 from tkplan.planner._validate import accepted_types
 
-__all__ = ["Distribution", "Study", "TuneSettings", "best_profile", "compile_trial", "load_study", "study_budget",
-           "trial_overrides", "trials_at_once"]
+__all__ = ["Distribution", "Study", "TuneSettings", "best_profile", "compile_trial", "forecast_study", "load_study",
+           "study_budget", "trial_overrides", "trials_at_once"]
 
 _KINDS = ("int", "float", "choice")  # tkplan: ignore[constant]  the distribution grammar
 _LOWER_IS_BETTER = ("rmse", "mae")  # tkplan: ignore[constant]  the step metrics (families/_metrics.py)
@@ -74,6 +77,18 @@ class Distribution:
     step: float | None = None
     choices: tuple[Any, ...] = ()
     source: str = ""
+
+    @property
+    def middle(self) -> Any:
+        """A typical value: the middle of the range (geometric on a log scale, on the grid of ``step``, whole
+        for ``int``), or the first choice."""
+        if self.kind == "choice":
+            return self.choices[0]
+        low, high = float(self.low or 0.0), float(self.high or 0.0)
+        value = math.sqrt(low * high) if self.log else (low + high) / 2
+        if self.step:
+            value = low + round((value - low) / self.step) * self.step
+        return round(value) if self.kind == "int" else value
 
 
 @attrs.frozen
@@ -211,8 +226,8 @@ def trial_overrides(study: Study, values: Mapping[str, Any], number: int, thread
 
 
 def compile_trial(study: Study, values: Mapping[str, Any], number: int, threads: int | None, hardware: HardwareSpec,
-                  hardware_source: str, version: str, files: Mapping[str, FileFacts] | None = None, *,
-                  isolation: str | None = None) -> Plan:
+                  hardware_source: str, version: str, files: Mapping[str, FileFacts] | None = None,
+                  history: History | None = None, *, isolation: str | None = None) -> Plan:
     """Compile trial ``number`` of ``study`` into its own plan; its values are recorded as words of its command
     line, so ``tkplan compile WORDS… KEY=VALUE…`` gives the same steps (the same digests; the isolation's
     reason names the study).
@@ -222,6 +237,8 @@ def compile_trial(study: Study, values: Mapping[str, Any], number: int, threads:
     Either way the trial's plan sets ``isolation.force``, so its plan does not depend on the guess.
 
     Args:
+        history: the history store's snapshot: the trial is planned with what it expects, as `tkplan compile`
+            plans (``tkplan.planner._compile.plan_resolved``).
         isolation: a guess of the trial's isolation (the one the previous trial got): a right guess plans the
             trial once, a wrong one twice; ``None`` plans it twice.
 
@@ -236,12 +253,30 @@ def compile_trial(study: Study, values: Mapping[str, Any], number: int, threads:
         resolved = resolve_point(study.base, overrides)
         words = (*request.words, *(f"--set={s}" for s in request.sets),
                  *(f"{'.'.join(o.path)}={format_value(o.value)}" for o in overrides))
-        plan = plan_resolved(resolved, words, hardware, hardware_source, version, files)
+        plan = plan_resolved(resolved, words, hardware, hardware_source, version, files, history)
         wanted = _trial_isolation(plan)
         tried.add(guess)
         if wanted == guess or wanted in tried:  # the last: should forcing one give the other, stop there
             return plan
         guess = wanted
+
+
+def forecast_study(study: Study, threads: int | None, at_once: int, hardware: HardwareSpec, hardware_source: str,
+                   version: str, files: Mapping[str, FileFacts] | None = None,
+                   history: History | None = None) -> Forecast:
+    """The study's expected total before any trial starts: a typical trial (the first enqueued one, else every
+    searched key at the `Distribution.middle` of its range) planned as a trial is, then ``tune.trials`` such
+    trials ``at_once`` at a time. At most: a pruned trial ends sooner.
+
+    Raises:
+        PlanningError: the typical trial cannot be honoured on ``hardware``.
+    """
+    values = {**{d.key: d.middle for d in study.space}, **(study.settings.enqueue[0] if study.settings.enqueue else {})}
+    one = forecast(compile_trial(study, values, 0, threads, hardware, hardware_source, version, files, history))
+    trials = study.settings.trials
+    cpus = one.cpus * max(1, at_once)
+    return attrs.evolve(one, makespan=one.makespan * math.ceil(trials / max(1, at_once)), work=one.work * trials,
+                        cpus=cpus, lower_bound=max(one.work * trials / cpus, one.longest_s))
 
 
 def _trial_isolation(plan: Plan) -> str:

@@ -22,7 +22,8 @@ Layout of a study directory::
     <study_dir>/
       .lock            held while the study runs
       journal.jsonl    what happened, append-only: study_started, trial_started, step_started, step_finished,
-                       trial_finished, trial_requeued, study_finished / study_interrupted
+                       trial_finished, trial_requeued, study_finished / study_interrupted (history_failed:
+                       a trial's steps could not be added to the history store)
       optuna.journal   Optuna's journal file storage (unless ``tune.storage`` names another)
       study.json       the study as reports read it (rewritten as each trial ends)
       data/            the prepared data, shared by every trial
@@ -32,6 +33,9 @@ Layout of a study directory::
 ``resume``: the steps a killed study left running are killed (only what carries its marker), every trial
 Optuna still holds as running is told ``FAIL`` and asked again with the same values (``trial_requeued``:
 counted once, as the trial that asks it again); finished trials are kept and count toward ``trials``.
+
+Each finished trial's steps go to the history store (``history``) as a run's do, so the next study, sweep or
+compile on this machine plans with what they took.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from typing import Any
 import attrs
 
 from tkplan._io import write_text_atomic
-from tkplan.errors import ExtraMissingError, PlanError, RunDirError, TkplanError
+from tkplan.errors import ExtraMissingError, HistoryError, PlanError, RunDirError, TkplanError
 from tkplan.planner._convert import JsonMap, converter, freeze, thaw
 from tkplan.planner._plan import Plan, Step
 from tkplan.runtime._context import EPOCH_LOG, STOP_FILE, Trainers
@@ -189,7 +193,8 @@ TrialCompiler = Callable[[Mapping[str, Any], int], Plan]
 def run_study(spec: StudySpec, compile_trial: TrialCompiler, study_dir: Path, *, thread_budget: int,
               resume: bool = False, settings: ExecutorSettings = ExecutorSettings(),
               on_event: Callable[[TrialEvent], None] | None = None, project_root: Path | None = None,
-              digest_cache: Path | None = None, trainers: Trainers | None = None) -> StudySummary:
+              digest_cache: Path | None = None, trainers: Trainers | None = None,
+              history: Path | None = None) -> StudySummary:
     """Run the study ``spec`` in ``study_dir`` until ``spec.trials`` trials have finished (or the timeout).
 
     Args:
@@ -204,6 +209,7 @@ def run_study(spec: StudySpec, compile_trial: TrialCompiler, study_dir: Path, *,
         digest_cache: where data digests are remembered.
         trainers: what runs the steps whose family names no entrypoint, and prepares their data (``tkplan tune``
             gives the built-in families'); ``None`` when every step names its own.
+        history: the history store each finished trial's steps go to, as a run's do (``None``: none).
 
     Raises:
         ExtraMissingError: Optuna is not installed.
@@ -219,7 +225,7 @@ def run_study(spec: StudySpec, compile_trial: TrialCompiler, study_dir: Path, *,
         with Journal.open(study_dir / "journal.jsonl") as journal:
             driver = _Driver(optuna, spec, compile_trial, study_dir, journal, thread_budget, settings,
                              on_event or (lambda event: None), project_root or Path.cwd(), digest_cache, resume,
-                             trainers)
+                             trainers, history)
             return driver.go()
     finally:
         os.close(lock)
@@ -309,7 +315,7 @@ class _Driver:
     def __init__(self, optuna: Any, spec: StudySpec, compile_trial: TrialCompiler, study_dir: Path,
                  journal: Journal, thread_budget: int, settings: ExecutorSettings,
                  emit: Callable[[TrialEvent], None], project_root: Path, digest_cache: Path | None,
-                 resume: bool, trainers: Trainers | None = None) -> None:
+                 resume: bool, trainers: Trainers | None = None, history: Path | None = None) -> None:
         self.optuna = optuna
         self.spec = spec
         self.compile_trial = compile_trial
@@ -322,6 +328,8 @@ class _Driver:
         self.digest_cache = digest_cache
         self.resume = resume
         self.trainers = trainers
+        self.history = history
+        self.size: tuple[int | None, int | None] = (None, None)  # the prepared data's rows and features
         self.started = time.monotonic()
         self.token = new_token()
         self.active: dict[int, _Trial] = {}
@@ -510,10 +518,12 @@ class _Driver:
         module, _, name = self.trainers.prepare.partition(":")
         prepare = getattr(importlib.import_module(module), name)
         try:
-            prepare(config, self.dir)
+            prepared = prepare(config, self.dir)
         except (KeyError, TypeError, AttributeError) as exc:  # a config the built-in trainer cannot read
             raise PlanError(f"the plan's data settings cannot be used ({type(exc).__name__}: {exc}); "
                             "compile the plan again") from None
+        meta = getattr(prepared, "meta", None) or {}
+        self.size = (meta.get("rows"), len(meta["feature_names"]) if "feature_names" in meta else None)
 
     def _start_ready(self) -> None:
         """Start every pending step that fits next to the running ones, trials in the order they were asked."""
@@ -620,6 +630,7 @@ class _Driver:
         write_text_atomic(trial.rundir.path / "summary.json", _dumps(converter.unstructure(summary)))
         trial.rundir.journal.append("run_finished", counts=dict(summary.counts))
         trial.rundir.close()
+        self._remember(trial, results, wall)
         statuses = {r.step_id: r.status for r in results}
         if trial.pruned_at:
             state, value, detail = "PRUNED", None, f"pruned at {trial.pruned_at}"
@@ -628,6 +639,19 @@ class _Driver:
             state = "COMPLETE" if value is not None else "FAIL"
         self._tell(trial.number, trial.handle, state, value, trial.params, detail, wall, trial.plan.plan_hash,
                    statuses, trial.retry_of)
+
+    def _remember(self, trial: _Trial, results: Sequence[StepResult], wall: float) -> None:
+        """Add the trial's steps to the history store, as a run's; a store that fails is journaled, not fatal."""
+        if self.history is None:
+            return
+        from tkplan.runtime._history import record_run
+
+        expected = next((d.value for d in trial.plan.schedule.derivations if d.key == "expected_makespan_s"), None)
+        try:
+            record_run(self.history, trial.plan, results, f"{trial.plan.plan_hash[:8]}-{self.token[:6]}",
+                       trial.rundir.path, wall, expected, self.size)
+        except HistoryError as exc:
+            self.journal.append("history_failed", trial=trial.number, store=str(self.history), error=str(exc))
 
     def _value(self, results: Sequence[StepResult]) -> tuple[float | None, str]:
         """The trial's value: the mean of its steps' metric on the validation split; or why there is none."""

@@ -163,6 +163,31 @@ def test_report_on_a_study_shows_its_trials_best_and_importances(small_study, cl
     assert "Optimisation history" in page and "<h3>Trials</h3>" in page
 
 
+def test_a_study_says_its_expected_total_and_teaches_the_next_one_what_its_trials_took(small_study):
+    root, done = small_study
+    # the first study on this machine: no timings yet, relative family costs
+    assert "expected total (without pruning) " in done.stderr and "cost units" in done.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TKPLAN")}
+    again = subprocess.run([*TKPLAN, "tune", "ci_fast", "lightgbm_study.yaml", "--out", "study_again", "--trials",
+                            "1"], cwd=root, env={**env, "TKPLAN_CACHE_DIR": str(root / ".cache")},
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    told = next(line for line in again.stderr.splitlines() if line.startswith("expected total (without pruning) "))
+    assert " s), lower bound " in told and "× the bound" in told  # seconds now
+    trial = json.loads((root / "study_again" / "study.json").read_text())["trials"][0]
+    plan = json.loads((root / "study_again" / trial["directory"] / "plan.json").read_text())
+    costs = [d for d in plan["steps"][0]["derivations"] if d["key"] == "expected_cpu_s"]
+    assert costs and costs[0]["rule"] == "history"  # the first study's three trials, on the same data
+    plain = subprocess.run([*TKPLAN, "tune", "ci_fast", "lightgbm_study.yaml", "--out", "study_cold", "--trials",
+                            "1", "--history", "none", "-q"], cwd=root,
+                           env={**env, "TKPLAN_CACHE_DIR": str(root / ".cache")}, capture_output=True, text=True,
+                           timeout=600)
+    assert plain.returncode == 0, plain.stderr
+    trial = json.loads((root / "study_cold" / "study.json").read_text())["trials"][0]
+    plan = json.loads((root / "study_cold" / trial["directory"] / "plan.json").read_text())
+    assert [d for d in plan["steps"][0]["derivations"] if d["rule"] == "history"] == []
+
+
 def test_a_study_directory_is_not_run_again_without_resume(small_study, cli):
     root, _ = small_study
     os.chdir(root)

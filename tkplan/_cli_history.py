@@ -57,22 +57,23 @@ def read_snapshot(store: Path | None, hardware: Any) -> tuple[Any, str]:
         return None, f"warning: {exc}; this plan was compiled without history"
 
 
-def render_forecast(told: Any, runs: int | None = None, snapshot: Any = None) -> str:
+def render_forecast(told: Any, runs: int | None = None, snapshot: Any = None, what: str = "expected makespan") -> str:
     """``expected makespan …, lower bound …`` for a compile's summary (seconds with history, else cost units), and
-    how many runs of other machines the store holds, kept apart."""
+    how many runs of other machines the store holds, kept apart; ``what`` names the figure (a sweep's and a
+    study's: ``expected total``)."""
     apart = getattr(snapshot, "kept_apart", 0)
     note = (f"\n(the history store holds {apart} run(s) of other hardware: kept apart, timings are not scaled "
             "across machines)") if apart else ""
-    return _forecast_line(told, runs) + note
+    return _forecast_line(told, runs, what) + note
 
 
-def _forecast_line(told: Any, runs: int | None) -> str:
+def _forecast_line(told: Any, runs: int | None, what: str) -> str:
     if not told.seconds:
-        return (f"expected makespan {told.makespan:g} cost units, lower bound {told.lower_bound:g} (no timings in the "
+        return (f"{what} {told.makespan:g} cost units, lower bound {told.lower_bound:g} (no timings in the "
                 "history for these steps on this machine: relative family costs, not seconds; a run teaches the next "
                 "compile)")
     source = f" from {runs} earlier run(s)" if runs else ""
-    return (f"expected makespan {_clock(told.makespan)} ({told.makespan:.1f} s){source}, lower bound "
+    return (f"{what} {_clock(told.makespan)} ({told.makespan:.1f} s){source}, lower bound "
             f"{told.lower_bound:.1f} s = max({told.work:.1f} CPU s / {told.cpus} CPUs, longest step {told.longest} "
             f"{told.longest_s:.1f} s): {told.makespan / told.lower_bound if told.lower_bound else 1:.2f} × the bound")
 

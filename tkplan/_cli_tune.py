@@ -42,24 +42,37 @@ _PARAMS_SHOWN = 60
               help="Write the best trial's values as a profile that `tkplan compile` takes as it is.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="The study on stdout: a table, or JSON for scripts.")
+@click.option("--history", "history", metavar="PATH|none", default=None,
+              help="Plan the trials with this history store, or none to plan cold (default: the profile's "
+                   "history.store); each finished trial adds to it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 def tune_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, trials: int | None,
              timeout: float | None, out: str | None, resume: bool, emit_best: str | None, fmt: str,
-             quiet: bool) -> None:
+             history: str | None, quiet: bool) -> None:
     """Run a hyperparameter study: Optuna asks for trials, each trial is a plan compiled for its values.
 
     WORDS are profiles and overrides as in `tkplan compile`; a profile's `search:` section maps keys to
     distributions ({int: [16, 256], log: true}, {float: [1e-4, 1e-2], log: true}, {choice: [relu, tanh]})
     and its `tune:` section sets the metric, sampler, pruner, trials and storage. As many trials run at once
-    as the thread budget holds; a trial pruned or ended frees its threads for the next one at once.
+    as the thread budget holds; a trial pruned or ended frees its threads for the next one at once. Before the
+    first trial it prints the study's expected total, from the history store when it holds such steps.
     """
     import attrs
 
     import tkplan
     from tkplan import _compile_cache
+    from tkplan._cli_history import read_snapshot, render_forecast, store_path
     from tkplan._data_digest import measure
     from tkplan._entry import Interrupted, interrupts
-    from tkplan.planner import CompileRequest, compile_trial, converter, load_study, probe, trials_at_once
+    from tkplan.planner import (
+        CompileRequest,
+        compile_trial,
+        converter,
+        forecast_study,
+        load_study,
+        probe,
+        trials_at_once,
+    )
     from tkplan.runtime import StudySpec, run_study
 
     request = CompileRequest(words=words, sets=sets, env=dict(os.environ), cwd=Path.cwd(), hermetic=hermetic)
@@ -71,6 +84,10 @@ def tune_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, tria
     hardware = probe()
     parallel, threads, budget = trials_at_once(study, hardware)
     files = measure(study.resolved, request.cwd, _compile_cache.cache_dir(os.environ))
+    store = store_path(history or str(study.resolved.config["history"]["store"]), os.environ, request.cwd)
+    snapshot, warning = read_snapshot(store, hardware)
+    if warning:
+        click.echo(warning, err=True)
     spec = StudySpec(
         name=settings.name, metric=study.metric, direction=study.direction, trials=settings.trials,
         timeout_s=settings.timeout_s, parallel=parallel, sampler=settings.sampler, sampler_seed=settings.sampler_seed,
@@ -85,20 +102,23 @@ def tune_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, tria
 
     def compile_one(values: Any, number: int) -> Any:
         plan = compile_trial(study, values, number, threads, hardware, "probe", tkplan.__version__, files,
-                             isolation=isolation[0])
+                             snapshot, isolation=isolation[0])
         isolation[0] = plan.steps[0].isolation.mode if plan.steps else None
         return plan
 
     if not quiet:
+        told = forecast_study(study, threads, parallel, hardware, "probe", tkplan.__version__, files, snapshot)
         click.echo(f"study {settings.name}: {settings.trials} trials, {parallel} at once ({threads} thread(s) "
-                   f"each), {spec.direction} val {spec.metric}; {study_dir}", err=True)
+                   f"each), {spec.direction} val {spec.metric}; {study_dir}\n"
+                   f"{render_forecast(told, None, snapshot, 'expected total (without pruning)')}", err=True)
     from tkplan._trainers import family_trainers
 
     try:
         with interrupts():
             summary = run_study(spec, compile_one, study_dir, thread_budget=max(budget, threads), resume=resume,
                                 on_event=None if quiet else _echo_event, project_root=request.cwd,
-                                digest_cache=_compile_cache.cache_dir(os.environ), trainers=family_trainers())
+                                digest_cache=_compile_cache.cache_dir(os.environ), trainers=family_trainers(),
+                                history=store)
     except (Interrupted, KeyboardInterrupt) as exc:
         with contextlib.suppress(OSError):
             click.echo(f"interrupted: running trials were stopped; continue the study with --resume --out "

@@ -205,8 +205,8 @@ def sweep_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, out
     files = MeasuredFiles(request.cwd, cache.cache_dir(os.environ))
     sweep = compile_sweep(request, hardware, source, tkplan.__version__, files, history=snapshot)
     told = forecast_sweep(list(sweep.plans.values()))
-    summary = render_sweep_summary(sweep) + "\n\n" + render_forecast(told, None, snapshot)
-    _emit(lambda: sweep_chunks(sweep), summary.replace("expected makespan", "expected total", 1), output, fmt,
+    summary = render_sweep_summary(sweep) + "\n\n" + render_forecast(told, None, snapshot, "expected total")
+    _emit(lambda: sweep_chunks(sweep), summary, output, fmt,
           f"sweep written to {output} (sweep_hash {sweep.sweep_hash})")
 
 
