@@ -264,7 +264,8 @@ class LocalEngine(Engine):
             popen = subprocess.Popen([sys.executable, "-P", "-m", _CHILD, "--worker", str(self.run_dir),
                                       str(write_end)], env={**os.environ, RUN_TOKEN: token},
                                      stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_end,),
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     preexec_fn=_die_with_parent() if self.options.get("die_with_parent") else None)
         finally:
             os.close(write_end)
         os.set_blocking(read_end, False)

@@ -12,7 +12,10 @@ node. Ray never retries a task (``max_retries=0``): rerunning is ``--resume``'s 
 Inside the task a `LocalEngine` runs the step exactly as on this machine: the child
 ``python -m tkplan.runtime._child RUN_DIR STEP_ID`` with the step's environment applied before any import,
 its RSS watched against the memory cap and its timeout kept on its node, its end classified by the same code,
-the child killed if the task's worker dies. ``runtime_env`` holds the step's environment as well (all but
+the child killed if the task's worker dies. An ``inproc`` step runs in a warm worker that its Ray worker keeps
+between tasks (as the local engine keeps one per run): the run's ``inproc`` steps that Ray gives the same
+worker pay no interpreter start and no imports; that warm worker carries the run's marker and dies with its Ray
+worker. ``runtime_env`` holds the step's environment as well (all but
 ``TKPLAN_SEED``, which only the trainer reads, so that Ray can reuse a worker for steps whose environment is
 the same): Ray's own thread defaults (``OMP_NUM_THREADS`` = ``num_cpus``) never reach a step. A task's step
 processes carry a marker of their own (`task_token`, derived from the run's): the task stops its step and
@@ -31,6 +34,7 @@ storage. A node that does not see it ends the step ``crashed`` with that said.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -216,7 +220,7 @@ class RayEngine(Engine):
             scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
         ).remote(str(job.run_dir), str(job.step_dir), converter.unstructure(step), job.timeout_s, job.attempt,
                  task_token(job.token, step.id, job.attempt), attrs.asdict(self.settings),
-                 bool(self._plan is not None and self._plan.hardware.nodes))
+                 bool(self._plan is not None and self._plan.hardware.nodes), job.token)
         node.take(need)
         self._tasks[step.id] = _Task(job, ref, node, need, time.monotonic())
         return {"engine": "ray", "task_id": ref.task_id().hex(), "node": node.name, "node_id": node.node_id}
@@ -506,9 +510,19 @@ def task_token(run_token: str, step_id: str, attempt: int) -> str:
     return hashlib.sha256(f"{run_token}:{step_id}:{attempt}".encode()).hexdigest()[:32]
 
 
+_WARM: dict[str, Any] = {}
+"""This Ray worker's local engine per run directory, kept between tasks: its warm worker runs the run's ``inproc``
+steps that come to this Ray worker one after another, without an interpreter start and imports per step."""
+
+
 def _run_job(run_dir: str, step_dir: str, step_data: dict[str, Any], timeout_s: float, attempt: int, token: str,
-             settings: dict[str, Any], cluster: bool) -> dict[str, Any]:
-    """The task: run one step with a local engine on this node; return its `JobEnd` as a dict."""
+             settings: dict[str, Any], cluster: bool, run_token: str = "") -> dict[str, Any]:
+    """The task: run one step with a local engine on this node; return its `JobEnd` as a dict.
+
+    A ``process`` step (and a GPU step on a cluster) runs in a child of its own, marked with the task's
+    ``token``. An ``inproc`` step runs in this Ray worker's warm worker (`_WARM`), as the local engine runs
+    one: marked with the run's token, so that ``--resume`` finds it; it dies with this Ray worker.
+    """
     import os
 
     from tkplan.planner._plan import Isolation
@@ -523,17 +537,37 @@ def _run_job(run_dir: str, step_dir: str, step_data: dict[str, Any], timeout_s: 
 
         ids = ray.get_runtime_context().get_accelerator_ids().get("GPU", [])
         step = attrs.evolve(step, env={**step.env, "CUDA_VISIBLE_DEVICES": ",".join(ids)})
-    step = attrs.evolve(step, isolation=Isolation("process", "a Ray task runs its step in a child of its own"))
-    engine = LocalEngine(Path(run_dir), ExecutorSettings(**settings), {"die_with_parent": True})
+    warm = step.isolation.mode == "inproc" and not step.resources.gpus and bool(run_token)
+    if warm:
+        engine = _WARM.get(run_dir) or LocalEngine(Path(run_dir), ExecutorSettings(**settings),
+                                                   {"die_with_parent": True})
+        _WARM[run_dir] = engine
+    else:
+        step = attrs.evolve(step, isolation=Isolation("process", "a Ray task runs its step in a child of its own"))
+        engine = LocalEngine(Path(run_dir), ExecutorSettings(**settings), {"die_with_parent": True})
     try:
-        engine.start(Job(step, Path(run_dir), Path(step_dir), timeout_s, attempt, token))
+        engine.start(Job(step, Path(run_dir), Path(step_dir), timeout_s, attempt, run_token if warm else token))
         ends: list[JobEnd] = []
         while not ends:
             ends = engine.poll(engine.settings.poll_interval_s)
+    except BaseException:  # cancelled: the step stops (an inproc one with its worker), nothing else of the run
+        if warm:
+            _stop_step(engine, step.id)
+        raise
     finally:
-        engine.close()
+        if not warm:
+            engine.close()
     end = ends[0]
     return {**attrs.asdict(end, recurse=False), "outcome": thaw(end.outcome) if end.outcome is not None else None}
+
+
+def _stop_step(engine: Any, step_id: str) -> None:
+    """Kill the step running in ``engine``'s warm worker and wait for its end (the worker's with it)."""
+    engine.cancel(step_id)
+    deadline = time.monotonic() + engine.settings.term_grace_s + engine.settings.orphan_wait_s
+    with contextlib.suppress(Exception):
+        while not engine.poll(engine.settings.poll_interval_s) and time.monotonic() < deadline:
+            pass
 
 
 def _release(run_dir: str, settings: dict[str, Any], tokens: list[str]) -> None:

@@ -109,6 +109,21 @@ def test_a_plan_runs_on_a_local_ray_instance_each_step_with_its_planned_threads(
     assert len({r["node_id"] for r in records.values()}) == 1
 
 
+def test_inproc_steps_on_ray_run_in_the_warm_worker_their_ray_worker_keeps(tmp_path, one_node):
+    """Four ``inproc`` steps on two CPUs: a Ray worker's second step runs in the warm worker its first started,
+    with no interpreter start; a ``process`` step still gets a child of its own."""
+    project = write_project(tmp_path, {"warm": family("report_threads", isolation="inproc"),
+                                       "cold": family("report_threads")}, seeds=(1, 2, 3, 4))
+    plan = compile_project(project)
+    summary = execute(plan, tmp_path / "run", engine="ray", engine_options={"address": one_node.address})
+    assert {r.status for r in summary.results} == {"ok"}, [r.detail for r in summary.results]
+    pids = collections.defaultdict(list)
+    for r in summary.results:
+        pids[r.step_id.split(".")[0]].append(r.output["pid"])
+    assert len(set(pids["warm"])) < 4  # some Ray worker ran two of them in its warm worker
+    assert len(set(pids["cold"])) == 4 and not set(pids["cold"]) & set(pids["warm"])
+
+
 FAULTS = {
     "works": family("ok"),
     "inproc_works": family("ok", isolation="inproc"),
@@ -220,7 +235,7 @@ def test_probe_ray_writes_the_clusters_nodes_and_compile_packs_steps_onto_them(t
     project = write_project(tmp_path / "project", {
         "narrow": family("count", sleep_s=0.2),
         "wide": family("count", threads=2, sleep_s=0.2),
-        "long": family("count", threads=2, sleep_s=120),
+        "long": family("count_when_released", threads=2, sleep_s=120),
     }, timeout_s=300, run={"name": "cluster", "threads": "auto", "output_dir": "runs"})
     request = CompileRequest(cwd=project, env={}, hermetic=True)
     plan = compile_plan(request, spec, "cluster.yaml", tkplan.__version__)
@@ -252,6 +267,7 @@ def test_probe_ray_writes_the_clusters_nodes_and_compile_packs_steps_onto_them(t
         assert "no live Ray node of class 2cpu-3072mb-zone=b can hold it" in results["wide"]["detail"]
 
     cluster.add_node(num_cpus=2, memory=3072 * MIB, labels={"zone": "b"}, **SMALL)
+    (run_dir / "release").touch()  # the long step, run again, need not be long now
     resumed = subprocess.run([*TKPLAN, "run", str(plan_path), "--out", str(run_dir), "--resume", "--engine", "ray",
                               "--address", cluster.address, "--format", "json"],
                              capture_output=True, text=True, timeout=180)

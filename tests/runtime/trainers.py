@@ -75,11 +75,25 @@ def report_torch(ctx: StepContext) -> dict[str, Any]:
 def count(ctx: StepContext) -> dict[str, Any]:
     """Sleep ``params.sleep_s``, then, as the very last thing, append the step's id to ``run_dir/counts.txt``."""
     time.sleep(float(ctx.step.params["sleep_s"]))
+    _append_count(ctx)
+    return {"metrics": {"slept_s": ctx.step.params["sleep_s"]}}
+
+
+def _append_count(ctx: StepContext) -> None:
     fd = os.open(ctx.run_dir / "counts.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         os.write(fd, f"{ctx.step.id}\n".encode())
     finally:
         os.close(fd)
+
+
+def count_when_released(ctx: StepContext) -> dict[str, Any]:
+    """`count`, but sleeping only until ``run_dir/release`` exists (at most ``params.sleep_s``): a step that runs
+    long until its test lets it end."""
+    deadline = time.monotonic() + float(ctx.step.params["sleep_s"])
+    while not (ctx.run_dir / "release").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    _append_count(ctx)
     return {"metrics": {"slept_s": ctx.step.params["sleep_s"]}}
 
 
