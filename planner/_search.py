@@ -30,7 +30,6 @@ from tkplan.planner._compile import (
     CompileRequest,
     Resolved,
     load_base,
-    plan_resolved,
     resolve_point,
 )
 from tkplan.planner._data import FileFacts
@@ -42,6 +41,7 @@ from tkplan.planner._merge import Provenance
 from tkplan.planner._overrides import Override, split_words, sweep_problems
 from tkplan.planner._plan import Plan
 from tkplan.planner._rules import thread_budget
+from tkplan.planner._sweep import PointCompiler
 from tkplan.planner._validate import accepted_types
 
 __all__ = ["Distribution", "Study", "TuneSettings", "best_profile", "compile_trial", "forecast_study", "load_study",
@@ -129,6 +129,7 @@ class Study:
         resolved: the configuration without any trial's values (its campaign, its ``report`` settings).
         metric: the metric on the validation split that a trial's value is.
         direction: ``minimize`` or ``maximize``.
+        points: what plans each trial, doing once what the trials share (as a sweep's points are planned).
     """
 
     base: Base
@@ -137,6 +138,7 @@ class Study:
     resolved: Resolved
     metric: str
     direction: str
+    points: PointCompiler = attrs.field(eq=False, repr=False)
 
     @property
     def profiles(self) -> tuple[str, ...]:
@@ -154,7 +156,8 @@ def load_study(request: CompileRequest) -> Study:
     base = load_base(request)
     overrides, sweeps = sweep_problems(base.cli_overrides)
     base = attrs.evolve(base, cli_overrides=tuple(overrides), problems=(*base.problems, *sweeps))
-    resolved = resolve_point(base, ())
+    points = PointCompiler(base)
+    resolved = points.resolve(())
     section = resolved.config.get(SEARCH) or {}
     problems: list[Problem] = []
     space = []
@@ -172,7 +175,7 @@ def load_study(request: CompileRequest) -> Study:
     problems += _enqueued_problems(base, settings, {d.key: d for d in space}, resolved.provenance)
     if problems:
         raise ConfigError(problems)
-    return Study(base, tuple(space), settings, resolved, metric, settings.direction_for(metric))
+    return Study(base, tuple(space), settings, resolved, metric, settings.direction_for(metric), points)
 
 
 def trials_at_once(study: Study, hardware: HardwareSpec) -> tuple[int, int, int]:
@@ -250,10 +253,10 @@ def compile_trial(study: Study, values: Mapping[str, Any], number: int, threads:
     guess, tried = isolation, set()
     while True:
         overrides = trial_overrides(study, values, number, threads, isolation=guess)
-        resolved = resolve_point(study.base, overrides)
+        resolved = study.points.resolve(overrides)
         words = (*request.words, *(f"--set={s}" for s in request.sets),
                  *(f"{'.'.join(o.path)}={format_value(o.value)}" for o in overrides))
-        plan = plan_resolved(resolved, words, hardware, hardware_source, version, files, history)
+        plan = study.points.plan(resolved, words, hardware, hardware_source, version, files, history)
         wanted = _trial_isolation(plan)
         tried.add(guess)
         if wanted == guess or wanted in tried:  # the last: should forcing one give the other, stop there

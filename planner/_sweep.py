@@ -6,7 +6,7 @@ more axis over ``run.base_seed``). A plain command-line override of a key the pr
 axis, as the command line wins everywhere. Points are the cartesian product of the axes in the order given,
 the first axis slowest. The layers are read and merged once (`load_base`); each point applies its overrides,
 with the source ``sweep:KEY (where the axis was written)``, and is resolved and planned on its own, doing once
-what the points share (`_Points`): validated only where it differs from the configuration without the points'
+what the points share (`PointCompiler`): validated only where it differs from the configuration without the points'
 values, its plan sharing its unchanged parts with the others'. The sweep file is written plan by plan.
 """
 
@@ -127,7 +127,7 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
     if problems:
         raise ConfigError([*base.problems, *problems])
     words = _plain_words(request, {o.source for o in sweeps})
-    compiler = _Points(base)
+    compiler = PointCompiler(base)
     plans: dict[str, Plan] = {}
     points: list[Point] = []
     found: dict[Problem, None] = {}
@@ -159,7 +159,7 @@ def compile_sweep(request: CompileRequest, hardware: HardwareSpec, hardware_sour
     return attrs.evolve(draft, sweep_hash=_hash(draft))
 
 
-class _Points:
+class PointCompiler:
     """Resolves and plans the points of one sweep, doing once what they share.
 
     Each result is exactly what `resolve_point` and `plan_resolved` give for the point. The environment's and

@@ -21,7 +21,7 @@ from tkplan.planner import CompileRequest, compile_sweep, load_hardware, plan_to
 from tkplan.planner._compile import load_base, plan_resolved, resolve_point
 from tkplan.planner._grammar import ChoiceSweep, RangeSweep
 from tkplan.planner._merge import changed_paths, same
-from tkplan.planner._sweep import Axis, _overrides, _Points, _profile_axes, _values
+from tkplan.planner._sweep import Axis, PointCompiler, _overrides, _profile_axes, _values
 
 TESTS = Path(__file__).parent.parent
 HARDWARE = load_hardware(TESTS / "specs" / "laptop_2core.yaml")
@@ -36,7 +36,7 @@ def outcomes(words: tuple[str, ...], cwd: Path) -> list[tuple[tuple[str, str], t
     base = attrs.evolve(base, cli_overrides=tuple(o for o in base.cli_overrides if o not in sweeps))
     axes = [*_profile_axes(base.config.get("sweep") or {}, base.provenance)[0],
             *(Axis(".".join(o.path), _values(o.value), o.source) for o in sweeps)]
-    compiler = _Points(base)
+    compiler = PointCompiler(base)
     pairs = []
     for combo in itertools.product(*(a.values for a in axes)):
         point = [o for axis, value in zip(axes, combo, strict=True) for o in _overrides(axis, value)]
