@@ -60,6 +60,7 @@ _EXPORTS = {
     "TrialEvent": "tkplan.runtime._study",
     "TrialRecord": "tkplan.runtime._study",
     "run_study": "tkplan.runtime._study",
+    "study_importances": "tkplan.runtime._study",
     "study_state": "tkplan.runtime._study",
     "shell_exports": "tkplan.runtime._stepenv",
     "SweepRun": "tkplan.runtime._sweeprun",

@@ -67,7 +67,7 @@ from tkplan.runtime._results import Allowance, RunSummary, StepResult
 from tkplan.runtime._rundir import RunDir
 from tkplan.runtime._settings import ExecutorSettings
 
-__all__ = ["StudySpec", "StudySummary", "TrialEvent", "TrialRecord", "run_study", "study_state"]
+__all__ = ["StudySpec", "StudySummary", "TrialEvent", "TrialRecord", "run_study", "study_importances", "study_state"]
 
 STORAGE_FILE = "optuna.journal"  # tkplan: ignore[constant]  the study directory's layout
 STUDY_FILE = "study.json"  # tkplan: ignore[constant]  the study directory's layout
@@ -148,8 +148,10 @@ class StudySummary:
         name, metric, direction: the study's.
         trials: every trial in the storage, by number.
         best: the best complete trial, or ``None``.
-        importances: each searched key's importance (Optuna's evaluator), when it can be computed.
         wall_s: this invocation's wall time.
+
+    The parameters' importances are not computed here (their evaluator costs seconds that no trial needs):
+    `study_importances` gives them, and ``tkplan report`` shows them.
     """
 
     study_dir: str
@@ -158,7 +160,6 @@ class StudySummary:
     direction: str
     trials: tuple[TrialRecord, ...]
     best: TrialRecord | None
-    importances: JsonMap = attrs.field(converter=freeze)
     wall_s: float
 
     def counts(self) -> dict[str, int]:
@@ -247,6 +248,22 @@ def study_state(study_dir: Path) -> Mapping[str, Any]:
     if not isinstance(data, dict):
         raise RunDirError(f"{path}: not a study file")
     return data
+
+
+def study_importances(study_dir: Path, study: Mapping[str, Any]) -> dict[str, float]:
+    """Each searched key's importance in the study (``study``: its ``study.json``), from its storage: Optuna's
+    fANOVA evaluator, seeded as the study's sampler. Empty when it cannot be computed (too few complete trials,
+    every trial of one value, a storage that cannot be read, Optuna not installed)."""
+    try:
+        optuna = _optuna()
+        storage = study.get("storage") or optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(Path(study_dir) / STORAGE_FILE)))
+        loaded = optuna.load_study(study_name=str(study["name"]), storage=storage)
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=study.get("seed"))
+        weights = optuna.importance.get_param_importances(loaded, evaluator=evaluator)
+    except Exception:  # nothing to show is the answer to every failure here
+        return {}
+    return {str(k): round(float(v), 6) for k, v in weights.items()}
 
 
 def _optuna() -> Any:
@@ -368,7 +385,7 @@ class _Driver:
                 self.journal.append("study_interrupted", running=sorted(self.active))
             raise
         self._close()
-        summary = self._write_study(importances=True)
+        summary = self._write_study()
         self.journal.append("study_finished", counts=summary.counts(),
                             best=None if summary.best is None else summary.best.number)
         return summary
@@ -682,7 +699,7 @@ class _Driver:
         record = TrialRecord(number, state, value, params, wall, detail, plan_hash, directory, statuses, retry_of)
         self.records[number] = record
         self.journal.append("trial_finished", trial=number, state=state, value=value, detail=detail, wall_s=wall)
-        self._write_study(importances=False)
+        self._write_study()
         self.emit(self._event("finished", record))
 
     # -- intermediate values ---------------------------------------------------------------------------
@@ -753,19 +770,13 @@ class _Driver:
 
     # -- what the study file says ----------------------------------------------------------------------
 
-    def _summary(self, *, importances: bool) -> StudySummary:
-        weights: dict[str, float] = {}
-        if importances:
-            with contextlib.suppress(Exception):  # too few complete trials, or all of one value: none to show
-                evaluator = self.optuna.importance.FanovaImportanceEvaluator(seed=self.spec.sampler_seed)
-                weights = {k: round(float(v), 6) for k, v in
-                           self.optuna.importance.get_param_importances(self.study, evaluator=evaluator).items()}
+    def _summary(self) -> StudySummary:
         records = self._all_records()
         done = [r for r in records if r.state == "COMPLETE" and r.value is not None]
         sign = -1.0 if self.spec.direction == "maximize" else 1.0
         best = min(done, key=lambda r: (sign * (r.value or 0.0), r.number)) if done else None  # ties: the first
         return StudySummary(str(self.dir), self.spec.name, self.spec.metric, self.spec.direction, records, best,
-                            weights, round(time.monotonic() - self.started, 3))
+                            round(time.monotonic() - self.started, 3))
 
     def _all_records(self) -> tuple[TrialRecord, ...]:
         """Every trial of the storage, by number: as this driver recorded it, or as the storage has it."""
@@ -779,16 +790,13 @@ class _Driver:
                     str(frozen.user_attrs.get("directory", "")), retry_of=frozen.user_attrs.get("retry_of"))
         return tuple(records[n] for n in sorted(records))
 
-    def _write_study(self, *, importances: bool) -> StudySummary:
-        summary = self._summary(importances=importances)
+    def _write_study(self) -> StudySummary:
+        summary = self._summary()
         document = {"format": "tkplan.study/1", "name": summary.name, "metric": summary.metric,
-                    "direction": summary.direction, "split": SPLIT,
+                    "direction": summary.direction, "split": SPLIT, "storage": self.spec.storage,
+                    "seed": self.spec.sampler_seed,
                     "best": None if summary.best is None else converter.unstructure(summary.best),
-                    "trials": [converter.unstructure(t) for t in summary.trials],
-                    "importances": thaw(summary.importances), "counts": summary.counts()}
-        if not importances and (self.dir / STUDY_FILE).is_file():  # keep the last importances computed
-            with contextlib.suppress(RunDirError):
-                document["importances"] = study_state(self.dir).get("importances") or {}
+                    "trials": [converter.unstructure(t) for t in summary.trials], "counts": summary.counts()}
         write_text_atomic(self.dir / STUDY_FILE, _dumps(document))
         return summary
 

@@ -156,6 +156,12 @@ def test_report_on_a_study_shows_its_trials_best_and_importances(small_study, cl
     assert lines[1].startswith("best: trial ")
     assert lines[3].split() == ["trial", "state", "value", "wall", "s", "learning_rate", "num_leaves", "note"]
     assert [line.split()[:2] for line in lines[5:8]] == [["0", "complete"], ["1", "complete"], ["2", "complete"]]
+    # the importances come from the study's storage when the report asks: the study did not spend time on them
+    assert "importances" not in json.loads((root / "study" / "study.json").read_text())
+    importance = next(line for line in lines if line.startswith("importance: "))
+    weights = dict(part.rsplit(" ", 1) for part in importance.removeprefix("importance: ").split(", "))
+    assert set(weights) == {"families.lightgbm.num_leaves", "families.lightgbm.learning_rate"}
+    assert sum(float(w) for w in weights.values()) == pytest.approx(1.0, abs=0.02)
     assert "its best trial (study/trials/" in result.output
     html = cli("report", "study", "--format", "html", "-o", str(root / "report.html"))
     assert html.exit_code == 0, html.output

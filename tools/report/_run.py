@@ -7,15 +7,17 @@ their shapes (read by `tkplan.tools.report._sections`) are::
 
     sweep.json  {"axes": {KEY: [VALUE, ...]}, "points": [{"values": {KEY: VALUE}, "steps": [STEP_ID, ...]}]}
     study.json  {"name": NAME, "direction": "maximize" | "minimize", "metric": NAME, "split": "val",
+                 "storage": URL | null (null: optuna.journal beside it), "seed": the sampler's seed,
                  "trials": [{"number": N, "state": "COMPLETE" | "PRUNED" | "FAIL" | "RUNNING", "value": X | null,
                              "params": {KEY: VALUE}, "duration_s": S | null, "detail": TEXT,
                              "directory": "trials/NNNN", "plan_hash": HASH, "steps": {STEP_ID: STATUS},
                              "retry_of": N | null}],
-                 "best": TRIAL | null, "importances": {KEY: WEIGHT}, "counts": {STATE: N}}
+                 "best": TRIAL | null, "counts": {STATE: N}}
 
 A study's directory (``tkplan tune``) holds ``study.json`` and each trial's run directory under ``trials/``,
 but no plan of its own: it reads as the run of its best trial (or, before one completed, its latest trial),
-with the study's file as its ``study`` extra.
+with the study's file as its ``study`` extra, and in it ``"importances": {KEY: WEIGHT}``: the parameters'
+importances, computed from the study's storage (`tkplan.runtime.study_importances`) unless the file has them.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import attrs
 from tkplan.errors import RunDirError
 from tkplan.planner._convert import converter, first_error
 from tkplan.planner._plan import Plan, read_plan
-from tkplan.runtime import StepResult, read_journal
+from tkplan.runtime import StepResult, read_journal, study_importances
 
 __all__ = ["RunView", "load_run", "log_tail"]
 
@@ -98,6 +100,7 @@ def _study_run(study_dir: Path) -> RunView:
     planned = [t for t in trials if isinstance(t, dict) and t.get("directory")]
     chosen = [t.get("directory") for t in planned if t.get("number") == best.get("number")]
     chosen += [t.get("directory") for t in reversed(planned)]
+    study = {**study, "importances": study.get("importances") or study_importances(study_dir, study)}
     for directory in chosen:
         if (study_dir / str(directory) / "plan.json").is_file():
             view = load_run(study_dir / str(directory))
