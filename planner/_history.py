@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -209,7 +208,7 @@ def expect(config: Mapping[str, Any], hardware: HardwareSpec, steps: Sequence[St
     if not costs and not memory:
         return None
     ratios = [costs[s.id][0] / constants[s.id] for s in steps if s.id in costs and constants[s.id] > 0]
-    per_unit = statistics.median(ratios) if ratios else None
+    per_unit = _median(ratios) if ratios else None
     calibrated_from = sorted({r for c in costs.values() for r in c[1]})
     result: dict[str, Expectation] = {}
     used: set[str] = set()
@@ -244,7 +243,7 @@ def _cost(step: Step, ok: Sequence[Observation], size: int | None) -> tuple[floa
     """The step's single-thread work from the same step's runs, else its family's scaled by data size."""
     same = [o for o in ok if o.digest == step.digest]
     if same:
-        work = statistics.median(o.work_s or 0.0 for o in same)
+        work = _median(o.work_s or 0.0 for o in same)
         return work, _run_ids(same), f"median single-thread work of this step's {len(same)} run(s): {work:.2f} s"
     if size is None:
         return None
@@ -253,7 +252,7 @@ def _cost(step: Step, ok: Sequence[Observation], size: int | None) -> tuple[floa
     alike = same_params or family
     if not alike:
         return None
-    work = statistics.median((o.work_s or 0.0) * size / (o.size or 1) for o in alike)
+    work = _median((o.work_s or 0.0) * size / (o.size or 1) for o in alike)
     which = "same parameters" if same_params else "other parameters"
     where = "on other data" if any(o.data != step.data for o in alike) else "on this data"
     return work, _run_ids(alike), (f"{step.family} ({which}) {where}: median of {len(alike)} run(s) scaled by "
@@ -269,7 +268,7 @@ def _parallel_fraction(family: str, ok: Sequence[Observation]) -> tuple[float, s
     for o in measured:
         speedup = (o.cpu_s or 0.0) / (o.wall_s or 1.0)
         fractions.append(min(1.0, max(0.0, (1 - 1 / speedup) / (1 - 1 / o.threads))) if speedup > 0 else 0.0)
-    p = statistics.mean(fractions)
+    p = _mean(fractions)
     counts = sorted({o.threads for o in measured})
     return p, (f"{family}'s speed-up at {', '.join(map(str, counts))} thread(s) (CPU s ÷ wall s of {len(measured)} "
                f"run(s)) fits a parallel fraction of {p:.2f}"), _run_ids(measured)
@@ -311,3 +310,15 @@ def _runs(runs: Sequence[str]) -> str:
     shown = ", ".join(runs[:_SHOWN_RUNS])
     more = f" +{len(runs) - _SHOWN_RUNS} more" if len(runs) > _SHOWN_RUNS else ""
     return f"run {shown}{more}" if len(runs) == 1 else f"runs {shown}{more}"
+
+
+def _median(values: Iterable[float]) -> float:
+    import statistics  # here, not at the top: a compile without history never needs it (10 ms of imports)
+
+    return statistics.median(values)
+
+
+def _mean(values: Iterable[float]) -> float:
+    import statistics
+
+    return statistics.mean(values)

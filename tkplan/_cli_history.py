@@ -43,14 +43,15 @@ def read_snapshot(store: Path | None, hardware: Any) -> tuple[Any, str]:
     """The snapshot of ``store`` for ``hardware`` and a warning: a store that cannot be read plans cold, and says so.
 
     Returns:
-        ``(History or None, warning)``; the warning is empty when the store was read (or history is off).
+        ``(History or None, warning)``: ``None`` when history is off or the store does not exist yet; the
+        warning is empty when the store was read (or history is off).
     """
+    if store is None or not store.exists():  # off, or nothing recorded yet: a cold plan, without loading the store
+        return None, ""
     from tkplan.errors import HistoryError
     from tkplan.planner import hardware_fingerprint
     from tkplan.runtime import read_history
 
-    if store is None:
-        return None, ""
     try:
         return read_history(store, hardware_fingerprint(hardware)), ""
     except HistoryError as exc:
