@@ -21,13 +21,16 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
 from tkplan.errors import HistoryError
 from tkplan.planner._history import History, Observation, hardware_fingerprint, params_digest
 from tkplan.planner._plan import Plan
-from tkplan.runtime._results import StepResult
+
+if TYPE_CHECKING:
+    from tkplan.runtime._results import StepResult
 
 __all__ = ["LOCK_WAIT_S", "RunRecord", "forget", "list_runs", "read_history", "record_run", "step_observations"]
 

@@ -1,4 +1,4 @@
-"""``tkplan history``: look at and prune the history store; where the store is, and its snapshot for a compile.
+"""``tkplan history``: look at and prune the history store (`tkplan._compile_cache.store_path` says where it is).
 
 The store is ``history.store`` (a profile key): ``auto`` is ``history.sqlite`` in the cache directory's root
 (``$TKPLAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/tkplan`` or ``~/.cache/tkplan``), a path is relative to the
@@ -14,85 +14,16 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import click
 
-__all__ = ["history_group", "read_snapshot", "render_forecast", "store_path"]
+from tkplan._compile_cache import store_path
 
-STORE_FILE = "history.sqlite"
+__all__ = ["history_group"]
+
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def store_path(setting: str, env: Mapping[str, str], root: Path) -> Path | None:
-    """The store ``setting`` names (``auto``, ``none`` or a path relative to ``root``); ``None`` for ``none``."""
-    from tkplan._compile_cache import cache_root
-
-    if setting == "none":
-        return None
-    if setting == "auto":
-        return cache_root(env) / STORE_FILE
-    path = Path(setting).expanduser()
-    return path if path.is_absolute() else root / path
-
-
-def read_snapshot(store: Path | None, hardware: Any) -> tuple[Any, str]:
-    """The snapshot of ``store`` for ``hardware`` and a warning: a store that cannot be read plans cold, and says so.
-
-    Returns:
-        ``(History or None, warning)``: ``None`` when history is off or the store does not exist yet; the
-        warning is empty when the store was read (or history is off).
-    """
-    if store is None or not store.exists():  # off, or nothing recorded yet: a cold plan, without loading the store
-        return None, ""
-    from tkplan.errors import HistoryError
-    from tkplan.planner import hardware_fingerprint
-    from tkplan.runtime import read_history
-
-    try:
-        return read_history(store, hardware_fingerprint(hardware)), ""
-    except HistoryError as exc:
-        return None, f"warning: {exc}; this plan was compiled without history"
-
-
-def render_forecast(told: Any, runs: int | None = None, snapshot: Any = None, what: str = "expected makespan") -> str:
-    """``expected makespan …, lower bound …`` for a compile's summary (seconds with history, else cost units), and
-    how many runs of other machines the store holds, kept apart; ``what`` names the figure (a sweep's and a
-    study's: ``expected total``)."""
-    apart = getattr(snapshot, "kept_apart", 0)
-    note = (f"\n(the history store holds {apart} run(s) of other hardware: kept apart, timings are not scaled "
-            "across machines)") if apart else ""
-    return _forecast_line(told, runs, what) + note
-
-
-def _forecast_line(told: Any, runs: int | None, what: str) -> str:
-    if not told.seconds:
-        return (f"{what} {told.makespan:g} cost units, lower bound {told.lower_bound:g} (no timings in the "
-                "history for these steps on this machine: relative family costs, not seconds; a run teaches the next "
-                "compile)")
-    source = f" from {runs} earlier run(s)" if runs else ""
-    return (f"{what} {_clock(told.makespan)} ({told.makespan:.1f} s){source}, lower bound "
-            f"{told.lower_bound:.1f} s = max({told.work:.1f} CPU s / {told.cpus} CPUs, longest step {told.longest} "
-            f"{told.longest_s:.1f} s): {told.makespan / told.lower_bound if told.lower_bound else 1:.2f} × the bound")
-
-
-def render_outcome(plan: Any, wall_s: float) -> str:
-    """``tkplan run``'s last line: the makespan the plan expected against the actual one."""
-    expected = next((d.value for d in plan.schedule.derivations if d.key == "expected_makespan_s"), None)
-    if expected is None:
-        return (f"actual {_clock(wall_s)} ({wall_s:.1f} s); no expectation: the plan was compiled without history "
-                "(this run's observations teach the next compile)")
-    error = (wall_s - expected) / expected * 100 if expected else 0.0
-    return f"expected {_clock(expected)} ({expected:.1f} s), actual {_clock(wall_s)} ({wall_s:.1f} s): {error:+.0f} %"
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 @click.group("history")

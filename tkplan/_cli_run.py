@@ -115,7 +115,7 @@ def run_cmd(plan_path: str, fmt: str, **options: Any) -> None:
             rows = [{**converter.unstructure(row), "status": row.status} for row in board[0]]
             click.echo(render_json({"summary": summary, "leaderboard": rows}))
     else:
-        from tkplan._cli_history import render_outcome
+        from tkplan._render import render_outcome
 
         click.echo(render_summary(summary))
         click.echo(render_outcome(plan, summary.wall_s))
@@ -150,7 +150,7 @@ def _execute(plan: Any, root: Path, *, out: str | None, fresh: bool, engine: str
     signal's number. ``root`` is the plan's project (where a relative data path is); ``sweep``: a
     `tkplan.runtime.SweepRun` whose union ``plan`` is."""
     from tkplan import _compile_cache
-    from tkplan._cli_history import store_path
+    from tkplan._compile_cache import store_path
     from tkplan._entry import Interrupted, interrupts
     from tkplan._trainers import execute
     from tkplan.runtime import DEFAULT_ENGINE, default_run_dir, default_sweep_dir, fresh_run_dir

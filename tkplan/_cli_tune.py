@@ -61,9 +61,10 @@ def tune_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, tria
 
     import tkplan
     from tkplan import _compile_cache
-    from tkplan._cli_history import read_snapshot, render_forecast, store_path
+    from tkplan._compile_cache import read_snapshot, store_path
     from tkplan._data_digest import measure
     from tkplan._entry import Interrupted, interrupts
+    from tkplan._render import render_forecast
     from tkplan.planner import (
         CompileRequest,
         compile_trial,

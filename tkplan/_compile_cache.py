@@ -31,8 +31,24 @@ from tkplan._io import write_text_atomic
 if TYPE_CHECKING:
     from tkplan.planner import CompileRequest, Explanation, HardwareSpec, Plan, Resolved
 
-__all__ = ["cache_dir", "cache_key", "cache_root", "compile_cached", "compile_fresh", "compile_measured", "explain_key",
-           "hardware_for", "history_snapshot", "lookup", "referenced_env", "signature", "store", "watched_files"]
+__all__ = [
+    "cache_dir",
+    "cache_key",
+    "cache_root",
+    "compile_cached",
+    "compile_fresh",
+    "compile_measured",
+    "explain_key",
+    "hardware_for",
+    "history_snapshot",
+    "lookup",
+    "read_snapshot",
+    "referenced_env",
+    "signature",
+    "store",
+    "store_path",
+    "watched_files",
+]
 
 _PATTERNS = ("*.yaml", "*.yml", "machines/*.yaml", "machines/*.yml", "families/*.yaml", "families/*.yml")
 
@@ -73,9 +89,8 @@ def compile_cached(words: Sequence[str], sets: Sequence[str], env: Mapping[str, 
 def compile_fresh(request: CompileRequest, hardware_spec: str | None, version: str, search: Any,
                   history: str | None = None) -> dict[str, Any]:
     """Compile ``request`` from scratch into a cache entry that watches every file and variable it read."""
-    from tkplan._cli_history import render_forecast
     from tkplan._data_digest import stat_signature
-    from tkplan._render import render_plan_summary
+    from tkplan._render import render_forecast, render_plan_summary
     from tkplan.planner import PROJECT_FILE, entrypoint_files, forecast, plan_to_json, resolve
 
     hardware, source = hardware_for(hardware_spec)
@@ -122,8 +137,6 @@ def history_snapshot(setting: str | None, config: Mapping[str, Any], hardware: H
     """The history store a compile plans with (``setting``: ``none``, a path, or ``None`` for the profile's
     ``history.store``), its snapshot for ``hardware``, and why it could not be read (planned cold) or empty.
     """
-    from tkplan._cli_history import read_snapshot, store_path
-
     store_file = store_path(setting or str(config["history"]["store"]), request.env, request.cwd)
     snapshot, warning = read_snapshot(store_file, hardware)
     return store_file, snapshot, warning
@@ -278,3 +291,35 @@ def _digest(path: Path) -> str:
         return hashlib.sha256(read_file(path)).hexdigest()
     except OSError:
         return "absent"
+
+
+STORE_FILE = "history.sqlite"  # tkplan: ignore[constant]  the history store's name in the cache root
+
+
+def store_path(setting: str, env: Mapping[str, str], root: Path) -> Path | None:
+    """The store ``setting`` names (``auto``, ``none`` or a path relative to ``root``); ``None`` for ``none``."""
+    if setting == "none":
+        return None
+    if setting == "auto":
+        return cache_root(env) / STORE_FILE
+    path = Path(setting).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def read_snapshot(store: Path | None, hardware: Any) -> tuple[Any, str]:
+    """The snapshot of ``store`` for ``hardware`` and a warning: a store that cannot be read plans cold, and says so.
+
+    Returns:
+        ``(History or None, warning)``: ``None`` when history is off or the store does not exist yet; the
+        warning is empty when the store was read (or history is off).
+    """
+    if store is None or not store.exists():  # off, or nothing recorded yet: a cold plan, without loading the store
+        return None, ""
+    from tkplan.errors import HistoryError
+    from tkplan.planner import hardware_fingerprint
+    from tkplan.runtime import read_history
+
+    try:
+        return read_history(store, hardware_fingerprint(hardware)), ""
+    except HistoryError as exc:
+        return None, f"warning: {exc}; this plan was compiled without history"

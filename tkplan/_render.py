@@ -9,9 +9,10 @@ from typing import Any
 
 from tkplan._text import aligned, table
 
-__all__ = ["SWEEP_ROWS", "render_chain", "render_derived", "render_diff", "render_explanation", "render_json",
-           "render_leaderboard", "render_plan_summary", "render_progress", "render_study", "render_summary",
-           "render_sweep_leaderboard", "render_sweep_summary", "render_validation", "render_yaml", "table"]
+__all__ = ["SWEEP_ROWS", "render_chain", "render_derived", "render_diff", "render_explanation", "render_forecast",
+           "render_json", "render_leaderboard", "render_outcome", "render_plan_summary", "render_progress",
+           "render_study", "render_summary", "render_sweep_leaderboard", "render_sweep_summary", "render_validation",
+           "render_yaml", "table"]
 
 _STATUS_WIDTH = 8
 _RUNNING_SHOWN = 3
@@ -372,7 +373,8 @@ def _running(ids: Sequence[str]) -> str:
 
 
 def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
+    """``m:ss`` or ``h:mm:ss`` of ``seconds``, to the nearest second."""
+    minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
@@ -425,3 +427,34 @@ def _note(trial: Any) -> str:
         notes.append(f"asks trial {trial['retry_of']} again")
     text = "; ".join(n for n in notes if n)
     return text if len(text) <= _NOTE_WIDTH else text[:_NOTE_WIDTH - 1] + "…"
+
+
+def render_forecast(told: Any, runs: int | None = None, snapshot: Any = None, what: str = "expected makespan") -> str:
+    """``expected makespan …, lower bound …`` for a compile's summary (seconds with history, else cost units), and
+    how many runs of other machines the store holds, kept apart; ``what`` names the figure (a sweep's and a
+    study's: ``expected total``)."""
+    apart = getattr(snapshot, "kept_apart", 0)
+    note = (f"\n(the history store holds {apart} run(s) of other hardware: kept apart, timings are not scaled "
+            "across machines)") if apart else ""
+    return _forecast_line(told, runs, what) + note
+
+
+def _forecast_line(told: Any, runs: int | None, what: str) -> str:
+    if not told.seconds:
+        return (f"{what} {told.makespan:g} cost units, lower bound {told.lower_bound:g} (no timings in the "
+                "history for these steps on this machine: relative family costs, not seconds; a run teaches the next "
+                "compile)")
+    source = f" from {runs} earlier run(s)" if runs else ""
+    return (f"{what} {_clock(told.makespan)} ({told.makespan:.1f} s){source}, lower bound "
+            f"{told.lower_bound:.1f} s = max({told.work:.1f} CPU s / {told.cpus} CPUs, longest step {told.longest} "
+            f"{told.longest_s:.1f} s): {told.makespan / told.lower_bound if told.lower_bound else 1:.2f} × the bound")
+
+
+def render_outcome(plan: Any, wall_s: float) -> str:
+    """``tkplan run``'s last line: the makespan the plan expected against the actual one."""
+    expected = next((d.value for d in plan.schedule.derivations if d.key == "expected_makespan_s"), None)
+    if expected is None:
+        return (f"actual {_clock(wall_s)} ({wall_s:.1f} s); no expectation: the plan was compiled without history "
+                "(this run's observations teach the next compile)")
+    error = (wall_s - expected) / expected * 100 if expected else 0.0
+    return f"expected {_clock(expected)} ({expected:.1f} s), actual {_clock(wall_s)} ({wall_s:.1f} s): {error:+.0f} %"

@@ -191,9 +191,9 @@ def sweep_cmd(words: tuple[str, ...], sets: tuple[str, ...], hermetic: bool, out
     total of every distinct step.
     """
     from tkplan import _compile_cache as cache
-    from tkplan._cli_history import read_snapshot, render_forecast, store_path
+    from tkplan._compile_cache import read_snapshot, store_path
     from tkplan._data_digest import MeasuredFiles
-    from tkplan._render import render_sweep_summary
+    from tkplan._render import render_forecast, render_sweep_summary
     from tkplan.planner import compile_sweep, forecast_sweep, load_base, sweep_chunks
 
     hardware, source = cache.hardware_for(hardware_spec)
