@@ -12,6 +12,7 @@ from tkplan._lazy import lazy_exports
 _EXPORTS = {
     "RunTracker": "tkplan.tools.track._live",
     "STATE_FILE": "tkplan.tools.track._sync",
+    "StudySyncReport": "tkplan.tools.track._sync",
     "SyncReport": "tkplan.tools.track._sync",
     "Tracker": "tkplan.tools.track._sync",
     "default_uri": "tkplan.tools.track._sync",

@@ -10,6 +10,14 @@ what it used; per-epoch curves as ``curve.val_loss`` with the epoch as MLflow's 
 (``tkplan.status``, ``tkplan.detail``, its derivations as ``derived.<key>``), and its model, predictions and
 result as artifacts; a step that did not end ok ends ``FAILED`` (``KILLED`` when skipped) with its traceback
 and log tail as ``error.txt``.
+
+A study (``tkplan tune``) has a run of its own (tags ``tkplan.kind=study``, ``tkplan.study``,
+``tkplan.metric``, ``tkplan.direction``, ``tkplan.best_trial``; the metrics ``best_value`` and
+``trials.<state>``, a count per trial state; ``study.json`` as an artifact), with a nested run per trial: the
+trial's run directory's parent run (tagged ``tkplan.kind=trial``, ``tkplan.trial``, ``tkplan.state``,
+``tkplan.detail``; its sampled params; the metric ``value``), ending ``FINISHED`` when ``COMPLETE``, ``KILLED``
+when ``PRUNED``, ``FAILED`` when ``FAIL``, its steps nested in it. A trial never compiled has the same run
+with no steps.
 """
 
 from __future__ import annotations
@@ -28,9 +36,10 @@ from tkplan.planner._plan import Step
 from tkplan.runtime import StepResult
 from tkplan.tools.report import RunView, log_tail, usage
 
-__all__ = ["RunContent", "parent_content", "step_content"]
+__all__ = ["RunContent", "parent_content", "step_content", "study_content", "trial_content"]
 
 _MLFLOW_STATUS = {"ok": "FINISHED", "skipped": "KILLED", "pruned": "KILLED"}
+_TRIAL_STATUS = {"COMPLETE": _MLFLOW_STATUS["ok"], "PRUNED": _MLFLOW_STATUS["pruned"], "RUNNING": "RUNNING"}
 _LOG_LINES = 40
 _INTERNAL = ("step.json", "outcome.json", "stdout.log", "stderr.log")
 
@@ -132,6 +141,54 @@ def step_content(view: RunView, step: Step, result: StepResult) -> RunContent:
                       status=_MLFLOW_STATUS.get(result.status, "FAILED"),
                       start_ms=_ms(result.started_at) if result.started_at else None,
                       end_ms=_ms(end) if end else None)
+
+
+def study_content(study_dir: Path, study: Mapping[str, Any], journal: list[dict[str, Any]]) -> RunContent:
+    """The run of a study (``study``: its ``study.json``; ``journal``: its journal's records)."""
+    ended = next((r for r in reversed(journal) if str(r["event"]).startswith("study_")), None)
+    event = ended["event"] if ended else "study_started"
+    best = study.get("best") or {}
+    times = [r["time"] for r in journal]
+    metrics = [(f"trials.{state.lower()}", float(n), 0) for state, n in sorted((study.get("counts") or {}).items())]
+    if _number(best.get("value")):
+        metrics.append(("best_value", float(best["value"]), 0))
+    tags = {"tkplan.run_dir": str(Path(study_dir).resolve()), "tkplan.kind": "study", "tkplan.study": study["name"],
+            "tkplan.metric": f"{study.get('split', 'val')}.{study['metric']}", "tkplan.direction": study["direction"],
+            "tkplan.trials": str(len(study["trials"]))}
+    if best:
+        tags.update({"tkplan.best_trial": str(best["number"]), "tkplan.best_plan_hash": str(best.get("plan_hash"))})
+    status = {"study_finished": "FINISHED", "study_interrupted": "KILLED"}.get(event, "RUNNING")
+    return RunContent(name=f"study-{study['name']}", params={}, tags=tags, metrics=tuple(metrics),
+                      artifacts=(Path(study_dir) / "study.json",), texts={}, status=status,
+                      start_ms=_ms(times[0]) if times else None,
+                      end_ms=_ms(times[-1]) if times and status != "RUNNING" else None)
+
+
+def trial_content(study_dir: Path, trial: Mapping[str, Any], view: RunView | None,
+                  journal: list[dict[str, Any]]) -> RunContent:
+    """The run of one trial (``trial``: its entry in ``study.json``): its run directory's parent run (``view``)
+    with what the study recorded of it; a trial never compiled (``view`` ``None``): that record alone, timed by
+    the study's journal."""
+    if view is not None:
+        base = parent_content(view)
+    else:
+        times = [r["time"] for r in journal if r.get("trial") == trial["number"]
+                 and r["event"] in ("trial_started", "trial_finished")]
+        base = RunContent(name="", params={}, tags={"tkplan.run_dir": str(Path(study_dir).resolve())}, metrics=(),
+                          artifacts=(), texts={}, status="FAILED", start_ms=_ms(times[0]) if times else None,
+                          end_ms=_ms(times[-1]) if times else None)
+    params = {**base.params, **{k: _text(v) for k, v in (trial.get("params") or {}).items()}}
+    tags = {**base.tags, "tkplan.kind": "trial", "tkplan.trial": str(trial["number"]),
+            "tkplan.state": trial["state"],
+            "tkplan.detail": str(trial.get("detail") or "")}
+    if trial.get("retry_of") is not None:
+        tags["tkplan.retry_of"] = str(trial["retry_of"])
+    metrics = [*base.metrics, *([("value", float(trial["value"]), 0)] if _number(trial.get("value")) else [])]
+    if _number(trial.get("duration_s")):
+        metrics.append(("duration_s", float(trial["duration_s"]), 0))
+    status = _TRIAL_STATUS.get(trial["state"], "FAILED")
+    return attrs.evolve(base, name=f"trial-{trial['number']:04d}", params=params, tags=tags, metrics=tuple(metrics),
+                        status=status, end_ms=base.end_ms if status != "RUNNING" else None)
 
 
 def _metric_values(metrics: Mapping[str, Any], step: Step, at: int) -> list[tuple[str, float, int]]:
