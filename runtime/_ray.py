@@ -396,7 +396,9 @@ def _import_ray() -> Any:
 def _connect(options: RayOptions, hardware: HardwareSpec | None) -> tuple[Any, bool]:
     """Join ``options.address``, or start a new local instance sized to ``hardware``; whether we own it.
 
-    ``address="local"`` starts a new instance even where another one runs on this machine (``ray start``).
+    ``address="local"`` starts a new instance even where another one runs on this machine (``ray start``). Its
+    workers run at niceness 0, as the executor does, not Ray's default 15: the steps are the work, and on a
+    busy machine a niced step loses its CPU to every other process (Ray's own daemons, the executor's polling).
     """
     ray = _import_ray()
     if ray.is_initialized():
@@ -409,7 +411,7 @@ def _connect(options: RayOptions, hardware: HardwareSpec | None) -> tuple[Any, b
             ray.init(address="local", num_cpus=hardware.cpus_usable, num_gpus=len(hardware.gpus),
                      _memory=hardware.memory_mb * _MIB,
                      object_store_memory=options.object_store_mb * _MIB, include_dashboard=False,
-                     _temp_dir=options.temp_dir, **quiet)
+                     _temp_dir=options.temp_dir, _system_config={"worker_niceness": 0}, **quiet)
     except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
         where = f"the Ray cluster at {options.address}" if options.address else "a local Ray instance"
         raise EngineError(f"cannot reach {where}: {_first_line(exc)}; check the address (`ray status --address "

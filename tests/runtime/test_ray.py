@@ -104,6 +104,7 @@ def test_a_plan_runs_on_a_local_ray_instance_each_step_with_its_planned_threads(
     assert omp.output["env"]["OMP_NUM_THREADS"] == "2"  # not Ray's num_cpus default: the plan's
     assert omp.output["env"]["TKPLAN_SEED"] == str(step.seed)
     assert omp.applied["thread_limits"] == {"openmp": 2, "blas": 1}
+    assert omp.output["niceness"] == os.nice(0)  # not Ray's worker niceness 15: the steps are the work
     records = started(tmp_path / "run")
     assert {r["engine"] for r in records.values()} == {"ray"}
     assert len({r["node_id"] for r in records.values()}) == 1

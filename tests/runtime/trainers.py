@@ -62,7 +62,7 @@ def report_threads(ctx: StepContext) -> dict[str, Any]:
     if gomp:
         ctypes.CDLL(gomp)
     return {"metrics": {}, "pools": threadpoolctl.threadpool_info(),
-            "env": {k: os.environ.get(k) for k in THREAD_VARS}, "pid": os.getpid()}
+            "env": {k: os.environ.get(k) for k in THREAD_VARS}, "pid": os.getpid(), "niceness": os.nice(0)}
 
 
 def report_torch(ctx: StepContext) -> dict[str, Any]:
