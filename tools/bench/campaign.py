@@ -1,13 +1,15 @@
 """The CPU families' campaign run four ways in one go: tkplan's plans against the two usual ways.
 
 Usage: ``python tools/bench/campaign.py [--symbols N] [--timestamps N] [--features N] [--families a,b,...]
-[--same-wait-policy] [key=value ...]`` (overrides as in ``tkplan compile``)
+[--same-wait-policy] [--rounds N] [key=value ...]`` (overrides as in ``tkplan compile``)
 
   (a) ``tkplan run`` of the compiled plan (`execute`): threads, slots and order as the planner chose them;
   (b) every step at once, each with the libraries' default of all cores (oversubscribed);
   (c) one step after another with ``cpu_count - 1`` threads each (the seed pipeline's way);
   (d) ``tkplan run`` of the plan compiled again with the history of (a): the same campaign, planned with what
-      its first run observed (expected costs, thread split, order, memory caps), run right after (a).
+      its first run observed (expected costs, thread split, order, memory caps), run right after (a);
+      ``--rounds N`` runs (a) and (d) N times each, turn about (a, d, d, a, a, d, …, so that a load that rises
+      or falls weighs on both alike; only the first (a) records history) and compares their medians.
 
 Every way does the same work: each step is `run_step` of the same plan step (same data, hyperparameters and
 seed) in its own process; only the thread counts and the schedule differ. The children of (b) and (c) get
@@ -33,6 +35,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,6 +122,8 @@ def main() -> None:
     parser.add_argument("--symbols", type=int)
     parser.add_argument("--timestamps", type=int)
     parser.add_argument("--features", type=int)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run (a) and (d) this many times each, in the order a, d, d, a, a, d, ...; medians")
     parser.add_argument("--same-wait-policy", action="store_true",
                         help="give (b) and (c) the plan's OMP_WAIT_POLICY too")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="compile overrides, as in tkplan compile")
@@ -162,25 +167,33 @@ def main() -> None:
         store = root / "history.sqlite"
         start = time.perf_counter()
         summary = execute(plan, root / "a", history=store)
-        a = time.perf_counter() - start
+        runs_a = [time.perf_counter() - start]
         if not summary.ok:
             sys.exit(f"(a) had steps that did not end ok: {summary.counts}")
         planned = ", ".join(f"{r.step_id}={r.allowed.threads}" for r in summary.results)
-        print(f"(a) tkplan plan, {plan.schedule.max_parallel} slot(s), its data preparation included: {a:.1f} s\n"
-              f"    threads: {planned}")
+        print(f"(a) tkplan plan, {plan.schedule.max_parallel} slot(s), its data preparation included: "
+              f"{runs_a[0]:.1f} s\n    threads: {planned}")
 
         learned = compile_plan(request, hardware, "probe", tkplan.__version__,
                                history=read_history(store, hardware_fingerprint(hardware)))
         expected = forecast(learned)
-        start = time.perf_counter()
-        summary = execute(learned, root / "d")
-        d = time.perf_counter() - start
-        if not summary.ok:
-            sys.exit(f"(d) had steps that did not end ok: {summary.counts}")
-        planned = ", ".join(f"{r.step_id}={r.allowed.threads}" for r in summary.results)
+        runs_d: list[float] = []
+        order = ["d" if (i % 4) in (0, 1) else "a" for i in range(2 * args.rounds - 1)]  # d, d, a, a, d, ...
+        for i, way in enumerate(order):
+            start = time.perf_counter()
+            summary = execute(learned if way == "d" else plan, root / f"{way}{i}")  # (d)'s history stays (a)'s
+            (runs_d if way == "d" else runs_a).append(time.perf_counter() - start)
+            if not summary.ok:
+                sys.exit(f"({way}) had steps that did not end ok: {summary.counts}")
+            if way == "d" and len(runs_d) == 1:
+                planned = ", ".join(f"{r.step_id}={r.allowed.threads}" for r in summary.results)
+        a, d = statistics.median(runs_a), statistics.median(runs_d)
         print(f"(d) tkplan plan with the history of (a), {learned.schedule.max_parallel} slot(s): {d:.1f} s "
               f"(expected {expected.makespan:.1f} s, bound expected {expected.lower_bound:.1f} s)\n"
               f"    order: {', '.join(learned.schedule.order)}\n    threads: {planned}")
+        if args.rounds > 1:
+            print(f"    rounds (a, d, d, a, ...): (a) {', '.join(f'{w:.1f}' for w in runs_a)} s; "
+                  f"(d) {', '.join(f'{w:.1f}' for w in runs_d)} s; medians compared")
 
         start = time.perf_counter()
         wait_all([launcher.start(s, cpus, None) for s in steps])
