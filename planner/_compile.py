@@ -15,7 +15,7 @@ import copy
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -26,8 +26,6 @@ from tkplan.planner._data import FileFacts, data_identity, file_source, resolve_
 from tkplan.planner._entrypoints import check_entrypoints
 from tkplan.planner._forecast import forecast_steps
 from tkplan.planner._hardware import HardwareSpec
-from tkplan.planner._history import RULE as HISTORY
-from tkplan.planner._history import History, expect
 from tkplan.planner._merge import Provenance, merge_layers
 from tkplan.planner._overrides import Override, apply_overrides, env_overrides, split_words, sweep_problems
 from tkplan.planner._plan import FORMAT, DataIdentity, Derivation, Inputs, LayerInput, Plan, Schedule, Step, plan_hash
@@ -39,6 +37,9 @@ from tkplan.planner._sources import Layer, SearchPath, load_layers
 from tkplan.planner._traits import fill_trait_defaults
 from tkplan.planner._validate import schema_problems, typed_value, validate_config
 from tkplan.planner._yaml import load_path
+
+if TYPE_CHECKING:  # the history module is loaded only when a history is used
+    from tkplan.planner._history import History
 
 __all__ = ["SEARCH", "SWEEP", "TUNE", "VARS", "Base", "CompileRequest", "Resolved", "compile_plan", "data_file",
            "finish_point", "load_base", "load_hardware", "plan_resolved", "planned_config", "resolve", "resolve_point",
@@ -259,7 +260,11 @@ def plan_resolved(resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec
     data = data_identity(resolved.config, {} if files is None else files)
     steps = _identified(steps, data, resolved.config, version)
     constants = {w.id: float(w.traits.get("cost", 1.0)) for w in resolved.work}
-    expected = expect(resolved.config, hardware, steps, constants, history) if history else None
+    expected = None
+    if history:
+        from tkplan.planner._history import expect
+
+        expected = expect(resolved.config, hardware, steps, constants, history)
     if expected is not None:  # the digests do not depend on what history changes: plan again with them
         steps, schedule = plan_steps(resolved.config, hardware, resolved.work, resolved.provenance, expected)
         steps = _identified(steps, data, resolved.config, version)
@@ -290,6 +295,8 @@ def _with_forecast(schedule: Schedule, steps: tuple[Step, ...], config: Mapping[
                    runs: Sequence[str]) -> Schedule:
     """The schedule with the history it was planned from and, where history gave costs in seconds, the expected
     makespan and the lower bound (a history that gave only memory caps leaves the costs relative: no seconds)."""
+    from tkplan.planner._history import RULE as HISTORY
+
     told = forecast_steps(steps, schedule, config)
     whys = [Derivation("history", list(runs), HISTORY, f"planned with the observations of {len(runs)} earlier run(s)")]
     if told.seconds:

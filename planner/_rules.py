@@ -9,19 +9,20 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from tkplan.errors import PlanningError, Problem
 from tkplan.planner._campaign import Work, network_backend
 from tkplan.planner._hardware import Gpu, HardwareSpec
-from tkplan.planner._history import RULE as HISTORY
-from tkplan.planner._history import Expectation, Expected
 from tkplan.planner._merge import Provenance
 from tkplan.planner._merge import last_where as _where
 from tkplan.planner._nodes import place_on_node
 from tkplan.planner._plan import Derivation, Isolation, Limits, Resources, Schedule, Step, ThreadLimits
+
+if TYPE_CHECKING:  # the history module is loaded only when a history is used
+    from tkplan.planner._history import Expectation, Expected
 
 __all__ = ["plan_steps", "start_order", "thread_budget"]
 _BUILTIN_FEATURES = {"builtin:breast_cancer": 30, "builtin:diabetes": 10}
@@ -260,6 +261,8 @@ def _allocate_threads(config: Mapping[str, Any], budget: int, work: Sequence[Wor
         if learned is not None and learned.cpu_s is not None:
             p = learned.parallel
             share = _fastest_share(learned, cost, total, budget, ceiling)
+            from tkplan.planner._history import RULE as HISTORY  # loaded: ``expected`` came from it
+
             rule = HISTORY
             why = (f"expected {cost:.2f} single-thread s, parallel fraction {p:.2f}: {share} thread(s) take "
                    f"{learned.wall(share):.2f} s, the fewest for the shortest max(its time, (the CPU steps' "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -36,13 +36,15 @@ from tkplan.planner._data import FileFacts
 from tkplan.planner._forecast import Forecast, forecast
 from tkplan.planner._grammar import format_value
 from tkplan.planner._hardware import HardwareSpec
-from tkplan.planner._history import History
 from tkplan.planner._merge import Provenance
 from tkplan.planner._overrides import Override, split_words, sweep_problems
 from tkplan.planner._plan import Plan
 from tkplan.planner._rules import thread_budget
 from tkplan.planner._sweep import PointCompiler
 from tkplan.planner._validate import accepted_types
+
+if TYPE_CHECKING:  # the history module is loaded only when a history is used
+    from tkplan.planner._history import History
 
 __all__ = ["Distribution", "Study", "TuneSettings", "best_profile", "compile_trial", "forecast_study", "load_study",
            "study_budget", "trial_overrides", "trials_at_once"]

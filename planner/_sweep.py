@@ -16,7 +16,7 @@ import copy
 import hashlib
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -36,13 +36,15 @@ from tkplan.planner._convert import converter
 from tkplan.planner._data import FileFacts
 from tkplan.planner._grammar import ChoiceSweep, RangeSweep, format_value
 from tkplan.planner._hardware import HardwareSpec
-from tkplan.planner._history import History
 from tkplan.planner._merge import Provenance, changed_paths, dotted
 from tkplan.planner._overrides import Override, apply_overrides
 from tkplan.planner._plan import Plan, canonical_json
 from tkplan.planner._share import PlanParts, canonical_text
 from tkplan.planner._sweep_schedule import SweepSchedule, sweep_schedule
 from tkplan.planner._validate import validate_changes, validate_config
+
+if TYPE_CHECKING:  # the history module is loaded only when a history is used
+    from tkplan.planner._history import History
 
 __all__ = ["SWEEP_FORMAT", "Axis", "Point", "SweepPlan", "compile_sweep", "sweep_chunks", "sweep_to_json"]
 
