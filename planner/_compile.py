@@ -21,7 +21,7 @@ import attrs
 
 from tkplan.errors import ConfigError, HardwareError, Problem
 from tkplan.planner._campaign import Work, expand_campaign
-from tkplan.planner._convert import converter, first_error
+from tkplan.planner._convert import converter, first_error, thaw
 from tkplan.planner._data import FileFacts, data_identity, file_source, resolve_paths, step_digest
 from tkplan.planner._entrypoints import check_entrypoints
 from tkplan.planner._forecast import forecast_steps
@@ -277,11 +277,13 @@ def plan_resolved(resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec
         cli=tuple(cli),
         hardware_source=hardware_source,
     )
-    parts = parts or PlanParts()
-    provenance = parts.provenance({key: chain for key, chain in sorted(resolved.provenance.items())
-                                   if key.split(".", 1)[0] not in _LEFT_OUT})
+    chains = {key: chain for key, chain in sorted(resolved.provenance.items()) if key.split(".", 1)[0] not in _LEFT_OUT}
+    if parts is None:  # one plan: frozen plainly (the same content), quicker than sharing parts with no other plan
+        provenance = {key: [thaw(converter.unstructure(s)) for s in chain] for key, chain in chains.items()}
+        draft = Plan(FORMAT, "", inputs, hardware, planned_config(resolved.config), provenance, steps, schedule, data)
+        return attrs.evolve(draft, plan_hash=plan_hash(draft))
     config = parts.config(planned_config(resolved.config))
-    draft = Plan(FORMAT, "", inputs, hardware, config, provenance, steps, schedule, data)
+    draft = Plan(FORMAT, "", inputs, hardware, config, parts.provenance(chains), steps, schedule, data)
     return attrs.evolve(draft, plan_hash=plan_hash(draft, parts.text(config)))
 
 
