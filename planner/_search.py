@@ -252,18 +252,17 @@ def compile_trial(study: Study, values: Mapping[str, Any], number: int, threads:
         PlanningError: the trial cannot be honoured on ``hardware``.
     """
     request = study.base.request
-    guess, tried = isolation, set()
-    while True:
-        overrides = trial_overrides(study, values, number, threads, isolation=guess)
-        resolved = study.points.resolve(overrides)
+
+    def planned(forced: str | None) -> Plan:
+        overrides = trial_overrides(study, values, number, threads, isolation=forced)
         words = (*request.words, *(f"--set={s}" for s in request.sets),
                  *(f"{'.'.join(o.path)}={format_value(o.value)}" for o in overrides))
-        plan = study.points.plan(resolved, words, hardware, hardware_source, version, files, history)
-        wanted = _trial_isolation(plan)
-        tried.add(guess)
-        if wanted == guess or wanted in tried:  # the last: should forcing one give the other, stop there
-            return plan
-        guess = wanted
+        return study.points.plan(study.points.resolve(overrides), words, hardware, hardware_source, version, files,
+                                 history)
+
+    plan = planned(isolation)
+    wanted = _trial_isolation(plan)
+    return plan if wanted == isolation else planned(wanted)
 
 
 def forecast_study(study: Study, threads: int | None, at_once: int, hardware: HardwareSpec, hardware_source: str,

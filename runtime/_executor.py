@@ -468,10 +468,9 @@ class _Run:
         from tkplan.runtime._history import record_run
 
         run = f"{self.plan.plan_hash[:8]}-{self.token[:6]}"
-        expected = next((d.value for d in self.plan.schedule.derivations if d.key == "expected_makespan_s"), None)
         try:
             recorded = record_run(self.history, self.plan, [self.results[s] for s in self.ended], run,
-                                  self.rundir.path, wall_s, expected, self.size)
+                                  self.rundir.path, wall_s, self.size)
         except HistoryError as exc:
             self.emit(HistoryRecorded(str(self.history), run, 0, str(exc)))
             return

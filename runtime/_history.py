@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from tkplan.errors import HistoryError
+from tkplan.planner._forecast import expected_makespan
 from tkplan.planner._history import History, Observation, hardware_fingerprint, params_digest
 from tkplan.planner._plan import Plan
 
@@ -80,7 +81,7 @@ class RunRecord:
 
 
 def record_run(store: Path, plan: Plan, results: Sequence[StepResult], run: str, run_dir: Path, wall_s: float,
-               expected_s: float | None, size: tuple[int | None, int | None]) -> int:
+               size: tuple[int | None, int | None]) -> int:
     """Append one run's ended steps to ``store`` (created with its directory if needed); return how many.
 
     Args:
@@ -90,7 +91,6 @@ def record_run(store: Path, plan: Plan, results: Sequence[StepResult], run: str,
         run: the run's id.
         run_dir: its run directory.
         wall_s: its wall time.
-        expected_s: the makespan the plan expected, if it was compiled with history.
         size: rows and features of the prepared data (``None``: not known, e.g. a trainer of one's own).
 
     Raises:
@@ -112,7 +112,7 @@ def record_run(store: Path, plan: Plan, results: Sequence[StepResult], run: str,
         db.execute("BEGIN IMMEDIATE")
         db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
                    (run, plan.plan_hash, hardware_fingerprint(plan.hardware), round(now, 3), str(run_dir), wall_s,
-                    expected_s))
+                    expected_makespan(plan)))
         db.executemany(f"INSERT OR REPLACE INTO steps VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
         db.execute("COMMIT")
     return len(rows)

@@ -256,14 +256,20 @@ def study_importances(study_dir: Path, study: Mapping[str, Any]) -> dict[str, fl
     every trial of one value, a storage that cannot be read, Optuna not installed)."""
     try:
         optuna = _optuna()
-        storage = study.get("storage") or optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(str(Path(study_dir) / STORAGE_FILE)))
+        storage = _storage(optuna, Path(study_dir), study.get("storage"))
         loaded = optuna.load_study(study_name=str(study["name"]), storage=storage)
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=study.get("seed"))
         weights = optuna.importance.get_param_importances(loaded, evaluator=evaluator)
     except Exception:  # nothing to show is the answer to every failure here
         return {}
     return {str(k): round(float(v), 6) for k, v in weights.items()}
+
+
+def _storage(optuna: Any, study_dir: Path, url: str | None) -> Any:
+    """The study's storage: ``url`` (``tune.storage``), else the journal file in the study directory."""
+    if url is not None:
+        return url
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(study_dir / STORAGE_FILE)))
 
 
 def _optuna() -> Any:
@@ -400,11 +406,7 @@ class _Driver:
         pruner = (optuna.pruners.NopPruner() if spec.pruner == "none" else
                   optuna.pruners.MedianPruner(n_startup_trials=spec.pruner_startup_trials,
                                               n_warmup_steps=spec.warmup_steps))
-        if spec.storage is None:
-            storage = optuna.storages.JournalStorage(
-                optuna.storages.journal.JournalFileBackend(str(self.dir / STORAGE_FILE)))
-        else:
-            storage = spec.storage
+        storage = _storage(optuna, self.dir, spec.storage)
         try:
             return optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner,
                                        direction=spec.direction, load_if_exists=self.resume)
@@ -663,10 +665,9 @@ class _Driver:
             return
         from tkplan.runtime._history import record_run
 
-        expected = next((d.value for d in trial.plan.schedule.derivations if d.key == "expected_makespan_s"), None)
         try:
             record_run(self.history, trial.plan, results, f"{trial.plan.plan_hash[:8]}-{self.token[:6]}",
-                       trial.rundir.path, wall, expected, self.size)
+                       trial.rundir.path, wall, self.size)
         except HistoryError as exc:
             self.journal.append("history_failed", trial=trial.number, store=str(self.history), error=str(exc))
 

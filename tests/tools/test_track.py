@@ -41,14 +41,20 @@ def all_runs(run_dir: Path) -> list:
     return list(client.search_runs([e.experiment_id for e in experiments], max_results=1000))
 
 
+def tracked_copy(source: Path, copy: Path, says: str) -> Path:
+    """A copy of a run or study directory (links kept), tracked once through the command line, which says ``says``."""
+    shutil.copytree(source, copy, symlinks=True)
+    done = subprocess.run([*TKPLAN, "track", str(copy)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert says in done.stdout
+    return copy
+
+
 @pytest.fixture(scope="module")
 def synced(small_run, tmp_path_factory) -> Path:
     """A copy of the small run, synced once through the command line."""
-    run = shutil.copytree(small_run, tmp_path_factory.mktemp("tracked") / "run")
-    done = subprocess.run([*TKPLAN, "track", str(run)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    assert f"{len(FAMILIES) * len(SEEDS)} steps: {len(FAMILIES) * len(SEEDS)} created" in done.stdout
-    return run
+    steps = len(FAMILIES) * len(SEEDS)
+    return tracked_copy(small_run, tmp_path_factory.mktemp("tracked") / "run", f"{steps} steps: {steps} created")
 
 
 class TestSync:
@@ -149,11 +155,8 @@ def tuned(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tracked_study(tuned, tmp_path_factory) -> Path:
     """A copy of the study, tracked once through the command line."""
-    study_dir = shutil.copytree(tuned, tmp_path_factory.mktemp("tracked_study") / "study", symlinks=True)
-    done = subprocess.run([*TKPLAN, "track", str(study_dir)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    assert "(created); 3 trials: 3 created, 0 updated, 0 unchanged; 3 steps: 3 created" in done.stdout
-    return study_dir
+    return tracked_copy(tuned, tmp_path_factory.mktemp("tracked_study") / "study",
+                        "(created); 3 trials: 3 created, 0 updated, 0 unchanged; 3 steps: 3 created")
 
 
 class TestStudy:
