@@ -30,7 +30,6 @@ _EXPORTS = {
     "explain_config": "tkplan.planner._explain",
     "explain_plan": "tkplan.planner._explain",
     "Forecast": "tkplan.planner._forecast",
-    "expected_makespan": "tkplan.planner._forecast",
     "forecast": "tkplan.planner._forecast",
     "forecast_sweep": "tkplan.planner._forecast",
     "format_value": "tkplan.planner._grammar",

@@ -18,7 +18,7 @@ import attrs
 
 from tkplan.planner._plan import Plan, Schedule, Step
 
-__all__ = ["Forecast", "expected_makespan", "forecast", "forecast_steps"]
+__all__ = ["Forecast", "forecast", "forecast_steps"]
 
 
 @attrs.frozen
@@ -44,11 +44,6 @@ class Forecast:
     longest_s: float
     seconds: bool
     steps: Mapping[str, float]
-
-
-def expected_makespan(plan: Plan) -> float | None:
-    """The makespan ``plan`` expects (its schedule's ``expected_makespan_s``); ``None``: compiled without history."""
-    return next((float(d.value) for d in plan.schedule.derivations if d.key == "expected_makespan_s"), None)
 
 
 def forecast(plan: Plan) -> Forecast:

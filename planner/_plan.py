@@ -247,6 +247,12 @@ class Schedule:
     skipped: tuple[str, ...] = ()
     deadline_s: int | None = None
 
+    @property
+    def expected_makespan_s(self) -> float | None:
+        """The makespan the plan expects (its ``expected_makespan_s`` derivation); ``None``: planned without
+        history."""
+        return next((float(d.value) for d in self.derivations if d.key == "expected_makespan_s"), None)
+
 
 @attrs.frozen
 class Plan:

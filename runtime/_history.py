@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 import attrs
 
 from tkplan.errors import HistoryError
-from tkplan.planner._forecast import expected_makespan
 from tkplan.planner._history import History, Observation, hardware_fingerprint, params_digest
 from tkplan.planner._plan import Plan
 
@@ -112,7 +111,7 @@ def record_run(store: Path, plan: Plan, results: Sequence[StepResult], run: str,
         db.execute("BEGIN IMMEDIATE")
         db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
                    (run, plan.plan_hash, hardware_fingerprint(plan.hardware), round(now, 3), str(run_dir), wall_s,
-                    expected_makespan(plan)))
+                    plan.schedule.expected_makespan_s))
         db.executemany(f"INSERT OR REPLACE INTO steps VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
         db.execute("COMMIT")
     return len(rows)

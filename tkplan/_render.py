@@ -452,9 +452,7 @@ def _forecast_line(told: Any, runs: int | None, what: str) -> str:
 
 def render_outcome(plan: Any, wall_s: float) -> str:
     """``tkplan run``'s last line: the makespan the plan expected against the actual one."""
-    from tkplan.planner import expected_makespan
-
-    expected = expected_makespan(plan)
+    expected = plan.schedule.expected_makespan_s
     if expected is None:
         return (f"actual {_clock(wall_s)} ({wall_s:.1f} s); no expectation: the plan was compiled without history "
                 "(this run's observations teach the next compile)")
