@@ -1,6 +1,6 @@
 """Whole-process wall time of ``tkplan compile`` next to ``python -c pass`` and a Hydra app, in one run.
 
-Usage: ``python tools/bench/compile_latency.py [--runs N] [--against REF] [--hardware SPEC]``
+Usage: ``python tools/bench/compile_latency.py [--runs N] [--against REF [--instructions]] [--hardware SPEC]``
 
 The campaign is the seed pipeline's 20 families (a project file ``tkplan.yaml`` lists them; the shipped
 default campaign lists the nine CPU families of the demo), composed with 3 machine profiles and 2
@@ -22,6 +22,9 @@ Targets: cold compile ≤ 0.3 s; cached compile ≤ 1/3 of Hydra's time.
 tree is built into a wheel and installed into a directory of its own, the same way, and their three
 compiles are timed turn about (A, B, A, B, …, so that a change of load hits both), in wall time and in
 the child's CPU time (steadier on a shared machine); the ratios say whether this tree is slower.
+With ``--instructions`` each of those compiles is also run once under valgrind's callgrind, which counts the
+instructions it executes: a count that a shared machine's load does not move, for differences of a few per
+cent that wall and CPU time cannot show (on a 2-core VM the same code, installed twice, timed 0.95 of itself).
 
 ``tkplan`` is the console script installed for this interpreter, run directly (not a ``PATH`` shim).
 Byte-code: every process runs with byte-code caching on (``PYTHONDONTWRITEBYTECODE`` removed), so the
@@ -35,6 +38,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -95,6 +99,18 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def instructions(cmd: list[str], cwd: Path, env: dict[str, str]) -> int:
+    """Instructions that ``cmd`` (and any child) executes in user space, counted by valgrind's callgrind.
+
+    ``PYTHONHASHSEED`` is fixed so that set and dict orders, and so the count, are the same each time.
+    """
+    with tempfile.TemporaryDirectory() as out:
+        done = subprocess.run(["valgrind", "--tool=callgrind", "--trace-children=yes",
+                               f"--callgrind-out-file={out}/callgrind.%p", *cmd], cwd=cwd,
+                              env={**env, "PYTHONHASHSEED": "0"}, capture_output=True, text=True, check=True)
+    return sum(int(n.replace(",", "")) for n in re.findall(r"I\s+refs:\s+([\d,]+)", done.stderr))
+
+
 def install_tree(ref: str | None, work: Path) -> Path:
     """Build the working tree (``ref`` None) or a git ref's tree into a wheel, install it under ``work``;
     return the install directory (its ``bin/tkplan`` runs with it on ``PYTHONPATH``)."""
@@ -134,16 +150,21 @@ def tree_env(base_env: dict[str, str], site: Path, caches: Path, cold: bool) -> 
     return env
 
 
-def compare(ref: str, runs: int, work: Path, project: Path, base_env: dict[str, str], compile_args: list[str]) -> None:
-    """Time the three compiles of ``ref`` and of this working tree turn about; print both and their ratios."""
+def compare(ref: str, runs: int, work: Path, project: Path, base_env: dict[str, str], compile_args: list[str],
+            count: bool) -> None:
+    """Time the three compiles of ``ref`` and of this working tree turn about; print both and their ratios, and
+    (``count``) the instructions each executes."""
     trees = {label: install_tree(ref if label != "this tree" else None, work / f"tree-{i}")
              for i, label in enumerate((ref, "this tree"))}
     rows: dict[str, list[tuple[float, float]]] = {}
+    counts: dict[str, list[int]] = {}
     for kind, extra, cold in (("cold (empty cache)", [], True), ("--no-cache", ["--no-cache"], False),
                               ("unchanged inputs (cache)", [], False)):
         cmds = [[str(site / "bin" / "tkplan"), "compile", *extra, *compile_args] for site in trees.values()]
         envs = [tree_env(base_env, site, work / f"cache-{i}", cold) for i, site in enumerate(trees.values())]
         rows[kind] = median_walls(cmds, runs, project, envs)
+        if count:  # after the timed runs: the byte-code is written and a cached compile finds its entry
+            counts[kind] = [instructions(cmd, project, env(runs + 1)) for cmd, env in zip(cmds, envs, strict=True)]
     width = max(len(k) for k in rows)
     print(f"\nthis working tree against {ref} (each built into a wheel and installed alike; run turn about):")
     print(f"  {'tkplan compile':<{width}}  {'wall ' + ref:>14}  {'this tree':>9}  ratio  {'CPU ' + ref:>13}  "
@@ -154,6 +175,13 @@ def compare(ref: str, runs: int, work: Path, project: Path, base_env: dict[str, 
     slower = [kind for kind, ((_, cpu_a), (_, cpu_b)) in rows.items() if cpu_b > cpu_a * 1.05]
     print(f"CPU time: no slower than {ref} (within 5 %)" if not slower
           else f"CPU time: SLOWER than {ref}: {', '.join(slower)}")
+    if counts:
+        print(f"\n  {'instructions (callgrind)':<{width}}  {ref:>14}  {'this tree':>9}  ratio")
+        for kind, (count_a, count_b) in counts.items():
+            print(f"  {kind:<{width}}  {count_a / 1e6:12.1f} M  {count_b / 1e6:7.1f} M  {count_b / count_a:5.3f}")
+        more = [kind for kind, (count_a, count_b) in counts.items() if count_b > count_a * 1.01]
+        print(f"instructions: no more than {ref} (within 1 %)" if not more
+              else f"instructions: MORE than {ref}: {', '.join(more)}")
 
 
 def console_script() -> str:
@@ -210,10 +238,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--against", metavar="REF", help="also compare this working tree with git ref REF (main)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="with --against, also count each compile's instructions under valgrind (callgrind)")
     parser.add_argument("--hardware", metavar="SPEC", type=Path,
                         help="compile for this hardware spec instead of probing this machine (kaggle_safe needs a "
                              "CUDA GPU: on a machine without one, e.g. tests/specs/kaggle_t4.yaml)")
     args = parser.parse_args()
+    if args.instructions and not (args.against and shutil.which("valgrind")):
+        parser.error("--instructions needs --against REF and valgrind (apt install valgrind)")
     tkplan = console_script()
     names = families()
     base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE" and not k.startswith("TKPLAN")}
@@ -252,7 +284,7 @@ def main() -> None:
                          median_wall(cmd, args.runs, work / "hydra", same)))
         report(rows, names, steps, args.runs)
         if args.against:
-            compare(args.against, args.runs, work, project, base_env, compile_args)
+            compare(args.against, args.runs, work, project, base_env, compile_args, args.instructions)
 
 
 def report(rows: list[tuple[str, float]], names: list[str], steps: str, runs: int) -> None:
