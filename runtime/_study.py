@@ -32,7 +32,8 @@ Layout of a study directory::
 
 ``resume``: the steps a killed study left running are killed (only what carries its marker), every trial
 Optuna still holds as running is told ``FAIL`` and asked again with the same values (``trial_requeued``:
-counted once, as the trial that asks it again); finished trials are kept and count toward ``trials``.
+counted once, as the trial that asks it again; one killed while its values were being sampled keeps those it
+had and samples the rest); finished trials are kept and count toward ``trials``.
 
 Each finished trial's steps go to the history store (``history``) as a run's do, so the next study, sweep or
 compile on this machine plans with what they took.
