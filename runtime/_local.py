@@ -43,6 +43,7 @@ from typing import IO, Any
 
 import attrs
 
+from tkplan._io import remove_partial_writes
 from tkplan.errors import PlanError
 from tkplan.planner._hardware import HardwareSpec
 from tkplan.planner._plan import Plan, Step
@@ -177,7 +178,9 @@ class LocalEngine(Engine):
                                "after SIGKILL")
 
     def close(self) -> None:
-        """Kill every running group and the worker, and reap them."""
+        """Kill every running group and the worker, reap them, and remove the files they were half-way through
+        writing."""
+        killed = self._running()
         for running in list(self._procs.values()):
             kill_group(running.pgid)
             _reap(running.pid)
@@ -189,6 +192,8 @@ class LocalEngine(Engine):
             self._stop_worker(self._worker)
             self._worker = None
         wait_gone([self._token], None, self.settings.term_grace_s, self.settings.poll_interval_s / 10)
+        for running in killed:
+            remove_partial_writes(running.job.step_dir)
 
     # -- process steps ---------------------------------------------------------------------------------
 
@@ -221,6 +226,7 @@ class LocalEngine(Engine):
 
     def _job_end(self, running: _Running, returncode: int | None, cpu_s: float | None,
                  max_rss_mb: float | None) -> JobEnd:
+        remove_partial_writes(running.job.step_dir)  # a step killed (or crashing) mid-write leaves no litter
         outcome = read_outcome(running.job.step_dir)
         status, detail = classify(killed_for=running.killed_for, kill_detail=running.kill_detail,
                                   returncode=returncode, outcome=outcome)

@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from tkplan._io import write_text_atomic
+from tkplan._io import remove_partial_writes, write_text_atomic
 from tkplan.errors import RunDirError
 from tkplan.planner._plan import Plan, plan_to_json
 from tkplan.runtime._journal import Journal, read_journal
@@ -134,15 +134,18 @@ class RunDir:
         return self.path / "steps" / step_id
 
     def fresh_step_dir(self, step_id: str) -> Path:
-        """An empty directory for a new attempt of ``step_id``; files of an unfinished earlier one move aside."""
+        """An empty directory for a new attempt of ``step_id``; files of an unfinished earlier one move aside
+        (without what its killed writers left half-written)."""
         directory = self.step_dir(step_id)
-        if directory.exists() and any(directory.iterdir()):
-            aside = self.path / "attempts" / step_id
-            aside.mkdir(parents=True, exist_ok=True)
-            n = 1
-            while (aside / str(n)).exists():
-                n += 1
-            os.replace(directory, aside / str(n))
+        if directory.exists():
+            remove_partial_writes(directory)
+            if any(directory.iterdir()):
+                aside = self.path / "attempts" / step_id
+                aside.mkdir(parents=True, exist_ok=True)
+                n = 1
+                while (aside / str(n)).exists():
+                    n += 1
+                os.replace(directory, aside / str(n))
         directory.mkdir(parents=True, exist_ok=True)
         return directory
 

@@ -5,13 +5,17 @@ The new file gets the mode of any file created here (``0o666`` less the umask), 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import secrets
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["atomic_path", "remove_partial_writes", "write_bytes_atomic", "write_text_atomic"]
+
+# The temporary names the writers below make: ``.NAME.PID.HEX.tmp`` and ``.partial-PID.HEX.NAME``.
+_TEMPORARY = re.compile(r"\..+\.\d+\.[0-9a-f]{8}\.tmp|\.partial-\d+\.[0-9a-f]{8}\..+")
 
 
 def write_bytes_atomic(path: Path, data: bytes | Iterable[bytes], *, parents: bool = True) -> None:
@@ -44,7 +48,7 @@ def write_bytes_atomic(path: Path, data: bytes | Iterable[bytes], *, parents: bo
         raise
 
 
-@contextmanager
+@contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary name next to ``path``, with its extension, for a library that writes files itself
     (``np.save``, ``torch.save``): renamed onto ``path`` when the block ends, removed when it raises."""
@@ -60,3 +64,22 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def write_text_atomic(path: Path, text: str, *, parents: bool = True) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically (``parents`` as `write_bytes_atomic`)."""
     write_bytes_atomic(path, text.encode("utf-8"), parents=parents)
+
+
+def remove_partial_writes(directory: Path) -> list[Path]:
+    """Remove what atomic writes under ``directory`` left behind when their writer was killed mid-write: files
+    with the temporary names `write_bytes_atomic` and `atomic_path` make, and nothing else (links are not
+    followed). Call it once nothing writes there any more.
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    for parent, _dirs, files in os.walk(directory):
+        for name in files:
+            path = Path(parent, name)
+            if _TEMPORARY.fullmatch(name) and not path.is_symlink():
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    return removed

@@ -117,3 +117,27 @@ def test_a_full_disk_while_preparing_the_data_stops_before_any_step_with_exit_7(
         execute(plan, tmp_path / "run", hardware=MACHINE, trainers=BUILT_IN)
     records = read_journal(tmp_path / "run" / "journal.jsonl")
     assert [r["event"] for r in records] == ["run_started", "run_interrupted"]
+
+
+def test_a_run_stopped_by_a_full_disk_removes_what_its_killed_steps_were_half_way_through_writing(
+        tmp_path, monkeypatch):
+    """The disk fills while one step is inside an atomic write: the run stops (exit 7), that step is killed, and
+    its temporary file goes with it."""
+    project = write_project(tmp_path / "project", {"ends": family("count_when_released", sleep_s=60),
+                                                    "writes": family("write_half_then_sleep")})
+    plan_path = save_plan(compile_project(project), tmp_path / "plan.json")
+    real_fsync = os.fsync
+
+    def full(fd):
+        if ".result.json." in path_of(fd):  # the first step to end cannot record its result
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = run(plan_path, "--out", tmp_path / "run", "-q")
+    monkeypatch.setattr(os, "fsync", real_fsync)
+
+    assert result.exit_code == 7, result.stderr
+    writes = next((tmp_path / "run" / "steps").glob("writes.*"))
+    assert (writes / "notes.txt").read_text() == "complete\n"
+    assert [p.name for p in (tmp_path / "run").rglob("*.tmp")] == []

@@ -147,3 +147,18 @@ def test_an_in_process_timeout_kills_the_worker_and_the_next_step_gets_a_new_one
     summary = execute(plan, tmp_path / "run")
     statuses = {r.step_id.split(".")[0]: r.status for r in summary.results}
     assert statuses == {"a_sleeps": "timeout", "b_reports": "ok"}
+
+
+def test_a_step_killed_half_way_through_a_write_leaves_its_complete_files_and_no_temporary_one(tmp_path):
+    """Killed at its timeout inside an atomic write, in its own process or in the warm worker: what it had
+    written whole stays, the half-written file is neither there nor left as a temporary."""
+    project = write_project(tmp_path, {"own": family("write_half_then_sleep"),
+                                       "worker": family("write_half_then_sleep", isolation="inproc")}, timeout_s=3)
+    summary = execute(compile_project(project), project / "run")
+
+    assert [r.status for r in summary.results] == ["timeout", "timeout"]
+    for r in summary.results:
+        step_dir = project / "run" / "steps" / r.step_id
+        assert (step_dir / "notes.txt").read_text() == "complete\n"
+        assert not (step_dir / "model.bin").exists()
+        assert [p.name for p in step_dir.rglob(".*")] == []  # no temporary file, at any depth

@@ -30,6 +30,24 @@ def sleep_forever(ctx: StepContext) -> dict[str, Any]:
     return {"metrics": {}}
 
 
+def write_half_then_sleep(ctx: StepContext) -> dict[str, Any]:
+    """Write ``notes.txt``, then start an atomic write of ``model.bin`` and never finish it: killed like this, a
+    step leaves the writer's temporary file behind. Once that file exists, ``run_dir/release`` does too (so a
+    `count_when_released` step ends while this one is half-way through its write)."""
+    from tkplan._io import write_bytes_atomic
+
+    (ctx.out_dir / "notes.txt").write_text("complete\n")
+
+    def chunks():
+        yield b"first half"
+        (ctx.run_dir / "release").touch()
+        time.sleep(3600)
+        yield b"second half"
+
+    write_bytes_atomic(ctx.out_dir / "model.bin", chunks())
+    return {"metrics": {}}
+
+
 def allocate(ctx: StepContext) -> dict[str, Any]:
     """Grow to ``params.allocate_mb`` in touched 50 MB chunks, then wait to be killed."""
     chunks = []
