@@ -278,13 +278,16 @@ def plan_resolved(resolved: Resolved, cli: Sequence[str], hardware: HardwareSpec
         hardware_source=hardware_source,
     )
     chains = {key: chain for key, chain in sorted(resolved.provenance.items()) if key.split(".", 1)[0] not in _LEFT_OUT}
+    config: Mapping[str, Any] = planned_config(resolved.config)
+    provenance: Mapping[str, Any]
     if parts is None:  # one plan: frozen plainly (the same content), quicker than sharing parts with no other plan
         provenance = {key: [thaw(converter.unstructure(s)) for s in chain] for key, chain in chains.items()}
-        draft = Plan(FORMAT, "", inputs, hardware, planned_config(resolved.config), provenance, steps, schedule, data)
-        return attrs.evolve(draft, plan_hash=plan_hash(draft))
-    config = parts.config(planned_config(resolved.config))
-    draft = Plan(FORMAT, "", inputs, hardware, config, parts.provenance(chains), steps, schedule, data)
-    return attrs.evolve(draft, plan_hash=plan_hash(draft, parts.text(config)))
+        config_text = None
+    else:
+        config = parts.config(config)
+        provenance, config_text = parts.provenance(chains), parts.text(config)
+    draft = Plan(FORMAT, "", inputs, hardware, config, provenance, steps, schedule, data)
+    return attrs.evolve(draft, plan_hash=plan_hash(draft, config_text))
 
 
 def planned_config(config: Mapping[str, Any]) -> dict[str, Any]:
